@@ -1,0 +1,137 @@
+"""The ``carrierwatch`` command line: one entry point for operators and developers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from processor.settings import Settings, SettingsError
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("settings (override CARRIERWATCH_* variables)")
+    g.add_argument("--broker", help="Kafka URL, e.g. kafka://127.0.0.1:9092")
+    g.add_argument("--app-id", dest="app_id", help="consumer group / app id")
+    g.add_argument("--data-dir", dest="data_dir", type=Path, help="RocksDB state directory")
+    g.add_argument("--topic-prefix", dest="topic_prefix", help="prefix for every topic name")
+    g.add_argument("--web-port", dest="web_port", type=int, help="HTTP port of the worker")
+    g.add_argument("--partitions", type=int, help="partitions of the processor's topics")
+    g.add_argument("--log-level", dest="log_level", help="debug|info|warning|error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="carrierwatch",
+        description="Watch VoIP carriers in real time from SIP response events.",
+    )
+    _add_settings_flags(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    broker = sub.add_parser("broker", help="the local single-node Kafka for development/tests")
+    broker.add_argument("action", choices=["start", "stop", "status"])
+    broker.add_argument("--port", dest="broker_port", type=int, help="listener port (9092)")
+    broker.add_argument("--controller-port", dest="broker_controller_port", type=int,
+                        help="KRaft controller port (9093)")
+    broker.add_argument("--dir", dest="broker_dir", type=Path,
+                        help="jars, config, data and log of the broker (.local/broker)")
+    broker.add_argument("--heap", dest="broker_heap", help="JVM heap, e.g. 512m")
+
+    topics = sub.add_parser("topics", help="create or verify the declared topics")
+    topics.add_argument("action", choices=["create", "check"])
+
+    sub.add_parser("worker", help="run the stream processor in the foreground")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = ("broker", "app_id", "data_dir", "topic_prefix", "web_port", "partitions",
+             "log_level", "broker_port", "broker_controller_port", "broker_dir", "broker_heap")
+    overrides = {n: getattr(args, n, None) for n in names}
+    return Settings.load(os.environ, overrides)
+
+
+def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    from processor import localbroker
+
+    try:
+        if args.action == "start":
+            st = localbroker.start(settings)
+            print(st.detail, file=sys.stderr)
+            print(st.bootstrap)
+            return EXIT_OK
+        if args.action == "stop":
+            print(localbroker.stop(settings).detail)
+            return EXIT_OK
+        st = localbroker.status(settings)
+        print(st.detail)
+        return EXIT_OK if st.running else EXIT_FAIL
+    except localbroker.BrokerError as exc:
+        print(f"carrierwatch broker {args.action}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
+    from processor import topics
+
+    if args.action == "create":
+        try:
+            created = topics.create(settings)
+        except topics.TopicsError as exc:
+            print(f"carrierwatch topics create: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        for name in created:
+            print(f"created {name}")
+        problems = topics.check(settings)
+        if not created and not problems:
+            print("all topics exist as declared")
+    else:
+        problems = topics.check(settings)
+        if not problems:
+            print("all topics match their declarations")
+    for line in problems:
+        print(f"error: {line}", file=sys.stderr)
+    return EXIT_FAIL if problems else EXIT_OK
+
+
+def _cmd_worker(settings: Settings) -> int:
+    from processor import topics
+
+    problems = topics.check(settings)
+    if problems:
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+        print("carrierwatch worker: topics differ from topics/topics.toml; not starting",
+              file=sys.stderr)
+        return EXIT_FAIL
+    from processor.app import create_app
+    from processor.worker import run
+
+    run(create_app(settings), settings)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:
+        print(f"carrierwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "broker":
+        return _cmd_broker(args, settings)
+    if args.command == "topics":
+        return _cmd_topics(args, settings)
+    if args.command == "worker":
+        return _cmd_worker(settings)
+    raise AssertionError(args.command)  # argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

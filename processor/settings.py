@@ -1,0 +1,123 @@
+"""One frozen settings object, read once from ``CARRIERWATCH_*`` variables and flags.
+
+Nothing below the CLI reads the environment: every component receives a
+``Settings`` so that tests and replays can build isolated instances side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "CARRIERWATCH_"
+
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the processor cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the processor; defaults run against a local broker on 127.0.0.1."""
+
+    broker: str = "kafka://127.0.0.1:9092"
+    app_id: str = "carrierwatch"
+    data_dir: Path = Path(".local/data")
+    topic_prefix: str = ""
+    web_port: int = 6066
+    web_bind: str = "127.0.0.1"
+    partitions: int = 4
+    replication: int = 1
+    input_topic: str = "sip.responses"
+    log_level: str = "info"
+    # The local development broker (``carrierwatch broker ...``).
+    broker_port: int = 9092
+    broker_controller_port: int = 9093
+    broker_dir: Path = Path(".local/broker")
+    broker_heap: str = "512m"
+    broker_start_timeout_s: float = 90.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.topic_prefix and not _PREFIX_RE.match(self.topic_prefix):
+            raise SettingsError(
+                f"CARRIERWATCH_TOPIC_PREFIX={self.topic_prefix!r}: use letters, digits, '.', '_' "
+                "or '-' (no leading dot)"
+            )
+        if self.partitions < 1:
+            raise SettingsError(f"CARRIERWATCH_PARTITIONS must be >= 1, got {self.partitions}")
+        for name in ("web_port", "broker_port", "broker_controller_port"):
+            port = getattr(self, name)
+            if not 0 < port < 65536:
+                raise SettingsError(f"{name} must be a TCP port (1-65535), got {port}")
+        if "://" not in self.broker:
+            raise SettingsError(
+                f"CARRIERWATCH_BROKER={self.broker!r}: expected a URL such as kafka://127.0.0.1:9092"
+            )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker list without the Faust scheme, as confluent-kafka wants it."""
+        return ",".join(part.split("://", 1)[-1] for part in self.broker.split(";"))
+
+    def topic(self, name: str) -> str:
+        """The real topic name for a contract name, with the optional isolation prefix."""
+        return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def load(
+        cls, env: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
+        """Read ``CARRIERWATCH_<FIELD>`` variables, then apply non-None flag overrides."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, f.type, raw)
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                values[key] = _coerce(key, _field_type(cls, key), value)
+        return cls(**values)
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as environment variables, to start a child process identically."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            if f.name != "extra":
+                out[ENV_PREFIX + f.name.upper()] = str(getattr(self, f.name))
+        return out
+
+
+def _field_type(cls: type[Settings], name: str) -> str:
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return str(f.type)
+    raise SettingsError(f"unknown setting {name!r}")
+
+
+def _coerce(name: str, type_name: object, raw: Any) -> Any:
+    kind = str(type_name)
+    if not isinstance(raw, str):
+        return Path(raw) if kind == "Path" else raw
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r}: expected a number") from exc
+    if kind == "Path":
+        return Path(raw)
+    return raw

@@ -1,0 +1,21 @@
+"""Table declarations: every table lives in RocksDB (rocksdict) under the data dir."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+ROCKSDICT = {"driver": "rocksdict"}
+
+
+def declare(app: faust.App, name: str, help_text: str) -> Any:
+    """A RocksDB-backed table of raw bytes; we encode values ourselves with orjson."""
+    return app.Table(
+        name,
+        default=None,
+        schema=faust.Schema(key_type=bytes, value_type=bytes,
+                            key_serializer="raw", value_serializer="raw"),
+        options=ROCKSDICT,
+        help=help_text,
+    )

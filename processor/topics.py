@@ -1,0 +1,152 @@
+"""Declarative topics: ``topics/topics.toml`` turned into specs, created and verified.
+
+A topic that exists with the wrong partition count or cleanup policy is reported as an
+error rather than used: a compacted output that silently deletes, or an input with a
+different partition count than the processor's changelogs, loses data later.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from processor.settings import Settings
+
+TOPICS_FILE = Path(__file__).resolve().parent.parent / "topics" / "topics.toml"
+
+
+class TopicsError(RuntimeError):
+    """Topics are missing or differ from their declaration."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic as the processor needs it on the broker."""
+
+    contract_name: str
+    name: str
+    role: str
+    partitions: int
+    replication: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObservedTopic:
+    """What the broker says about a topic."""
+
+    name: str
+    partitions: int
+    config: Mapping[str, str]
+
+
+def load_specs(settings: Settings, path: Path = TOPICS_FILE) -> list[TopicSpec]:
+    """Read the declarations and resolve names, partitions and replication from settings."""
+    with path.open("rb") as fh:
+        doc = tomllib.load(fh)
+    specs = []
+    for entry in doc.get("topic", []):
+        specs.append(_spec(entry, settings))
+    return specs
+
+
+def _spec(entry: Mapping[str, Any], settings: Settings) -> TopicSpec:
+    config = {"cleanup.policy": str(entry["cleanup_policy"])}
+    if "retention_ms" in entry:
+        config["retention.ms"] = str(int(entry["retention_ms"]))
+    return TopicSpec(
+        contract_name=str(entry["name"]),
+        name=settings.topic(str(entry["name"])),
+        role=str(entry["role"]),
+        partitions=int(entry.get("partitions", settings.partitions)),
+        replication=int(entry.get("replication", settings.replication)),
+        config=config,
+    )
+
+
+def spec_by_contract_name(specs: Iterable[TopicSpec], contract_name: str) -> TopicSpec:
+    for spec in specs:
+        if spec.contract_name == contract_name:
+            return spec
+    raise KeyError(contract_name)
+
+
+def compare(specs: Iterable[TopicSpec], observed: Mapping[str, ObservedTopic]) -> list[str]:
+    """Every difference between the declarations and the broker, as readable lines."""
+    problems = []
+    for spec in specs:
+        seen = observed.get(spec.name)
+        if seen is None:
+            problems.append(f"{spec.name}: missing (run `carrierwatch topics create`)")
+            continue
+        if seen.partitions != spec.partitions:
+            problems.append(
+                f"{spec.name}: has {seen.partitions} partitions, declared {spec.partitions}"
+            )
+        for key, want in spec.config.items():
+            have = seen.config.get(key)
+            if have != want:
+                problems.append(f"{spec.name}: {key}={have}, declared {want}")
+    return problems
+
+
+def _admin(settings: Settings) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+
+
+def observe(settings: Settings, names: Iterable[str], timeout_s: float = 15.0) -> dict[
+    str, ObservedTopic
+]:
+    """Partition counts and the declared config keys of the named topics that exist."""
+    from confluent_kafka.admin import ConfigResource
+
+    admin = _admin(settings)
+    md = admin.list_topics(timeout=timeout_s)
+    wanted = [n for n in names if n in md.topics]
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in wanted]
+    configs: dict[str, dict[str, str]] = {}
+    if resources:
+        for res, fut in admin.describe_configs(resources, request_timeout=timeout_s).items():
+            entries = fut.result(timeout=timeout_s)
+            configs[res.name] = {k: str(v.value) for k, v in entries.items()}
+    return {
+        n: ObservedTopic(n, len(md.topics[n].partitions), configs.get(n, {})) for n in wanted
+    }
+
+
+def create(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create the declared topics that are missing; returns the names created."""
+    from confluent_kafka.admin import NewTopic
+
+    specs = load_specs(settings)
+    existing = observe(settings, [s.name for s in specs], timeout_s)
+    missing = [s for s in specs if s.name not in existing]
+    if not missing:
+        return []
+    new = [
+        NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication,
+                 config=dict(s.config))
+        for s in missing
+    ]
+    errors = []
+    admin = _admin(settings)  # keep a reference: a collected client cancels its futures
+    for name, fut in admin.create_topics(new, request_timeout=timeout_s).items():
+        try:
+            fut.result(timeout=timeout_s)
+        except Exception as exc:  # noqa: BLE001 - collect every failure, then report them all
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                errors.append(f"{name}: {exc}")
+    if errors:
+        raise TopicsError("could not create topics:\n  " + "\n  ".join(errors))
+    return [s.name for s in missing]
+
+
+def check(settings: Settings, timeout_s: float = 15.0) -> list[str]:
+    """The list of mismatches between declarations and broker (empty when all is well)."""
+    specs = load_specs(settings)
+    return compare(specs, observe(settings, [s.name for s in specs], timeout_s))
