@@ -15,7 +15,9 @@ EXIT_FAIL = 1
 EXIT_USAGE = 2
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+def _settings_flags() -> argparse.ArgumentParser:
+    """Flags accepted before or after the sub-command; absent flags leave the variables be."""
+    parser = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     g = parser.add_argument_group("settings (override CARRIERWATCH_* variables)")
     g.add_argument("--broker", help="Kafka URL, e.g. kafka://127.0.0.1:9092")
     g.add_argument("--app-id", dest="app_id", help="consumer group / app id")
@@ -24,17 +26,19 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--web-port", dest="web_port", type=int, help="HTTP port of the worker")
     g.add_argument("--partitions", type=int, help="partitions of the processor's topics")
     g.add_argument("--log-level", dest="log_level", help="debug|info|warning|error")
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
+    common = _settings_flags()
     parser = argparse.ArgumentParser(
-        prog="carrierwatch",
+        prog="carrierwatch", parents=[common],
         description="Watch VoIP carriers in real time from SIP response events.",
     )
-    _add_settings_flags(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    broker = sub.add_parser("broker", help="the local single-node Kafka for development/tests")
+    broker = sub.add_parser("broker", parents=[common],
+                            help="the local single-node Kafka for development/tests")
     broker.add_argument("action", choices=["start", "stop", "status"])
     broker.add_argument("--port", dest="broker_port", type=int, help="listener port (9092)")
     broker.add_argument("--controller-port", dest="broker_controller_port", type=int,
@@ -43,10 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="jars, config, data and log of the broker (.local/broker)")
     broker.add_argument("--heap", dest="broker_heap", help="JVM heap, e.g. 512m")
 
-    topics = sub.add_parser("topics", help="create or verify the declared topics")
+    topics = sub.add_parser("topics", parents=[common], help="create or verify the declared topics")
     topics.add_argument("action", choices=["create", "check"])
 
-    sub.add_parser("worker", help="run the stream processor in the foreground")
+    sub.add_parser("worker", parents=[common], help="run the stream processor in the foreground")
     return parser
 
 

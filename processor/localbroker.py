@@ -8,6 +8,7 @@ combined broker+controller process bound to 127.0.0.1. Nothing is installed by h
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import shutil
@@ -18,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from processor.settings import Settings
 
@@ -61,7 +63,7 @@ def _pom() -> Path:
     return pom
 
 
-def ensure_jars(settings: Settings, out: object = sys.stderr) -> Path:
+def ensure_jars(settings: Settings, out: TextIO = sys.stderr) -> Path:
     """Resolve the pinned broker with Maven and copy its jars to ``<broker_dir>/libs``.
 
     A marker holding the pom's hash makes this a no-op until the pom changes.
@@ -77,14 +79,15 @@ def ensure_jars(settings: Settings, out: object = sys.stderr) -> Path:
         raise BrokerError("Maven (mvn) is needed to fetch the Kafka broker; install it first")
     staging = libs.with_name("libs.staging")
     shutil.rmtree(staging, ignore_errors=True)
-    print(f"fetching the Kafka broker jars with Maven into {libs} ...", file=out)  # type: ignore[call-overload]
+    print(f"fetching the Kafka broker jars with Maven into {libs} ...", file=out)
     proc = subprocess.run(
         [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
          f"-DoutputDirectory={staging}", "-DincludeScope=runtime"],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
-        raise BrokerError(f"mvn failed ({proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+        output = proc.stdout[-3000:] + proc.stderr[-3000:]
+        raise BrokerError(f"mvn failed ({proc.returncode}):\n{output}")
     if not any(staging.glob("kafka_2.13-*.jar")):
         raise BrokerError(f"mvn ran but no kafka_2.13 jar landed in {staging}")
     shutil.rmtree(libs, ignore_errors=True)
@@ -105,6 +108,10 @@ def _java() -> str:
 
 def _classpath(libs: Path) -> str:
     return f"{libs}{os.sep}*"
+
+
+def _log_config_flag() -> str:
+    return f"-Dlog4j2.configurationFile={KAFKA_DEPLOY_DIR / 'log4j2.properties'}"
 
 
 def _write_config(settings: Settings) -> Path:
@@ -133,8 +140,8 @@ def _format_storage(settings: Settings, libs: Path, config: Path) -> None:
         return
     data.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [_java(), "-Xmx256m", f"-Dlog4j2.configurationFile={KAFKA_DEPLOY_DIR / 'log4j2.properties'}",
-         "-cp", _classpath(libs), "kafka.tools.StorageTool", "format",
+        [_java(), "-Xmx256m", _log_config_flag(), "-cp", _classpath(libs),
+         "kafka.tools.StorageTool", "format",
          "-t", _cluster_id(), "-c", str(config)],
         capture_output=True, text=True, check=False,
     )
@@ -183,7 +190,7 @@ def answers_metadata(bootstrap: str, timeout_s: float = 3.0) -> bool:
                          "socket.timeout.ms": int(timeout_s * 1000)})
     try:
         md = admin.list_topics(timeout=timeout_s)
-    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+    except Exception:
         return False
     return bool(md.brokers)
 
@@ -202,7 +209,7 @@ def status(settings: Settings) -> BrokerStatus:
     return BrokerStatus(False, pid, bootstrap, f"process {pid} is up but not answering yet")
 
 
-def start(settings: Settings, out: object = sys.stderr) -> BrokerStatus:
+def start(settings: Settings, out: TextIO = sys.stderr) -> BrokerStatus:
     """Start the broker and wait until it answers a metadata request; no-op if it runs."""
     current = status(settings)
     if current.running:
@@ -219,8 +226,7 @@ def start(settings: Settings, out: object = sys.stderr) -> BrokerStatus:
     cmd = [
         _java(), f"-Xmx{settings.broker_heap}", f"-Xms{settings.broker_heap}",
         "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={KAFKA_DEPLOY_DIR / 'log4j2.properties'}",
-        "-cp", _classpath(libs), "kafka.Kafka", str(config),
+        _log_config_flag(), "-cp", _classpath(libs), "kafka.Kafka", str(config),
     ]
     began = time.monotonic()
     with open(p["log"], "ab") as log:
@@ -237,7 +243,9 @@ def _wait_ready(settings: Settings, pid: int, began: float,
     while time.monotonic() < deadline:
         exited = proc.poll() is not None if proc is not None else not _alive(pid)
         if exited:
-            raise BrokerError(f"the broker exited during start-up; last log lines:\n{_tail(settings)}")
+            raise BrokerError(
+                f"the broker exited during start-up; last log lines:\n{_tail(settings)}"
+            )
         if answers_metadata(bootstrap, timeout_s=1.0):
             took = time.monotonic() - began
             return BrokerStatus(True, pid, bootstrap, f"running (pid {pid}) at {bootstrap}, "
@@ -271,18 +279,14 @@ def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _reap(pid: int) -> None:
     """Collect the broker if it is our own child, so it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _tail(settings: Settings, lines: int = 30) -> str:

@@ -14,8 +14,10 @@ def declare(app: faust.App, name: str, help_text: str) -> Any:
     return app.Table(
         name,
         default=None,
-        schema=faust.Schema(key_type=bytes, value_type=bytes,
-                            key_serializer="raw", value_serializer="raw"),
+        # bytes key/value types make Faust pick the "raw" codec for the store and the
+        # changelog alike (a Schema alone only covers the changelog).
+        key_type=bytes,
+        value_type=bytes,
         options=ROCKSDICT,
         help=help_text,
     )

@@ -1,0 +1,49 @@
+# carrierwatch — common commands. `make run` and `make test` do all set-up themselves.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CW := $(BIN)/carrierwatch
+
+.PHONY: help install run stop test unit integration lint typecheck clean
+
+help:
+	@echo "make run        install, start the local broker, create topics, run the worker"
+	@echo "make test       install, lint, type-check and run the whole test suite"
+	@echo "make unit       fast pure tests only (no broker)"
+	@echo "make stop       stop the local broker started by 'make run'"
+	@echo "make lint       ruff;  make typecheck: mypy --strict"
+
+$(VENV)/.installed: pyproject.toml deploy/system-deps.sh
+	./deploy/system-deps.sh
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(CW) broker start
+	$(CW) topics create
+	$(CW) worker
+
+stop: install
+	$(CW) broker stop
+
+lint: install
+	$(BIN)/ruff check processor tests
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+test: lint typecheck
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

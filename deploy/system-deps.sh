@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the OS packages carrierwatch needs when they are missing (Debian/Ubuntu, as root),
+# so that `make run` / `make test` work on a fresh machine. A no-op when all are present.
+set -euo pipefail
+
+need=()
+command -v python3.11 >/dev/null 2>&1 || need+=(python3.11 python3.11-venv)
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+for extra in "$@"; do
+  case "$extra" in
+    prometheus) command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
+                  || need+=(prometheus) ;;
+    *) echo "system-deps.sh: unknown extra '$extra'" >&2; exit 2 ;;
+  esac
+done
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "carrierwatch needs: ${need[*]} — install them with your package manager" >&2
+  exit 1
+fi
+echo "installing system packages: ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

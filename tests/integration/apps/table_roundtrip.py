@@ -1,0 +1,42 @@
+"""A Faust app built by ``create_app`` with one rocksdb:// table, driven by the test.
+
+Messages on ``<prefix>.roundtrip`` are ``set <key> <value>`` (writes the table) or
+``get <key>`` (writes the table's value to the file named by ROUNDTRIP_OUT).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from processor import tables
+from processor.app import create_app
+from processor.settings import Settings
+from processor.worker import run
+
+
+def main() -> None:
+    settings = Settings.load(os.environ)
+    out = Path(os.environ["ROUNDTRIP_OUT"])
+    app = create_app(settings, with_agents=False)
+    table = tables.declare(app, "roundtrip", "test table")
+    topic = app.topic(settings.topic("roundtrip"), key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw")
+
+    @app.agent(topic, concurrency=1)
+    async def handle(stream: Any) -> None:
+        async for value in stream:
+            op, key, *rest = value.decode().split(" ")
+            if op == "set":
+                table[key.encode()] = rest[0].encode()
+                out.write_text(f"set {key}\n")
+            else:
+                found = table.get(key.encode())
+                out.write_text(f"got {key}={found.decode() if found else None}\n")
+
+    run(app, settings)
+
+
+if __name__ == "__main__":
+    main()
