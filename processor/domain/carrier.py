@@ -1,0 +1,241 @@
+"""The per-carrier fold: a batch of one carrier's events into its state and windows.
+
+``fold`` is pure: it copies what it changes and returns the new values with a list of
+what changed. Every state key (the carrier, each window) remembers the last source
+offset it applied per "topic:partition", so a message re-delivered after a restart is
+skipped by exactly the keys that already counted it, whatever was persisted before a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from processor.domain import dedup
+from processor.domain.codes import ALL_FAILURES, Outcome, classify
+from processor.domain.consecutive import Streak, step
+from processor.domain.events import Sourced
+from processor.domain.summary import Stats
+from processor.domain.windows import KINDS, Retention, retained, window_start
+
+WindowId = tuple[str, int]  # (kind, start_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What decides a carrier's numbers; per-carrier values come from the registry."""
+
+    failures: frozenset[int] = ALL_FAILURES
+    threshold: int = 1000
+    min_sample: int = 100
+    retention: Retention = field(default_factory=Retention)
+    dedup_window_ms: int = dedup.DEFAULT_WINDOW_MS
+
+
+@dataclass(slots=True)
+class CarrierState:
+    carrier_id: str
+    streak: Streak = field(default_factory=Streak)
+    codes: dict[int, int] = field(default_factory=dict)
+    applied: dict[str, int] = field(default_factory=dict)
+    windows: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    buckets: list[int] = field(default_factory=list)
+    max_ts_ms: int | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
+                                                            "late": 0})
+    updated_ms: int = 0
+
+    def copy(self) -> CarrierState:
+        return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
+                            {k: list(v) for k, v in self.windows.items()}, list(self.buckets),
+                            self.max_ts_ms, dict(self.counts), self.updated_ms)
+
+    @property
+    def total_final(self) -> int:
+        return sum(self.codes.values())
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.streak
+        return {"id": self.carrier_id,
+                "s": [s.count, s.max_count, s.started_ms, s.last_code, s.last_event_ms,
+                      s.last_connected_ms],
+                "c": {str(k): v for k, v in self.codes.items()}, "ap": self.applied,
+                "w": self.windows, "b": self.buckets, "m": self.max_ts_ms, "n": self.counts,
+                "u": self.updated_ms}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> CarrierState:
+        return cls(d["id"], Streak(*d["s"]), {int(k): v for k, v in d["c"].items()},
+                   dict(d["ap"]), {k: list(v) for k, v in d["w"].items()}, list(d["b"]), d["m"],
+                   dict(d["n"]), d["u"])
+
+
+@dataclass(slots=True)
+class WindowState:
+    stats: Stats = field(default_factory=Stats)
+    applied: dict[str, int] = field(default_factory=dict)
+    updated_ms: int = 0
+
+    def copy(self) -> WindowState:
+        return WindowState(self.stats.copy(), dict(self.applied), self.updated_ms)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> WindowState:
+        return cls(Stats.from_json(d["s"]), dict(d["ap"]), d["u"])
+
+
+@dataclass(slots=True)
+class FoldResult:
+    carrier: CarrierState
+    carrier_changed: bool = False
+    windows: dict[WindowId, WindowState] = field(default_factory=dict)
+    expired: list[WindowId] = field(default_factory=list)
+    buckets: dict[int, dict[str, str]] = field(default_factory=dict)
+    expired_buckets: list[int] = field(default_factory=list)
+    results: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
+                                                             "late": 0})
+
+
+def keys_needed(events: Sequence[Sourced]) -> tuple[set[WindowId], set[int]]:
+    """The window and dedup-bucket keys a fold of ``events`` reads."""
+    wins: set[WindowId] = set()
+    buckets: set[int] = set()
+    for s in events:
+        ts = s.event.ts_ms
+        buckets.add(dedup.bucket_of(ts))
+        if s.event.code >= 200:
+            for kind in KINDS:
+                wins.add((kind, window_start(kind, ts)))
+    return wins, buckets
+
+
+def fold(
+    carrier_id: str,
+    state: CarrierState | None,
+    windows: Mapping[WindowId, WindowState],
+    buckets: Mapping[int, Mapping[str, str]],
+    events: Sequence[Sourced],
+    *,
+    policy: Policy,
+    now_ms: int,
+    wall_ms: int,
+) -> FoldResult:
+    """Apply ``events`` (one carrier, arrival order) and expire what is past retention.
+
+    ``windows``/``buckets`` hold the stored values of the keys from ``keys_needed``
+    (absent = empty). ``now_ms`` is the reference clock for retention; ``wall_ms`` stamps
+    ``updated_ms``.
+    """
+    cur = state.copy() if state is not None else CarrierState(carrier_id)
+    res = FoldResult(cur)
+    for s in events:
+        ev, src, off = s.event, s.source, s.offset
+        fresh = off > cur.applied.get(src, -1)
+        if _is_duplicate(cur, res, buckets, s, policy):
+            if fresh:
+                cur.applied[src] = off
+                cur.counts["duplicate"] += 1
+                res.results["duplicate"] += 1
+                res.carrier_changed = True
+            continue
+        code = ev.code
+        if fresh:
+            cur.applied[src] = off
+            cur.streak = step(cur.streak, code, ev.ts_ms, classify(code, policy.failures))
+            cur.max_ts_ms = ev.ts_ms if cur.max_ts_ms is None else max(cur.max_ts_ms, ev.ts_ms)
+            res.carrier_changed = True
+        late = False
+        if code >= 200:
+            if fresh:
+                cur.codes[code] = cur.codes.get(code, 0) + 1
+            late = _apply_to_windows(cur, res, windows, s, fresh=fresh, policy=policy,
+                                     now_ms=now_ms, wall_ms=wall_ms)
+        if fresh:
+            outcome = "late" if late else "applied"
+            cur.counts[outcome] += 1
+            res.results[outcome] += 1
+    _expire(cur, res, policy, now_ms)
+    if res.carrier_changed:
+        cur.updated_ms = wall_ms
+    return res
+
+
+def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[WindowId, WindowState],
+                      s: Sourced, *, fresh: bool, policy: Policy, now_ms: int,
+                      wall_ms: int) -> bool:
+    """Add a final response to its hour, day and month; True when one was past retention."""
+    ev, src, off = s.event, s.source, s.offset
+    failed = classify(ev.code, policy.failures) is Outcome.FAILURE
+    late = False
+    for kind in KINDS:
+        start = window_start(kind, ev.ts_ms)
+        if not retained(kind, start, now_ms, policy.retention):
+            late = True
+            continue
+        wid = (kind, start)
+        w = res.windows.get(wid)
+        if w is None:
+            stored = windows.get(wid)
+            w = stored.copy() if stored is not None else WindowState()
+        if off > w.applied.get(src, -1):
+            w.stats.add(ev.code, failed, ev.duration_ms, ev.pdd_ms)
+            w.applied[src] = off
+            w.updated_ms = wall_ms
+            res.windows[wid] = w
+        if fresh and start not in cur.windows[kind]:
+            cur.windows[kind].append(start)
+    return late
+
+
+def _is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapping[str, str]],
+                  s: Sourced, policy: Policy) -> bool:
+    bucket_start = dedup.bucket_of(s.event.ts_ms)
+    if cur.max_ts_ms is not None and bucket_start < dedup.oldest_kept_bucket(
+            cur.max_ts_ms, policy.dedup_window_ms):
+        return False  # outside the window: cannot tell, count it
+    bucket = res.buckets.get(bucket_start)
+    if bucket is None:
+        bucket = dict(buckets.get(bucket_start) or {})
+    first = bucket.get(s.event.identity)
+    here = dedup.tag(s.source, s.offset)
+    if first is None:
+        bucket[s.event.identity] = here
+        res.buckets[bucket_start] = bucket
+        if bucket_start not in cur.buckets:
+            cur.buckets.append(bucket_start)
+            res.carrier_changed = True
+        return False
+    return first != here
+
+
+def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> None:
+    for kind in KINDS:
+        keep = []
+        for start in cur.windows[kind]:
+            if retained(kind, start, now_ms, policy.retention):
+                keep.append(start)
+            else:
+                res.expired.append((kind, start))
+                res.windows.pop((kind, start), None)
+        if len(keep) != len(cur.windows[kind]):
+            cur.windows[kind] = keep
+            res.carrier_changed = True
+    if cur.max_ts_ms is not None:
+        oldest = dedup.oldest_kept_bucket(cur.max_ts_ms, policy.dedup_window_ms)
+        old = [b for b in cur.buckets if b < oldest]
+        if old:
+            cur.buckets = [b for b in cur.buckets if b >= oldest]
+            res.expired_buckets.extend(old)
+            for b in old:
+                res.buckets.pop(b, None)
+            res.carrier_changed = True
+
+
+def expire(state: CarrierState, policy: Policy, now_ms: int, wall_ms: int) -> FoldResult:
+    """Retention alone (a timer, when no events come): which windows to drop."""
+    return fold(state.carrier_id, state, {}, {}, (), policy=policy, now_ms=now_ms,
+                wall_ms=wall_ms)

@@ -1,0 +1,37 @@
+"""The validated SIP response event, as the rest of the domain sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SipEvent:
+    """One SIP response of one call attempt to one carrier; ``ts_ms`` is UTC epoch ms."""
+
+    carrier_id: str
+    call_id: str
+    code: int
+    ts_ms: int
+    event_id: str | None = None
+    reason: str | None = None
+    duration_ms: int | None = None
+    pdd_ms: int | None = None
+    destination: str | None = None
+    customer_id: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """What makes two deliveries one event (contract §1): event_id, else call_id+code+ts."""
+        if self.event_id is not None:
+            return "e:" + self.event_id
+        return f"c:{self.call_id}|{self.code}|{self.ts_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced:
+    """An event with where it was read from, so every state key can skip re-deliveries."""
+
+    event: SipEvent
+    source: str  # "topic:partition"
+    offset: int

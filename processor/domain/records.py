@@ -1,0 +1,73 @@
+"""The output records of contract §3, built from state. Pure: the caller stamps the time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from processor.domain.carrier import CarrierState, Policy
+from processor.domain.summary import Stats, figures, total
+from processor.domain.windows import HOUR_MS, LIVE_HOURS, iso, window_end, window_start
+
+
+def _ts(ms: int | None) -> str | None:
+    return iso(ms) if ms is not None else None
+
+
+def consecutive_failures(c: CarrierState, policy: Policy, updated_ms: int) -> dict[str, Any]:
+    s = c.streak
+    return {
+        "carrier_id": c.carrier_id,
+        "consecutive_failures": s.count,
+        "max_consecutive_failures": s.max_count,
+        "streak_started_at": _ts(s.started_ms),
+        "last_code": s.last_code,
+        "last_event_at": _ts(s.last_event_ms),
+        "last_connected_at": _ts(s.last_connected_ms),
+        "threshold": policy.threshold,
+        "alerting": s.count >= policy.threshold,
+        "updated_at": iso(updated_ms),
+    }
+
+
+def verdict(total_final: int, total_404: int, min_sample: int) -> str:
+    if total_final < min_sample:
+        return "insufficient-data"
+    return "no-404" if total_404 == 0 else "ok"
+
+
+def code_consistency(c: CarrierState, policy: Policy, updated_ms: int) -> dict[str, Any]:
+    t200, t404, final = c.codes.get(200, 0), c.codes.get(404, 0), c.total_final
+    return {
+        "carrier_id": c.carrier_id,
+        "total_final": final,
+        "total_200": t200,
+        "total_404": t404,
+        "codes": {str(k): c.codes[k] for k in sorted(c.codes)},
+        "ratio_404": t404 / (t200 + t404) if t200 + t404 else None,
+        "verdict": verdict(final, t404, policy.min_sample),
+        "updated_at": iso(updated_ms),
+    }
+
+
+def summary(carrier_id: str, kind: str, start_ms: int, stats: Stats,
+            updated_ms: int) -> dict[str, Any]:
+    return {
+        "carrier_id": carrier_id,
+        "window": kind,
+        "start": iso(start_ms),
+        "end": iso(window_end(kind, start_ms)),
+        **figures(stats),
+        "cost": None,
+        "currency": None,
+        "updated_at": iso(updated_ms),
+    }
+
+
+def live(carrier_id: str, now_ms: int, hours: Iterable[Stats], updated_ms: int) -> dict[str, Any]:
+    """The rolling view: the 24 hourly windows ending with the current hour, summed."""
+    end = window_start("hour", now_ms) + HOUR_MS
+    rec = summary(carrier_id, "hour", end - LIVE_HOURS * HOUR_MS, total(hours), updated_ms)
+    rec["window"] = "live"
+    rec["end"] = iso(end)
+    return rec

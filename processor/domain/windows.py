@@ -1,0 +1,95 @@
+"""UTC calendar windows (hour, day, calendar month), their keys and retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+KINDS: tuple[str, ...] = ("hour", "day", "month")
+LIVE_HOURS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long windows are kept, relative to the reference clock ("now")."""
+
+    hour_days: int = 7
+    day_days: int = 92
+    months: int = 24  # the current month plus this many before it
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp()) * 1000
+
+
+def window_start(kind: str, ts_ms: int) -> int:
+    """Start (epoch ms) of the ``kind`` window that contains ``ts_ms``."""
+    if kind == "hour":
+        return ts_ms - ts_ms % HOUR_MS
+    if kind == "day":
+        return ts_ms - ts_ms % DAY_MS
+    if kind == "month":
+        d = _dt(ts_ms)
+        return _ms(datetime(d.year, d.month, 1, tzinfo=UTC))
+    raise ValueError(f"unknown window kind {kind!r}")
+
+
+def add_months(start_ms: int, months: int) -> int:
+    d = _dt(start_ms)
+    index = d.year * 12 + (d.month - 1) + months
+    return _ms(datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC))
+
+
+def window_end(kind: str, start_ms: int) -> int:
+    """Exclusive end: an hour, a day, or the first instant of the next calendar month."""
+    if kind == "hour":
+        return start_ms + HOUR_MS
+    if kind == "day":
+        return start_ms + DAY_MS
+    if kind == "month":
+        return add_months(start_ms, 1)
+    raise ValueError(f"unknown window kind {kind!r}")
+
+
+def retained(kind: str, start_ms: int, now_ms: int, r: Retention) -> bool:
+    """Contract §3: hour while end > now-7d, day while end > now-92d, month: current + 24."""
+    if kind == "hour":
+        return start_ms + HOUR_MS > now_ms - r.hour_days * DAY_MS
+    if kind == "day":
+        return start_ms + DAY_MS > now_ms - r.day_days * DAY_MS
+    if kind == "month":
+        return start_ms >= add_months(window_start("month", now_ms), -r.months)
+    raise ValueError(f"unknown window kind {kind!r}")
+
+
+def live_hours(now_ms: int) -> list[int]:
+    """Starts of the 24 hourly windows ending with the current UTC hour, oldest first."""
+    current = window_start("hour", now_ms)
+    return [current - i * HOUR_MS for i in range(LIVE_HOURS - 1, -1, -1)]
+
+
+def iso(ms: int) -> str:
+    """RFC 3339 UTC with ``Z``, millisecond precision only when needed."""
+    d = _dt(ms)
+    if ms % 1000:
+        return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def window_key(carrier_id: str, kind: str, start_ms: int) -> str:
+    """Contract key ``<carrier_id>|<window>|<start>``, e.g. ``c-42|day|2026-11-25T00:00:00Z``."""
+    return f"{carrier_id}|{kind}|{iso(start_ms)}"
+
+
+def parse_iso_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def days(n: int) -> timedelta:
+    return timedelta(days=n)
