@@ -1,25 +1,279 @@
-"""Thin glue between Kafka and the domain: consume, decode, fold, write, publish."""
+"""Thin glue between Kafka and the domain: consume, decode, fold, write, publish.
+
+One stateful agent (concurrency 1) reads the input topic and the internal route topic in
+batches. An event on the wrong partition for its carrier (mis-keyed or unkeyed input) is
+forwarded to the route topic at the carrier's partition, so one partition, and so one
+worker, owns each carrier. Ticks on the route topic drive retention and the hourly live
+republish in each partition's own event context.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+import orjson
 
-from processor import tables
+from processor import codec, tables
+from processor.domain import codes
+from processor.domain.carrier import CarrierState, Policy, WindowState, fold, keys_needed
+from processor.domain.events import SipEvent, Sourced
+from processor.domain.windows import HOUR_MS, Retention, window_key
+from processor.partitioning import partition_for
+from processor.publish import Publisher, load_carrier
 from processor.settings import Settings
 
+log = logging.getLogger(__name__)
 
-def register(app: faust.App, settings: Settings) -> None:
-    """Attach the processor's topics, tables and agents to ``app``."""
-    source = app.topic(
-        settings.topic(settings.input_topic),
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+TICK_KEY = b"\x00tick"
+ROUTED = b"R1|"  # routed value: b"R1|<topic:partition>|<offset>|" + the original bytes
+RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+                       "value_serializer": "raw"}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def default_policy(settings: Settings) -> Policy:
+    return Policy(
+        failures=codes.failure_set(settings.failure_set),
+        threshold=settings.consecutive_failure_threshold,
+        min_sample=settings.min_sample,
+        retention=Retention(settings.retention_hour_days, settings.retention_day_days,
+                            settings.retention_months),
+        dedup_window_ms=settings.dedup_window_s * 1000,
     )
-    consumed = tables.declare(app, "consumed", "input messages consumed, per source partition")
 
-    @app.agent(source, concurrency=1)
-    async def ingest(stream: Any) -> None:
-        async for event in stream.events():
-            key = f"p{event.message.partition}".encode()
-            consumed[key] = str(int(consumed.get(key) or 0) + 1).encode()
+
+@dataclass
+class _Group:
+    event: Any  # the newest Faust event of this carrier: its partition owns the carrier
+    items: list[Sourced] = field(default_factory=list)
+
+
+@dataclass
+class _Invalid:
+    event: Any
+    sources: list[tuple[str, int]] = field(default_factory=list)
+
+
+class Processor:
+    """Holds the topics, tables and publisher of one worker and processes batches."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.policy = default_policy(settings)
+        self.tables = tables.declare_all(app)
+        self.input_name = settings.topic(settings.input_topic)
+        self.route_name = settings.route_topic
+        self.source = app.topic(self.input_name, self.route_name, **RAW)
+        self.route = app.topic(self.route_name, **RAW)  # declared in topics/topics.toml
+        self.dlq = app.topic(settings.topic("sip.responses.dlq"), **RAW)
+        self.outputs = {name: app.topic(settings.topic(name), **RAW) for name in (
+            "carrier.consecutive-failures", "carrier.code-consistency", "carrier.summary.live",
+            "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly")}
+        self.publisher = Publisher(self._send_output, self.tables.carriers,
+                                   self.tables.windows, lambda _cid: self.policy, self._now_for)
+        self._last_tick_hour: dict[int, int] = {}
+
+    # -- clocks -------------------------------------------------------------------------
+    def _now(self) -> int | None:
+        """The reference clock for retention: wall clock, or None for stream time."""
+        return now_ms() if self.settings.clock == "wall" else None
+
+    def _now_for(self, state: CarrierState) -> int | None:
+        return now_ms() if self.settings.clock == "wall" else state.max_ts_ms
+
+    # -- output -------------------------------------------------------------------------
+    def _send_output(self, name: str, key: bytes, value: bytes | None) -> None:
+        self.outputs[name].send_soon(key=key, value=value)
+
+    # -- the batch ----------------------------------------------------------------------
+    def process(self, events: Sequence[Any]) -> None:
+        """Decode, route, fold and write one batch; never raises on bad input."""
+        wall = now_ms()
+        check_future = self.settings.clock == "wall"
+        groups: dict[str, _Group] = {}
+        invalid: dict[int, _Invalid] = {}
+        ticks = []
+        n = self.settings.partitions
+        for ev in events:
+            msg = ev.message
+            if msg.topic == self.route_name and msg.key == TICK_KEY:
+                ticks.append(ev)
+                continue
+            is_input = msg.topic == self.input_name
+            raw, source, offset = msg.value, f"{msg.topic}:{msg.partition}", msg.offset
+            routed = None if is_input else _unwrap_routed(raw)
+            decoded: SipEvent | codec.Rejected
+            if not is_input and routed is None:
+                decoded = codec.Rejected("bad-route-message", "not a routed event")
+            else:
+                if routed is not None:
+                    raw, source, offset = routed
+                decoded = codec.decode(raw, wall if (check_future and is_input) else None)
+            if isinstance(decoded, codec.Rejected):
+                self._dead_letter(msg, decoded)
+                bad = invalid.setdefault(msg.partition, _Invalid(ev))
+                bad.event = ev
+                bad.sources.append((source, offset))
+                continue
+            cid = decoded.carrier_id
+            owner = partition_for(cid.encode(), n)
+            if is_input and owner != msg.partition:
+                # Keep the original coordinates: a re-forwarded copy (after a restart) then
+                # carries the same source offset and is skipped like any re-delivery.
+                wrapped = b"%s%s|%d|%s" % (ROUTED, source.encode(), offset, raw)
+                self.route.send_soon(key=cid.encode(), value=wrapped, partition=owner)
+                continue
+            grp = groups.get(cid)
+            if grp is None:
+                grp = groups[cid] = _Group(ev)
+            grp.event = ev
+            grp.items.append(Sourced(decoded, source, offset))
+        for cid, grp in groups.items():
+            with tables.in_partition_of(grp.event):
+                self._fold_carrier(cid, grp.items, wall)
+        for partition, bad in invalid.items():
+            with tables.in_partition_of(bad.event):
+                self._count_invalid(partition, bad.sources)
+        for ev in ticks:
+            with tables.in_partition_of(ev):
+                self._tick(ev.message.partition, orjson.loads(ev.message.value)["tick"])
+
+    def _dead_letter(self, msg: Any, rejected: codec.Rejected) -> None:
+        ts = msg.timestamp
+        record = codec.dlq_record(
+            rejected, topic=msg.topic, partition=msg.partition, offset=msg.offset,
+            timestamp_ms=int(ts * 1000) if ts is not None else None, key=msg.key,
+            value=msg.value)
+        self.dlq.send_soon(key=msg.key, value=record)
+
+    def _fold_carrier(self, cid: str, items: list[Sourced], wall: int) -> None:
+        t = self.tables
+        state = load_carrier(t.carriers, cid)
+        wids, bids = keys_needed(items)
+        windows = {}
+        for kind, start in wids:
+            raw = t.windows.get(window_key(cid, kind, start).encode())
+            if raw:
+                windows[(kind, start)] = WindowState.from_json(orjson.loads(raw))
+        buckets = {}
+        for b in bids:
+            raw = t.dedup.get(f"{cid}|{b}".encode())
+            if raw:
+                buckets[b] = orjson.loads(raw)
+        res = fold(cid, state, windows, buckets, items, policy=self.policy, now_ms=self._now(),
+                   wall_ms=wall)
+        self._write(cid, res)
+
+    def _write(self, cid: str, res: Any) -> None:
+        t = self.tables
+        if res.carrier_changed:
+            t.carriers[cid.encode()] = orjson.dumps(res.carrier.to_json())
+        for (kind, start), w in res.windows.items():
+            t.windows[window_key(cid, kind, start).encode()] = orjson.dumps(w.to_json())
+        for kind, start in res.expired:
+            _delete(t.windows, window_key(cid, kind, start).encode())
+        for b, bucket in res.buckets.items():
+            t.dedup[f"{cid}|{b}".encode()] = orjson.dumps(bucket)
+        for b in res.expired_buckets:
+            _delete(t.dedup, f"{cid}|{b}".encode())
+        if res.carrier_changed or res.windows or res.expired:
+            self.publisher.mark(cid, res.windows.keys(), res.expired)
+
+    def _count_invalid(self, partition: int, sources: list[tuple[str, int]]) -> None:
+        """Invalid input per partition, counted once (offset watermark like every key)."""
+        key = f"p{partition}".encode()
+        raw = self.tables.partitions.get(key)
+        doc: dict[str, Any] = orjson.loads(raw) if raw else {"invalid": 0, "ap": {}}
+        changed = False
+        for source, offset in sources:
+            if offset > doc["ap"].get(source, -1):
+                doc["ap"][source] = offset
+                doc["invalid"] += 1
+                changed = True
+        if changed:
+            self.tables.partitions[key] = orjson.dumps(doc)
+
+    def _tick(self, partition: int, tick_ms: int) -> None:
+        """Hourly work for one partition: expire windows, republish every live view."""
+        hour = tick_ms // HOUR_MS
+        if self._last_tick_hour.get(partition) == hour:
+            return
+        first = partition not in self._last_tick_hour
+        self._last_tick_hour[partition] = hour
+        wall = now_ms()
+        for key in tables.keys_in_partition(self.tables.carriers, partition):
+            cid = key.decode()
+            state = load_carrier(self.tables.carriers, cid)
+            if state is None:
+                continue
+            res = fold(cid, state, {}, {}, (), policy=self.policy, now_ms=self._now(),
+                       wall_ms=wall)
+            self._write(cid, res)
+            if first:  # after a start: republish what a crash may have left unpublished
+                recent = [(k, s) for k in state.windows for s in state.windows[k]]
+                self.publisher.mark(cid, [w for w in recent if self._recent(cid, w, state)])
+            self.publisher.mark(cid)
+
+    def _recent(self, cid: str, wid: tuple[str, int], state: CarrierState) -> bool:
+        raw = self.tables.windows.get(window_key(cid, *wid).encode())
+        if not raw:
+            return False
+        return int(orjson.loads(raw)["u"]) >= state.updated_ms - 120_000
+
+    async def send_ticks(self) -> None:
+        """Put a tick on every route partition this worker owns."""
+        value = orjson.dumps({"tick": now_ms()})
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic == self.route_name:
+                await self.route.send(key=TICK_KEY, value=value, partition=tp.partition)
+
+
+def _unwrap_routed(value: bytes | None) -> tuple[bytes, str, int] | None:
+    """The original bytes and input coordinates of a routed message (None: malformed)."""
+    if not value or not value.startswith(ROUTED):
+        return None
+    try:
+        _, source, offset, raw = value.split(b"|", 3)
+        return raw, source.decode(), int(offset)
+    except ValueError:
+        return None
+
+
+def _delete(table: Any, key: bytes) -> None:
+    with contextlib.suppress(KeyError):
+        del table[key]
+
+
+def register(app: faust.App, settings: Settings) -> Processor:
+    """Attach the processor's topics, tables, agent and timers to ``app``."""
+    proc = Processor(app, settings)
+
+    @app.agent(proc.source, concurrency=1, name="carrierwatch.process")
+    async def process(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            try:
+                proc.process(events)
+            except Exception:  # a bug, not bad input: log it loudly and stop the worker
+                log.exception("processing a batch of %d events failed", len(events))
+                raise
+
+    @app.timer(settings.publish_interval_s)
+    async def publish() -> None:
+        proc.publisher.flush()
+
+    @app.timer(settings.tick_interval_s, on_leader=False)
+    async def tick() -> None:
+        await proc.send_ticks()
+
+    _ = (process, publish, tick)
+    return proc

@@ -51,6 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create", "check"])
 
     sub.add_parser("worker", parents=[common], help="run the stream processor in the foreground")
+
+    gen = sub.add_parser("generate", parents=[common], help="produce seeded synthetic traffic")
+    gen.add_argument("--events", type=int, default=10_000, help="how many messages (10000)")
+    gen.add_argument("--carriers", type=int, default=50, help="how many carriers (50)")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--rate", default="max",
+                     help="events per second, or 'max' for as fast as possible (max)")
+    gen.add_argument("--start", default="now",
+                     help="event time of the first event: 'now' or RFC 3339 (now)")
+    gen.add_argument("--span", type=float, default=None,
+                     help="seconds of event time the traffic covers (default: events/rate, "
+                          "or one hour at max rate)")
+    gen.add_argument("--invalid-share", type=float, default=0.005)
+    gen.add_argument("--duplicate-share", type=float, default=0.005)
+    gen.add_argument("--late-share", type=float, default=0.002)
     return parser
 
 
@@ -121,6 +136,33 @@ def _cmd_worker(settings: Settings) -> int:
     return EXIT_OK
 
 
+def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+    from datetime import datetime
+
+    from processor.generate import Traffic, generate
+    from processor.produce import produce
+
+    rate = None if args.rate == "max" else float(args.rate)
+    if rate is not None and rate <= 0:
+        print("carrierwatch generate: --rate must be > 0 or 'max'", file=sys.stderr)
+        return EXIT_USAGE
+    if args.start == "now":
+        start_ms = int(time.time() * 1000)
+    else:
+        start_ms = int(datetime.fromisoformat(args.start.replace("Z", "+00:00")).timestamp()
+                       * 1000)
+    span_s = args.span if args.span is not None else (args.events / rate if rate else 3600.0)
+    traffic = Traffic(seed=args.seed, carriers=args.carriers, events=args.events,
+                      start_ms=start_ms, end_ms=start_ms + int(span_s * 1000),
+                      invalid_share=args.invalid_share, duplicate_share=args.duplicate_share,
+                      late_share=args.late_share)
+    topic = settings.topic(settings.input_topic)
+    sent = produce(settings.bootstrap_servers, topic, generate(traffic), rate=rate)
+    print(f"generate: {sent} events sent to {topic}", file=sys.stderr)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -134,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_topics(args, settings)
     if args.command == "worker":
         return _cmd_worker(settings)
+    if args.command == "generate":
+        return _cmd_generate(args, settings)
     raise AssertionError(args.command)  # argparse rejects unknown commands
 
 

@@ -36,6 +36,19 @@ class Settings:
     replication: int = 1
     input_topic: str = "sip.responses"
     log_level: str = "info"
+    # Processing.
+    failure_set: str = "all"  # default failure set: all | route (contract §2)
+    consecutive_failure_threshold: int = 1000
+    min_sample: int = 100
+    retention_hour_days: int = 7
+    retention_day_days: int = 92
+    retention_months: int = 24
+    dedup_window_s: int = 600
+    clock: str = "wall"  # wall: retention/live/future check on the wall clock; stream: replay
+    batch_max: int = 5000
+    batch_within_s: float = 0.25
+    publish_interval_s: float = 1.0
+    tick_interval_s: float = 30.0
     # The local development broker (``carrierwatch broker ...``).
     broker_port: int = 9092
     broker_controller_port: int = 9093
@@ -56,6 +69,12 @@ class Settings:
             port = getattr(self, name)
             if not 0 < port < 65536:
                 raise SettingsError(f"{name} must be a TCP port (1-65535), got {port}")
+        if self.clock not in ("wall", "stream"):
+            raise SettingsError(f"CARRIERWATCH_CLOCK={self.clock!r}: use 'wall' or 'stream'")
+        if self.failure_set not in ("all", "route"):
+            raise SettingsError(
+                f"CARRIERWATCH_FAILURE_SET={self.failure_set!r}: use 'all' or 'route'"
+            )
         if "://" not in self.broker:
             raise SettingsError(
                 f"CARRIERWATCH_BROKER={self.broker!r}: expected a URL such as kafka://127.0.0.1:9092"
@@ -69,6 +88,11 @@ class Settings:
     def topic(self, name: str) -> str:
         """The real topic name for a contract name, with the optional isolation prefix."""
         return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
+
+    @property
+    def route_topic(self) -> str:
+        """Internal topic that moves an event to the partition owning its carrier."""
+        return self.topic(f"{self.app_id}-route")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (validated again)."""

@@ -57,9 +57,10 @@ def _spec(entry: Mapping[str, Any], settings: Settings) -> TopicSpec:
     config = {"cleanup.policy": str(entry["cleanup_policy"])}
     if "retention_ms" in entry:
         config["retention.ms"] = str(int(entry["retention_ms"]))
+    contract_name = str(entry["name"]).format(app_id=settings.app_id)
     return TopicSpec(
-        contract_name=str(entry["name"]),
-        name=settings.topic(str(entry["name"])),
+        contract_name=contract_name,
+        name=settings.topic(contract_name),
         role=str(entry["role"]),
         partitions=int(entry.get("partitions", settings.partitions)),
         replication=int(entry.get("replication", settings.replication)),

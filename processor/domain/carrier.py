@@ -121,14 +121,15 @@ def fold(
     events: Sequence[Sourced],
     *,
     policy: Policy,
-    now_ms: int,
+    now_ms: int | None,
     wall_ms: int,
 ) -> FoldResult:
     """Apply ``events`` (one carrier, arrival order) and expire what is past retention.
 
     ``windows``/``buckets`` hold the stored values of the keys from ``keys_needed``
-    (absent = empty). ``now_ms`` is the reference clock for retention; ``wall_ms`` stamps
-    ``updated_ms``.
+    (absent = empty). ``now_ms`` is the reference clock for retention (the wall clock in a
+    normal run); ``None`` means stream time: the newest ``ts`` the carrier has seen, as of
+    each event (a replay). ``wall_ms`` stamps ``updated_ms``.
     """
     cur = state.copy() if state is not None else CarrierState(carrier_id)
     res = FoldResult(cur)
@@ -152,13 +153,16 @@ def fold(
         if code >= 200:
             if fresh:
                 cur.codes[code] = cur.codes.get(code, 0) + 1
+            now = now_ms if now_ms is not None else max(cur.max_ts_ms or ev.ts_ms, ev.ts_ms)
             late = _apply_to_windows(cur, res, windows, s, fresh=fresh, policy=policy,
-                                     now_ms=now_ms, wall_ms=wall_ms)
+                                     now_ms=now, wall_ms=wall_ms)
         if fresh:
             outcome = "late" if late else "applied"
             cur.counts[outcome] += 1
             res.results[outcome] += 1
-    _expire(cur, res, policy, now_ms)
+    end_now = now_ms if now_ms is not None else cur.max_ts_ms
+    if end_now is not None:
+        _expire(cur, res, policy, end_now)
     if res.carrier_changed:
         cur.updated_ms = wall_ms
     return res
@@ -235,7 +239,7 @@ def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> 
             res.carrier_changed = True
 
 
-def expire(state: CarrierState, policy: Policy, now_ms: int, wall_ms: int) -> FoldResult:
+def expire(state: CarrierState, policy: Policy, now_ms: int | None, wall_ms: int) -> FoldResult:
     """Retention alone (a timer, when no events come): which windows to drop."""
     return fold(state.carrier_id, state, {}, {}, (), policy=policy, now_ms=now_ms,
                 wall_ms=wall_ms)

@@ -13,12 +13,13 @@ CONTRACT_TOPICS = {
 
 
 def test_every_contract_topic_is_declared_with_prefix_and_partitions() -> None:
-    specs = load_specs(Settings(topic_prefix="inv7", partitions=6))
-    assert {s.contract_name for s in specs} == CONTRACT_TOPICS
+    specs = load_specs(Settings(topic_prefix="inv7", partitions=6, app_id="cw"))
+    assert {s.contract_name for s in specs} == CONTRACT_TOPICS | {"cw-route"}
     assert all(s.name == f"inv7.{s.contract_name}" for s in specs)
     assert all(s.partitions == 6 for s in specs)
     compacted = {s.contract_name for s in specs if s.config["cleanup.policy"] == "compact"}
-    assert compacted == CONTRACT_TOPICS - {"sip.responses", "sip.responses.dlq", "carrier.alerts"}
+    assert compacted == CONTRACT_TOPICS - {"sip.responses", "sip.responses.dlq",
+                                           "carrier.alerts"}
 
 
 def test_compare_reports_missing_partitions_and_policy() -> None:

@@ -1,0 +1,164 @@
+"""Bytes to ``SipEvent``, or a ``Rejected`` with a machine code: never raises on input.
+
+Faust's typed decoding raises inside the agent on bad input; we take raw bytes and decide
+ourselves, so every message is applied, counted as a duplicate, or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from processor.domain.events import SipEvent
+
+MAX_PAYLOAD = 64 * 1024
+SCHEMA_VERSION = 1
+FUTURE_TOLERANCE_MS = 3_600_000
+MIN_TS_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+CARRIER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+DESTINATION_RE = re.compile(r"\+?[0-9]{1,32}")
+_RFC3339_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """Why a message cannot be applied: ``error`` for machines, ``detail`` for people."""
+
+    error: str
+    detail: str
+
+
+def decode(raw: bytes | None, wall_ms: int | None) -> SipEvent | Rejected:
+    """Validate one input message (contract §1). ``wall_ms=None`` skips the future check
+    (a replay runs on the recorded stream's time, not the wall clock)."""
+    if raw is None:
+        return Rejected("empty", "message has no value")
+    if len(raw) > MAX_PAYLOAD:
+        return Rejected("payload-too-large", f"{len(raw)} bytes > {MAX_PAYLOAD}")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejected("not-json", f"not valid UTF-8 JSON: {str(exc)[:200]}")
+    if not isinstance(doc, dict):
+        return Rejected("not-object", f"JSON {type(doc).__name__}, expected an object")
+    try:
+        return _event(doc, wall_ms)
+    except _Invalid as bad:
+        return bad.rejected
+
+
+class _Invalid(Exception):
+    def __init__(self, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.rejected = Rejected(error, detail)
+
+
+def _int(doc: dict[str, Any], name: str, lo: int, hi: int | None, required: bool) -> int | None:
+    value = doc.get(name)
+    if value is None:
+        if required:
+            raise _Invalid("missing-field", f"required field {name!r} is missing")
+        return None
+    if type(value) is not int:
+        raise _Invalid("wrong-type", f"{name!r} must be an integer, got {type(value).__name__}")
+    if value < lo or (hi is not None and value > hi):
+        limits = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise _Invalid("out-of-range", f"{name!r}={value} is outside {limits}")
+    return value
+
+
+def _str(doc: dict[str, Any], name: str, max_len: int, required: bool,
+         pattern: re.Pattern[str] | None = None) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        if required:
+            raise _Invalid("missing-field", f"required field {name!r} is missing")
+        return None
+    if not isinstance(value, str):
+        raise _Invalid("wrong-type", f"{name!r} must be a string, got {type(value).__name__}")
+    if not value and required:
+        raise _Invalid("out-of-range", f"{name!r} must not be empty")
+    if len(value) > max_len:
+        raise _Invalid("too-long", f"{name!r} is {len(value)} characters, at most {max_len}")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise _Invalid("bad-format", f"{name!r}={value[:64]!r} does not match {pattern.pattern}")
+    return value
+
+
+def parse_ts(value: Any) -> int:
+    """RFC 3339 with an explicit offset, or int epoch milliseconds, to UTC epoch ms."""
+    if value is None:
+        raise _Invalid("missing-field", "required field 'ts' is missing")
+    if type(value) is int:
+        ms = value
+    elif isinstance(value, str):
+        if not _RFC3339_RE.fullmatch(value):
+            raise _Invalid("bad-ts", f"'ts'={value[:64]!r} is not RFC 3339 with an explicit "
+                                     "offset (e.g. 2026-11-25T10:00:00Z)")
+        try:
+            dt = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise _Invalid("bad-ts", f"'ts'={value[:64]!r}: {exc}") from None
+        ms = (dt - _EPOCH) // _MS
+    else:
+        raise _Invalid("wrong-type", "'ts' must be an RFC 3339 string or integer epoch "
+                                     f"milliseconds, got {type(value).__name__}")
+    if not MIN_TS_MS <= ms < MAX_TS_MS:
+        raise _Invalid("out-of-range", f"'ts'={value!r} is outside 2000..2100 "
+                                       "(epoch seconds instead of milliseconds?)")
+    return ms
+
+
+def _event(doc: dict[str, Any], wall_ms: int | None) -> SipEvent:
+    version = _int(doc, "v", 1, None, required=False) or 1
+    if version > SCHEMA_VERSION:
+        raise _Invalid("unsupported-version", f"schema version {version} is newer than "
+                                              f"{SCHEMA_VERSION}")
+    carrier_id = _str(doc, "carrier_id", 128, True, CARRIER_RE)
+    call_id = _str(doc, "call_id", 256, True)
+    code = _int(doc, "code", 100, 699, required=True)
+    ts_ms = parse_ts(doc.get("ts"))
+    if wall_ms is not None and ts_ms > wall_ms + FUTURE_TOLERANCE_MS:
+        raise _Invalid("ts-future", f"'ts' is {(ts_ms - wall_ms) / 60000:.0f} min ahead of "
+                                    "the wall clock (more than 60 allowed)")
+    assert carrier_id is not None
+    assert call_id is not None
+    assert code is not None
+    return SipEvent(
+        carrier_id=carrier_id,
+        call_id=call_id,
+        code=code,
+        ts_ms=ts_ms,
+        event_id=_str(doc, "event_id", 256, False),
+        reason=_str(doc, "reason", 256, False),
+        duration_ms=_int(doc, "duration_ms", 0, None, required=False),
+        pdd_ms=_int(doc, "pdd_ms", 0, None, required=False),
+        destination=_str(doc, "destination", 33, False, DESTINATION_RE),
+        customer_id=_str(doc, "customer_id", 128, False),
+    )
+
+
+def dlq_record(rejected: Rejected, *, topic: str, partition: int, offset: int,
+               timestamp_ms: int | None, key: bytes | None, value: bytes | None) -> bytes:
+    """The contract's DLQ record: the reason, where it came from, and the original bytes."""
+    key_text: str | None
+    key_text = None if key is None else key.decode("utf-8", errors="replace")
+    return orjson.dumps({
+        "error": rejected.error,
+        "detail": rejected.detail,
+        "source": {"topic": topic, "partition": partition, "offset": offset,
+                   "timestamp_ms": timestamp_ms},
+        "key": key_text,
+        "value_b64": base64.b64encode(value or b"").decode("ascii"),
+    })
