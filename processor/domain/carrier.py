@@ -142,6 +142,12 @@ def fold(
                 cur.counts["duplicate"] += 1
                 res.results["duplicate"] += 1
                 res.carrier_changed = True
+            if ev.code >= 200:
+                # The windows remember the decision too: a re-delivery of this duplicate
+                # after its identity left the dedup window must not be added to them.
+                _apply_to_windows(cur, res, windows, s, fresh=False, policy=policy,
+                                  now_ms=now_ms if now_ms is not None else cur.max_ts_ms or
+                                  ev.ts_ms, wall_ms=wall_ms, count=False)
             continue
         code = ev.code
         if fresh:
@@ -170,8 +176,10 @@ def fold(
 
 def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[WindowId, WindowState],
                       s: Sourced, *, fresh: bool, policy: Policy, now_ms: int,
-                      wall_ms: int) -> bool:
-    """Add a final response to its hour, day and month; True when one was past retention."""
+                      wall_ms: int, count: bool = True) -> bool:
+    """Add a final response to its hour, day and month; True when one was past retention.
+
+    ``count=False`` only moves the windows' offset watermarks (a duplicate)."""
     ev, src, off = s.event, s.source, s.offset
     failed = classify(ev.code, policy.failures) is Outcome.FAILURE
     late = False
@@ -184,9 +192,12 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
         w = res.windows.get(wid)
         if w is None:
             stored = windows.get(wid)
+            if stored is None and not count:
+                continue  # nothing counted there; no empty window for a duplicate
             w = stored.copy() if stored is not None else WindowState()
         if off > w.applied.get(src, -1):
-            w.stats.add(ev.code, failed, ev.duration_ms, ev.pdd_ms)
+            if count:
+                w.stats.add(ev.code, failed, ev.duration_ms, ev.pdd_ms)
             w.applied[src] = off
             w.updated_ms = wall_ms
             res.windows[wid] = w

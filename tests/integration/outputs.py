@@ -1,0 +1,87 @@
+"""Reading carrierwatch's output topics back as their compacted state (last value per key)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from processor.settings import Settings
+from tests.oracle import to_ms
+
+OUTPUTS = ("carrier.consecutive-failures", "carrier.code-consistency", "carrier.summary.hourly",
+           "carrier.summary.daily", "carrier.summary.monthly", "carrier.summary.live")
+TIME_FIELDS = ("streak_started_at", "last_event_at", "last_connected_at", "start", "end")
+
+
+class TopicState:
+    """Keeps reading topics from the beginning; ``state[topic][key]`` is the latest value."""
+
+    def __init__(self, settings: Settings, names: tuple[str, ...] = OUTPUTS) -> None:
+        self.settings = settings
+        self.topics = {settings.topic(n): n for n in names}
+        self.consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                                  "group.id": f"reader-{settings.app_id}",
+                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        md = self.consumer.list_topics(timeout=10)
+        self.consumer.assign([TopicPartition(t, p, 0) for t in self.topics
+                              for p in md.topics[t].partitions])
+        self.state: dict[str, dict[str, Any]] = {n: {} for n in names}
+        self.raw: list[tuple[str, str, bytes | None]] = []
+        self.seen = 0
+
+    def poll(self, seconds: float = 1.0) -> int:
+        got = 0
+        for msg in self.consumer.consume(10_000, timeout=seconds):
+            if msg.error():
+                raise RuntimeError(msg.error())
+            name = self.topics[msg.topic()]
+            key = msg.key().decode()
+            value = msg.value()
+            self.raw.append((name, key, value))
+            if value is None:
+                self.state[name].pop(key, None)
+            else:
+                self.state[name][key] = json.loads(value)
+            got += 1
+        self.seen += got
+        return got
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def normalise(record: dict[str, Any]) -> dict[str, Any]:
+    """Timestamps to epoch ms, floats rounded, updated_at dropped."""
+    out = {}
+    for k, v in record.items():
+        if k == "updated_at":
+            continue
+        if k in TIME_FIELDS and isinstance(v, str):
+            v = to_ms(v)
+        if isinstance(v, float):
+            v = round(v, 9)
+        out[k] = v
+    return out
+
+
+def diff(expected: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]],
+         limit: int = 5) -> list[str]:
+    """Readable differences between expected and actual keyed records (empty = equal)."""
+    problems = []
+    for key in sorted(set(expected) | set(actual)):
+        if key not in actual:
+            problems.append(f"missing {key}")
+        elif key not in expected:
+            problems.append(f"unexpected {key}: {actual[key]}")
+        else:
+            e, a = normalise(expected[key]), normalise(actual[key])
+            if e != a:
+                fields = {f: (e.get(f), a.get(f)) for f in set(e) | set(a)
+                          if e.get(f) != a.get(f)}
+                problems.append(f"{key}: (expected, actual) {fields}")
+        if len(problems) >= limit:
+            problems.append("...")
+            break
+    return problems

@@ -1,0 +1,195 @@
+"""The processor end to end on the real broker, against the independent oracle.
+
+200,000+ generated events over 200+ carriers, spanning 29 February and a month boundary,
+with invalid messages, producer duplicates, late events and mis-keyed producers. After the
+worker drains the input, every output topic must hold exactly the oracle's records; then
+again after a restart on its own RocksDB, after a rebuild from the changelog with every
+input message re-delivered, and after more traffic.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from processor.generate import Message, Traffic, generate
+from processor.produce import produce
+from processor.settings import Settings
+from tests.integration.outputs import OUTPUTS, TopicState, diff
+from tests.integration.procs import cli, start_worker, wait_for
+from tests.oracle import Oracle
+
+pytestmark = pytest.mark.integration
+
+START = 1708387200000  # 2024-02-20T00:00:00Z
+END = 1709424000000  # 2024-03-03T00:00:00Z
+
+
+def expected(oracle: Oracle) -> dict[str, dict[str, Any]]:
+    return {
+        "carrier.consecutive-failures": oracle.consecutive(),
+        "carrier.code-consistency": oracle.consistency(),
+        "carrier.summary.hourly": oracle.summaries("hour"),
+        "carrier.summary.daily": oracle.summaries("day"),
+        "carrier.summary.monthly": oracle.summaries("month"),
+        "carrier.summary.live": oracle.live(),
+    }
+
+
+def wait_equal(reader: TopicState, want: dict[str, dict[str, Any]], timeout: float) -> float:
+    """Poll the outputs until they equal ``want``; returns the seconds it took."""
+    began = time.monotonic()
+    problems: list[str] = ["not compared yet"]
+    while time.monotonic() - began < timeout:
+        if reader.poll(1.0):
+            continue  # still moving: compare once it pauses
+        problems = [f"{name}: {p}" for name in OUTPUTS
+                    for p in diff(want[name], reader.state[name])]
+        if not problems:
+            return time.monotonic() - began
+    pytest.fail("outputs differ from the oracle:\n  " + "\n  ".join(problems[:30]))
+
+
+def dlq_values(settings: Settings) -> list[dict[str, Any]]:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                         "group.id": "dlq-reader", "auto.offset.reset": "earliest"})
+    topic = settings.topic("sip.responses.dlq")
+    md = consumer.list_topics(timeout=10)
+    consumer.assign([TopicPartition(topic, p, 0) for p in md.topics[topic].partitions])
+    out = []
+    while True:
+        batch = consumer.consume(10_000, timeout=2.0)
+        if not batch:
+            break
+        out.extend(json.loads(m.value()) for m in batch)
+    consumer.close()
+    return out
+
+
+def rewind_group(settings: Settings) -> None:
+    """Make the worker's consumer group start over: every input message is re-delivered."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    tps = [TopicPartition(t, p, 0) for t in (settings.topic(settings.input_topic),
+                                             settings.route_topic)
+           for p in range(settings.partitions)]
+    futures = admin.alter_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(settings.app_id, tps)])
+    for fut in futures.values():
+        fut.result(timeout=30)
+
+
+@pytest.fixture
+def settings(isolated: Settings) -> Settings:
+    s = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5)
+    result = cli(s, "topics", "create")
+    assert result.returncode == 0, result.stderr
+    return s
+
+
+def test_outputs_equal_the_oracle_through_restarts_and_rebuilds(settings: Settings,
+                                                                  tmp_path: Path) -> None:
+    traffic = Traffic(seed=7, carriers=220, events=200_000, start_ms=START, end_ms=END)
+    messages = list(generate(traffic))
+    oracle = Oracle()
+    oracle.feed(messages)
+    assert len({m.carrier_id for m in messages}) >= 200
+    topic = settings.topic(settings.input_topic)
+    produce(settings.bootstrap_servers, topic, messages, rate=None, progress=None)
+    want = expected(oracle)
+    assert want["carrier.summary.hourly"] and want["carrier.summary.monthly"]
+
+    reader = TopicState(settings)
+    began = time.monotonic()
+    worker = start_worker(settings, tmp_path / "w1.log")
+    try:
+        took = wait_equal(reader, want, timeout=600)
+    finally:
+        worker.stop()
+    elapsed = time.monotonic() - began
+    print(f"\nfirst run: {len(messages)} events, outputs equal after {elapsed:.1f} s "
+          f"({len(messages) / elapsed:.0f} events/s incl. start-up; compare {took:.1f} s)")
+
+    dlq = dlq_values(settings)
+    assert Counter(base64.b64decode(d["value_b64"]) for d in dlq) == Counter(oracle.invalid)
+    assert all(d["error"] and d["detail"] and d["source"]["topic"] == topic for d in dlq)
+
+    # 1. Restart on the same data dir: state from RocksDB, outputs unchanged.
+    before = reader.seen
+    began = time.monotonic()
+    worker = start_worker(settings, tmp_path / "w2.log")
+    try:
+        worker.wait_log("Worker ready", timeout=120)
+        ready = time.monotonic() - began
+        wait_for(lambda: reader.poll(0.5) >= 0 and reader.seen > before, 60, "a republish")
+        wait_equal(reader, want, timeout=120)
+    finally:
+        worker.stop()
+    print(f"restart on local RocksDB: ready in {ready:.1f} s")
+
+    # 2. Empty data dir, and every input message re-delivered: state comes back from the
+    #    changelog and the per-key offsets skip everything already counted.
+    rewind_group(settings)
+    rebuilt = settings.replace(data_dir=tmp_path / "empty-data")
+    before = reader.seen
+    began = time.monotonic()
+    worker = start_worker(rebuilt, tmp_path / "w3.log")
+    try:
+        worker.wait_log("Worker ready", timeout=300)
+        ready = time.monotonic() - began
+        wait_for(lambda: reader.poll(0.5) >= 0 and reader.seen > before, 120, "a republish")
+        wait_equal(reader, want, timeout=300)
+        print(f"rebuild from changelog + full re-delivery: ready in {ready:.1f} s, "
+              f"equal after {time.monotonic() - began:.1f} s")
+
+        # 3. More traffic afterwards is counted exactly once.
+        more = list(generate(Traffic(seed=8, carriers=220, events=20_000, start_ms=END,
+                                     end_ms=END + 86_400_000)))
+        oracle.feed(more)
+        produce(settings.bootstrap_servers, topic, more, rate=None, progress=None)
+        wait_equal(reader, expected(oracle), timeout=300)
+    finally:
+        worker.stop()
+        reader.close()
+
+
+def test_unkeyed_messages_are_routed_to_their_carrier(settings: Settings, tmp_path: Path) -> None:
+    """Null keys land on random partitions; the carrier's counts must not be split."""
+    msgs = [Message(None, json.dumps({"carrier_id": f"u-{i % 5}", "call_id": f"x{i}",
+                                      "code": 503 if i % 5 else 200,
+                                      "ts": START + i * 1000}).encode(), True, f"u-{i % 5}")
+            for i in range(2_000)]
+    oracle = Oracle()
+    oracle.feed(msgs)
+    produce(settings.bootstrap_servers, settings.topic(settings.input_topic), msgs, rate=None,
+            progress=None)
+    reader = TopicState(settings, ("carrier.code-consistency", "carrier.summary.daily"))
+    worker = start_worker(settings, tmp_path / "w.log")
+    try:
+        deadline = time.monotonic() + 180
+        problems: list[str] = ["not compared"]
+        while problems and time.monotonic() < deadline:
+            reader.poll(1.0)
+            problems = diff(oracle.consistency(), reader.state["carrier.code-consistency"]) + \
+                diff(oracle.summaries("day"), reader.state["carrier.summary.daily"])
+        assert not problems, problems
+        # All of u-1..u-4's responses are failures, so order cannot matter for them.
+        cf = TopicState(settings, ("carrier.consecutive-failures",))
+        wait_for(lambda: cf.poll(0.5) >= 0 and len(cf.state["carrier.consecutive-failures"])
+                 == 5, 60, "counters")
+        for i in range(1, 5):
+            rec = cf.state["carrier.consecutive-failures"][f"u-{i}"]
+            assert rec["consecutive_failures"] == 400
+        cf.close()
+    finally:
+        worker.stop()
+        reader.close()

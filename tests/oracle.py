@@ -1,0 +1,216 @@
+"""An independent, plainly written model of what carrierwatch must output.
+
+It shares no code with ``processor``: it reads the generated messages (their JSON and
+the generator's valid/invalid label) and works out every output record with simple loops,
+straight from the contract's words. Timestamps are compared as epoch ms, so the oracle
+does not depend on how the processor formats them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+HOUR = 3_600_000
+DAY = 86_400_000
+
+
+def to_ms(ts: Any) -> int:
+    if isinstance(ts, int):
+        return ts
+    dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return round(dt.timestamp() * 1000)
+
+
+def month_start(ms: int) -> int:
+    d = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return int(datetime(d.year, d.month, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def month_index(ms: int) -> int:
+    d = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return d.year * 12 + d.month - 1
+
+
+def next_month(ms: int) -> int:
+    i = month_index(ms) + 1
+    return int(datetime(i // 12, i % 12 + 1, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def start_of(kind: str, ms: int) -> int:
+    if kind == "hour":
+        return ms // HOUR * HOUR
+    if kind == "day":
+        return ms // DAY * DAY
+    return month_start(ms)
+
+
+def end_of(kind: str, start: int) -> int:
+    return {"hour": start + HOUR, "day": start + DAY}.get(kind) or next_month(start)
+
+
+def kept(kind: str, start: int, now: int) -> bool:
+    """Retention as the contract words it: 7 days, 92 days, current month + 24 before."""
+    if kind == "hour":
+        return start + HOUR > now - 7 * DAY
+    if kind == "day":
+        return start + DAY > now - 92 * DAY
+    return month_index(start) >= month_index(now) - 24
+
+
+def iso_key(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Carrier:
+    def __init__(self) -> None:
+        self.count = 0
+        self.max_count = 0
+        self.streak_started: int | None = None
+        self.last_code: int | None = None
+        self.last_event: int | None = None
+        self.last_connected: int | None = None
+        self.codes: dict[int, int] = defaultdict(int)
+        self.max_ts: int | None = None
+        self.seen: set[str] = set()
+        self.windows: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+        self.results = {"applied": 0, "duplicate": 0, "late": 0}
+
+
+class Oracle:
+    """Feed messages in production order; per carrier that is also arrival order."""
+
+    def __init__(self, *, threshold: int = 1000, min_sample: int = 100,
+                 dedup_window_ms: int = 600_000) -> None:
+        self.threshold = threshold
+        self.min_sample = min_sample
+        self.dedup_window_ms = dedup_window_ms
+        self.carriers: dict[str, Carrier] = defaultdict(Carrier)
+        self.invalid: list[bytes] = []
+
+    def feed(self, messages: Any) -> None:
+        for m in messages:
+            if not m.valid:
+                self.invalid.append(m.value)
+                continue
+            self._event(json.loads(m.value))
+
+    def _event(self, doc: dict[str, Any]) -> None:
+        c = self.carriers[doc["carrier_id"]]
+        code, ts = doc["code"], to_ms(doc["ts"])
+        identity = doc.get("event_id") or f"{doc['call_id']}|{code}|{ts}"
+        minute = ts - ts % 60_000
+        checkable = True
+        if c.max_ts is not None:
+            oldest = c.max_ts - self.dedup_window_ms
+            checkable = minute >= oldest - oldest % 60_000
+        if checkable:
+            if identity in c.seen:
+                c.results["duplicate"] += 1
+                return
+            c.seen.add(identity)
+        c.max_ts = ts if c.max_ts is None else max(c.max_ts, ts)
+        if code < 200:
+            c.results["applied"] += 1
+            return
+        c.codes[code] += 1
+        c.last_code, c.last_event = code, ts
+        if code < 300:
+            c.count = 0
+            c.streak_started = None
+            c.last_connected = ts
+        else:  # the default failure set "all": every final code >= 300
+            c.count += 1
+            if c.count == 1:
+                c.streak_started = ts
+            c.max_count = max(c.max_count, c.count)
+        late = False
+        for kind in ("hour", "day", "month"):
+            start = start_of(kind, ts)
+            if kept(kind, start, c.max_ts):
+                c.windows[(kind, start)].append(doc)
+            else:
+                late = True
+        c.results["late" if late else "applied"] += 1
+
+    # -- expected records ----------------------------------------------------------------
+    def consecutive(self) -> dict[str, dict[str, Any]]:
+        return {cid: {
+            "carrier_id": cid, "consecutive_failures": c.count,
+            "max_consecutive_failures": c.max_count, "streak_started_at": c.streak_started,
+            "last_code": c.last_code, "last_event_at": c.last_event,
+            "last_connected_at": c.last_connected, "threshold": self.threshold,
+            "alerting": c.count >= self.threshold,
+        } for cid, c in self.carriers.items()}
+
+    def consistency(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for cid, c in self.carriers.items():
+            total = sum(c.codes.values())
+            t200, t404 = c.codes.get(200, 0), c.codes.get(404, 0)
+            if total < self.min_sample:
+                verdict = "insufficient-data"
+            elif t404 == 0:
+                verdict = "no-404"
+            else:
+                verdict = "ok"
+            out[cid] = {
+                "carrier_id": cid, "total_final": total, "total_200": t200, "total_404": t404,
+                "codes": {str(k): v for k, v in c.codes.items() if v},
+                "ratio_404": t404 / (t200 + t404) if t200 + t404 else None, "verdict": verdict,
+            }
+        return out
+
+    def summaries(self, kind: str) -> dict[str, dict[str, Any]]:
+        out = {}
+        for cid, c in self.carriers.items():
+            for (k, start), docs in c.windows.items():
+                if k != kind or c.max_ts is None or not kept(kind, start, c.max_ts):
+                    continue
+                rec = figures(docs)
+                rec.update(carrier_id=cid, window=kind, start=start, end=end_of(kind, start))
+                out[f"{cid}|{kind}|{iso_key(start)}"] = rec
+        return out
+
+    def live(self) -> dict[str, dict[str, Any]]:
+        """Stream clock: the 24 hours ending with the hour of the carrier's newest event."""
+        out = {}
+        for cid, c in self.carriers.items():
+            if c.max_ts is None:
+                continue
+            end = c.max_ts // HOUR * HOUR + HOUR
+            docs = [d for (k, start), ds in c.windows.items() if k == "hour"
+                    and end - 24 * HOUR <= start < end for d in ds]
+            rec = figures(docs)
+            rec.update(carrier_id=cid, window="live", start=end - 24 * HOUR, end=end)
+            out[cid] = rec
+        return out
+
+
+def figures(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    attempts = len(docs)
+    answered = [d for d in docs if 200 <= d["code"] < 300]
+    codes: dict[str, int] = defaultdict(int)
+    for d in docs:
+        codes[str(d["code"])] += 1
+    redirects = sum(1 for d in docs if 300 <= d["code"] < 400)
+    seer_hits = sum(1 for d in docs if 200 <= d["code"] < 300
+                    or d["code"] in (480, 486, 600, 603))
+    durations = [d["duration_ms"] for d in answered if d.get("duration_ms") is not None]
+    pdds = [d["pdd_ms"] for d in docs if d.get("pdd_ms") is not None]
+    return {
+        "attempts": attempts,
+        "answered": len(answered),
+        "failed": sum(1 for d in docs if d["code"] >= 300),
+        "codes": dict(codes),
+        "asr": len(answered) / attempts if attempts else None,
+        "seer": seer_hits / (attempts - redirects) if attempts - redirects else None,
+        "duration_ms": sum(durations),
+        "acd_s": sum(durations) / len(durations) / 1000 if durations else None,
+        "short_calls": sum(1 for x in durations if x < 6000),
+        "pdd_ms_avg": sum(pdds) / len(pdds) if pdds else None,
+        "cost": None,
+        "currency": None,
+    }
