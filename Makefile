@@ -7,7 +7,8 @@ CW := $(BIN)/carrierwatch
 .PHONY: help install run stop test unit integration lint typecheck clean
 
 help:
-	@echo "make run        install, start the local broker, create topics, run the worker"
+	@echo "make run        install, start the local broker, create topics, feed synthetic"
+	@echo "                traffic (RATE=20 events/s) and run the worker"
 	@echo "make test       install, lint, type-check and run the whole test suite"
 	@echo "make unit       fast pure tests only (no broker)"
 	@echo "make stop       stop the local broker started by 'make run'"
@@ -23,9 +24,7 @@ $(VENV)/.installed: pyproject.toml deploy/system-deps.sh
 install: $(VENV)/.installed
 
 run: install
-	$(CW) broker start
-	$(CW) topics create
-	$(CW) worker
+	CW=$(CW) ./deploy/run-local.sh
 
 stop: install
 	$(CW) broker stop

@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--invalid-share", type=float, default=0.005)
     gen.add_argument("--duplicate-share", type=float, default=0.005)
     gen.add_argument("--late-share", type=float, default=0.002)
+
+    tail = sub.add_parser("tail", parents=[common],
+                          help="print a topic's records as they arrive (key TAB value)")
+    tail.add_argument("topic", help="contract topic name, e.g. carrier.consecutive-failures")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    tail.add_argument("--max", type=int, default=None, help="stop after this many records")
+    tail.add_argument("--idle-exit", type=float, default=None,
+                      help="stop after this many seconds without a record")
     return parser
 
 
@@ -178,6 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_worker(settings)
     if args.command == "generate":
         return _cmd_generate(args, settings)
+    if args.command == "tail":
+        from processor.tail import tail
+
+        tail(settings, args.topic, from_beginning=args.from_beginning, limit=args.max,
+             idle_exit_s=args.idle_exit)
+        return EXIT_OK
     raise AssertionError(args.command)  # argparse rejects unknown commands
 
 

@@ -174,13 +174,15 @@ class Oracle:
                 out[f"{cid}|{kind}|{iso_key(start)}"] = rec
         return out
 
-    def live(self) -> dict[str, dict[str, Any]]:
-        """Stream clock: the 24 hours ending with the hour of the carrier's newest event."""
+    def live(self, now_ms: int | None = None) -> dict[str, dict[str, Any]]:
+        """The 24 hours ending with the current hour: of ``now_ms`` (wall clock) or, on the
+        stream clock, of the carrier's newest event."""
         out = {}
         for cid, c in self.carriers.items():
             if c.max_ts is None:
                 continue
-            end = c.max_ts // HOUR * HOUR + HOUR
+            now = now_ms if now_ms is not None else c.max_ts
+            end = now // HOUR * HOUR + HOUR
             docs = [d for (k, start), ds in c.windows.items() if k == "hour"
                     and end - 24 * HOUR <= start < end for d in ds]
             rec = figures(docs)

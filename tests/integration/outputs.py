@@ -55,14 +55,11 @@ class TopicState:
 def normalise(record: dict[str, Any]) -> dict[str, Any]:
     """Timestamps to epoch ms, floats rounded, updated_at dropped."""
     out = {}
-    for k, v in record.items():
+    for k, value in record.items():
         if k == "updated_at":
             continue
-        if k in TIME_FIELDS and isinstance(v, str):
-            v = to_ms(v)
-        if isinstance(v, float):
-            v = round(v, 9)
-        out[k] = v
+        v = to_ms(value) if k in TIME_FIELDS and isinstance(value, str) else value
+        out[k] = round(v, 9) if isinstance(v, float) else v
     return out
 
 

@@ -26,6 +26,7 @@ from processor.settings import Settings
 from tests.integration.outputs import OUTPUTS, TopicState, diff
 from tests.integration.procs import cli, start_worker, wait_for
 from tests.oracle import Oracle
+from tests.schemas import TOPIC_SCHEMA, errors
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +57,18 @@ def wait_equal(reader: TopicState, want: dict[str, dict[str, Any]], timeout: flo
         if not problems:
             return time.monotonic() - began
     pytest.fail("outputs differ from the oracle:\n  " + "\n  ".join(problems[:30]))
+
+
+def assert_all_valid(reader: TopicState) -> None:
+    """Every record the processor emitted validates against its published schema."""
+    checked = 0
+    for name, key, value in reader.raw:
+        if value is None:
+            continue
+        found = errors(TOPIC_SCHEMA[name], json.loads(value))
+        assert not found, f"{name} {key}: {found}"
+        checked += 1
+    assert checked
 
 
 def dlq_values(settings: Settings) -> list[dict[str, Any]]:
@@ -106,7 +119,8 @@ def test_outputs_equal_the_oracle_through_restarts_and_rebuilds(settings: Settin
     topic = settings.topic(settings.input_topic)
     produce(settings.bootstrap_servers, topic, messages, rate=None, progress=None)
     want = expected(oracle)
-    assert want["carrier.summary.hourly"] and want["carrier.summary.monthly"]
+    assert want["carrier.summary.hourly"]
+    assert want["carrier.summary.monthly"]
 
     reader = TopicState(settings)
     began = time.monotonic()
@@ -119,7 +133,9 @@ def test_outputs_equal_the_oracle_through_restarts_and_rebuilds(settings: Settin
     print(f"\nfirst run: {len(messages)} events, outputs equal after {elapsed:.1f} s "
           f"({len(messages) / elapsed:.0f} events/s incl. start-up; compare {took:.1f} s)")
 
+    assert_all_valid(reader)
     dlq = dlq_values(settings)
+    assert all(not errors("dlq-record", d) for d in dlq)
     assert Counter(base64.b64decode(d["value_b64"]) for d in dlq) == Counter(oracle.invalid)
     assert all(d["error"] and d["detail"] and d["source"]["topic"] == topic for d in dlq)
 
@@ -182,6 +198,7 @@ def test_unkeyed_messages_are_routed_to_their_carrier(settings: Settings, tmp_pa
             problems = diff(oracle.consistency(), reader.state["carrier.code-consistency"]) + \
                 diff(oracle.summaries("day"), reader.state["carrier.summary.daily"])
         assert not problems, problems
+        assert_all_valid(reader)
         # All of u-1..u-4's responses are failures, so order cannot matter for them.
         cf = TopicState(settings, ("carrier.consecutive-failures",))
         wait_for(lambda: cf.poll(0.5) >= 0 and len(cf.state["carrier.consecutive-failures"])
@@ -193,3 +210,44 @@ def test_unkeyed_messages_are_routed_to_their_carrier(settings: Settings, tmp_pa
     finally:
         worker.stop()
         reader.close()
+
+
+def test_wall_clock_run_with_the_generate_command(isolated: Settings, tmp_path: Path) -> None:
+    """A normal run: `carrierwatch generate` traffic of the last minutes, live on the wall
+    clock, and an event from the future dead-lettered as ts-future."""
+    settings = isolated.replace(tick_interval_s=2.0, publish_interval_s=0.5)
+    assert cli(settings, "topics", "create").returncode == 0
+    start_ms = int(time.time() * 1000) - 15 * 60_000
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_ms / 1000))
+    gen = cli(settings, "generate", "--events", "3000", "--carriers", "20", "--seed", "5",
+              "--start", start, "--span", "600", "--late-share", "0")
+    assert gen.returncode == 0, gen.stderr
+    start_ms = start_ms // 1000 * 1000
+    oracle = Oracle()
+    oracle.feed(generate(Traffic(seed=5, carriers=20, events=3000, start_ms=start_ms,
+                                 end_ms=start_ms + 600_000, late_share=0.0)))
+    future = {"carrier_id": "c-00001", "call_id": "f", "code": 200,
+              "ts": int(time.time() * 1000) + 2 * 3_600_000}
+    produce(settings.bootstrap_servers, settings.topic(settings.input_topic),
+            [Message(b"c-00001", json.dumps(future).encode(), False, "c-00001")], rate=None,
+            progress=None)
+    oracle.invalid.append(json.dumps(future).encode())
+    reader = TopicState(settings)
+    worker = start_worker(settings, tmp_path / "w.log")
+    try:
+        deadline = time.monotonic() + 180
+        problems = ["not compared"]
+        while problems and time.monotonic() < deadline:
+            reader.poll(1.0)
+            want = {"carrier.consecutive-failures": oracle.consecutive(),
+                    "carrier.code-consistency": oracle.consistency(),
+                    "carrier.summary.daily": oracle.summaries("day"),
+                    "carrier.summary.live": oracle.live(int(time.time() * 1000))}
+            problems = [p for name, exp in want.items() for p in diff(exp, reader.state[name])]
+        assert not problems, problems
+    finally:
+        worker.stop()
+        reader.close()
+    dlq = dlq_values(settings)
+    assert Counter(base64.b64decode(d["value_b64"]) for d in dlq) == Counter(oracle.invalid)
+    assert [d["error"] for d in dlq if d["key"] == "c-00001" and d["error"] == "ts-future"]

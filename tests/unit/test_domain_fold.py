@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from hypothesis import given, settings
@@ -25,9 +26,10 @@ class Store:
         self.buckets: dict[int, dict[str, str]] = {}
         self.results = {"applied": 0, "duplicate": 0, "late": 0}
 
-    def apply(self, events: Sequence[Sourced], policy: Policy = Policy(),
+    def apply(self, events: Sequence[Sourced], policy: Policy | None = None,
               now_ms: int | None = None) -> FoldResult:
-        res = fold("c1", self.carrier, self.windows, self.buckets, events, policy=policy,
+        res = fold("c1", self.carrier, self.windows, self.buckets, events,
+                   policy=policy or Policy(),
                    now_ms=now_ms, wall_ms=1)
         if res.carrier_changed:
             self.carrier = res.carrier
@@ -68,7 +70,7 @@ events_strategy = st.lists(
 def fold_in_batches(events: list[Sourced], cuts: list[int], now_ms: int | None) -> Store:
     store = Store()
     bounds = sorted({0, len(events), *(c % (len(events) + 1) for c in cuts)})
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         store.apply(events[a:b], now_ms=now_ms)
     return store
 
@@ -78,7 +80,8 @@ def snapshot(store: Store) -> tuple[object, ...]:
     wins = {k: (w.stats.to_json()) for k, w in store.windows.items()}
     if c is None:
         return (None, wins)
-    return (c.streak, c.codes, sorted(sum(c.windows.values(), [])), c.counts, wins)
+    starts = sorted(s for kind_starts in c.windows.values() for s in kind_starts)
+    return (c.streak, c.codes, starts, c.counts, wins)
 
 
 @settings(max_examples=150, deadline=None)

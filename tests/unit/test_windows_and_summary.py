@@ -1,0 +1,101 @@
+"""UTC calendar bucketing, retention and the summary maths."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from processor.domain import records
+from processor.domain.summary import Stats, figures
+from processor.domain.windows import (
+    DAY_MS,
+    Retention,
+    iso,
+    live_hours,
+    retained,
+    window_end,
+    window_key,
+    window_start,
+)
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(("kind", "ts", "start", "end"), [
+    ("hour", "2024-02-29T23:59:59.999", "2024-02-29T23:00:00", "2024-03-01T00:00:00"),
+    ("day", "2024-02-29T12:00:00", "2024-02-29T00:00:00", "2024-03-01T00:00:00"),
+    ("month", "2024-02-29T12:00:00", "2024-02-01T00:00:00", "2024-03-01T00:00:00"),
+    ("month", "2023-02-15T00:00:00", "2023-02-01T00:00:00", "2023-03-01T00:00:00"),
+    ("month", "2026-12-31T23:59:59", "2026-12-01T00:00:00", "2027-01-01T00:00:00"),
+    ("month", "2026-04-30T00:00:00", "2026-04-01T00:00:00", "2026-05-01T00:00:00"),
+    ("day", "2026-01-01T00:00:00", "2026-01-01T00:00:00", "2026-01-02T00:00:00"),
+])
+def test_calendar_windows(kind: str, ts: str, start: str, end: str) -> None:
+    s = window_start(kind, ms(ts))
+    assert s == ms(start)
+    assert window_end(kind, s) == ms(end)
+
+
+def test_month_lengths_follow_the_calendar() -> None:
+    lengths = [(window_end("month", ms(f"2024-{m:02d}-01T00:00:00")) -
+                ms(f"2024-{m:02d}-01T00:00:00")) // DAY_MS for m in range(1, 13)]
+    assert lengths == [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    assert (window_end("month", ms("2100-02-01T00:00:00")) - ms("2100-02-01T00:00:00")) \
+        // DAY_MS == 28  # 2100 is not a leap year
+
+
+def test_retention_rules() -> None:
+    r = Retention()
+    now = ms("2026-11-25T10:30:00")
+    assert retained("hour", ms("2026-11-18T10:00:00"), now, r)  # ends 11:00 > now-7d
+    assert not retained("hour", ms("2026-11-18T09:00:00"), now, r)  # ends 10:00 <= now-7d
+    assert retained("day", ms("2026-08-25T00:00:00"), now, r)
+    assert not retained("day", ms("2026-08-24T00:00:00"), now, r)
+    assert retained("month", ms("2024-11-01T00:00:00"), now, r)  # 24 months before
+    assert not retained("month", ms("2024-10-01T00:00:00"), now, r)
+
+
+def test_keys_and_live_hours() -> None:
+    assert window_key("c-42", "day", ms("2026-11-25T00:00:00")) == "c-42|day|2026-11-25T00:00:00Z"
+    hours = live_hours(ms("2026-11-25T10:30:00"))
+    assert len(hours) == 24
+    assert hours[-1] == ms("2026-11-25T10:00:00")
+    assert hours[0] == ms("2026-11-24T11:00:00")
+    assert iso(ms("2026-11-25T10:30:00") + 5) == "2026-11-25T10:30:00.005Z"
+
+
+def test_summary_figures() -> None:
+    s = Stats()
+    for code, dur, pdd in [(200, 3000, 1000), (200, 120000, None), (200, None, 3000),
+                           (486, None, 2000), (302, None, None), (503, None, None),
+                           (603, None, None), (404, None, None)]:
+        s.add(code, failed=code >= 300, duration_ms=dur, pdd_ms=pdd)
+    f = figures(s)
+    assert (f["attempts"], f["answered"], f["failed"]) == (8, 3, 5)
+    assert f["asr"] == 3 / 8
+    assert f["seer"] == 5 / 7  # 3x200 + 486 + 603 over 8 - one 3xx
+    assert f["duration_ms"] == 123000
+    assert f["acd_s"] == 61.5
+    assert f["short_calls"] == 1
+    assert f["pdd_ms_avg"] == 2000
+    assert f["codes"] == {"200": 3, "302": 1, "404": 1, "486": 1, "503": 1, "603": 1}
+
+
+def test_empty_window_has_null_ratios() -> None:
+    f = figures(Stats())
+    assert (f["asr"], f["seer"], f["acd_s"], f["pdd_ms_avg"]) == (None, None, None, None)
+
+
+def test_verdict() -> None:
+    assert records.verdict(99, 0, 100) == "insufficient-data"
+    assert records.verdict(100, 0, 100) == "no-404"
+    assert records.verdict(100, 1, 100) == "ok"
+
+
+def test_stats_round_trip_through_json() -> None:
+    s = Stats()
+    s.add(200, failed=False, duration_ms=5, pdd_ms=7)
+    assert Stats.from_json(s.to_json()) == s
