@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from processor.settings import Settings, SettingsError
@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--duplicate-share", type=float, default=0.005)
     gen.add_argument("--late-share", type=float, default=0.002)
 
+    registry = sub.add_parser("registry", parents=[common], help="the carrier registry")
+    reg_sub = registry.add_subparsers(dest="registry_action", required=True, metavar="ACTION")
+    imp = reg_sub.add_parser("import", parents=[common],
+                             help="validate a YAML/JSON file and make the registry equal to it")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--dry-run", action="store_true", help="validate only; publish nothing")
+
     tail = sub.add_parser("tail", parents=[common],
                           help="print a topic's records as they arrive (key TAB value)")
     tail.add_argument("topic", help="contract topic name, e.g. carrier.consecutive-failures")
@@ -127,7 +134,7 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAIL if problems else EXIT_OK
 
 
-def _cmd_worker(settings: Settings) -> int:
+def _cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
     from processor import topics
 
     problems = topics.check(settings)
@@ -171,6 +178,35 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
+    from processor.tail import tail
+
+    tail(settings, args.topic, from_beginning=args.from_beginning, limit=args.max,
+         idle_exit_s=args.idle_exit)
+    return EXIT_OK
+
+
+def _cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
+    from processor import registry_io
+
+    try:
+        profiles = registry_io.load_file(args.file)
+    except registry_io.RegistryFileError as exc:
+        print(f"carrierwatch registry import: {args.file} refused, nothing was published "
+              f"({len(exc.errors)} errors):", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_FAIL
+    if args.dry_run:
+        print(f"{args.file}: {len(profiles)} carrier profiles, all valid")
+        return EXIT_OK
+    written, removed = registry_io.publish(settings, profiles)
+    print(f"published {written} carrier profiles to {settings.topic('carrier.registry')}")
+    for cid in removed:
+        print(f"removed {cid} (tombstone)")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -178,21 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"carrierwatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.command == "broker":
-        return _cmd_broker(args, settings)
-    if args.command == "topics":
-        return _cmd_topics(args, settings)
-    if args.command == "worker":
-        return _cmd_worker(settings)
-    if args.command == "generate":
-        return _cmd_generate(args, settings)
-    if args.command == "tail":
-        from processor.tail import tail
-
-        tail(settings, args.topic, from_beginning=args.from_beginning, limit=args.max,
-             idle_exit_s=args.idle_exit)
-        return EXIT_OK
-    raise AssertionError(args.command)  # argparse rejects unknown commands
+    handlers: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+        "broker": _cmd_broker, "topics": _cmd_topics, "worker": _cmd_worker,
+        "generate": _cmd_generate, "registry": _cmd_registry, "tail": _cmd_tail,
+    }
+    return handlers[args.command](args, settings)
 
 
 if __name__ == "__main__":

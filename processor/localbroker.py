@@ -184,13 +184,14 @@ def answers_metadata(bootstrap: str, timeout_s: float = 3.0) -> bool:
     host, _, port = bootstrap.rpartition(":")
     if not port_open(int(port), host or "127.0.0.1"):
         return False
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0,
                          "socket.timeout.ms": int(timeout_s * 1000)})
     try:
         md = admin.list_topics(timeout=timeout_s)
-    except Exception:
+    except KafkaException:
         return False
     return bool(md.brokers)
 

@@ -122,6 +122,7 @@ def observe(settings: Settings, names: Iterable[str], timeout_s: float = 15.0) -
 
 def create(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the declared topics that are missing; returns the names created."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
     specs = load_specs(settings)
@@ -139,7 +140,7 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     for name, fut in admin.create_topics(new, request_timeout=timeout_s).items():
         try:
             fut.result(timeout=timeout_s)
-        except Exception as exc:
+        except KafkaException as exc:  # collect every failure, then report them all
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 errors.append(f"{name}: {exc}")
     if errors:

@@ -58,8 +58,6 @@ def summary(carrier_id: str, kind: str, start_ms: int, stats: Stats,
         "start": iso(start_ms),
         "end": iso(window_end(kind, start_ms)),
         **figures(stats),
-        "cost": None,
-        "currency": None,
         "updated_at": iso(updated_ms),
     }
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processor.domain.codes import seer_effective
+from processor.domain.rates import MICROS
 
 SHORT_CALL_MS = 6_000
 
@@ -26,11 +27,19 @@ class Stats:
     short_calls: int = 0
     pdd_ms: int = 0
     pdd_n: int = 0
+    cost_micros: int = 0  # millionths of ``currency``, summed exactly
+    costed: int = 0  # answered calls a rate applied to
+    currency: str | None = None
 
     def copy(self) -> Stats:
         return Stats(self.attempts, self.answered, self.failed, dict(self.codes), self.seer_hits,
                      self.redirects, self.duration_ms, self.duration_n, self.short_calls,
-                     self.pdd_ms, self.pdd_n)
+                     self.pdd_ms, self.pdd_n, self.cost_micros, self.costed, self.currency)
+
+    def add_cost(self, micros: int, currency: str) -> None:
+        self.cost_micros += micros
+        self.costed += 1
+        self.currency = currency
 
     def add(self, code: int, failed: bool, duration_ms: int | None, pdd_ms: int | None) -> None:
         """Count one final response (the caller filters provisional ones)."""
@@ -55,8 +64,9 @@ class Stats:
 
     def merge(self, other: Stats) -> None:
         for name in ("attempts", "answered", "failed", "seer_hits", "redirects", "duration_ms",
-                     "duration_n", "short_calls", "pdd_ms", "pdd_n"):
+                     "duration_n", "short_calls", "pdd_ms", "pdd_n", "cost_micros", "costed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.currency = self.currency or other.currency
         for code, n in other.codes.items():
             self.codes[code] = self.codes.get(code, 0) + n
 
@@ -64,12 +74,14 @@ class Stats:
         return {"a": self.attempts, "ans": self.answered, "f": self.failed,
                 "c": {str(k): v for k, v in self.codes.items()}, "sh": self.seer_hits,
                 "r3": self.redirects, "d": self.duration_ms, "dn": self.duration_n,
-                "sc": self.short_calls, "p": self.pdd_ms, "pn": self.pdd_n}
+                "sc": self.short_calls, "p": self.pdd_ms, "pn": self.pdd_n,
+                "$": self.cost_micros, "$n": self.costed, "cur": self.currency}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Stats:
         return cls(d["a"], d["ans"], d["f"], {int(k): v for k, v in d["c"].items()}, d["sh"],
-                   d["r3"], d["d"], d["dn"], d["sc"], d["p"], d["pn"])
+                   d["r3"], d["d"], d["dn"], d["sc"], d["p"], d["pn"], d.get("$", 0),
+                   d.get("$n", 0), d.get("cur"))
 
 
 def total(stats: Iterable[Stats]) -> Stats:
@@ -96,4 +108,6 @@ def figures(s: Stats) -> dict[str, Any]:
         "acd_s": s.duration_ms / s.duration_n / 1000 if s.duration_n else None,
         "short_calls": s.short_calls,
         "pdd_ms_avg": _ratio(s.pdd_ms, s.pdd_n),
+        "cost": s.cost_micros / MICROS if s.costed else None,
+        "currency": s.currency if s.costed else None,
     }

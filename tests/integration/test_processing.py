@@ -24,7 +24,7 @@ from processor.generate import Message, Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
 from tests.integration.outputs import OUTPUTS, TopicState, diff
-from tests.integration.procs import cli, start_worker, wait_for
+from tests.integration.procs import Proc, cli, start_worker, wait_for
 from tests.oracle import Oracle
 from tests.schemas import TOPIC_SCHEMA, errors
 
@@ -101,6 +101,25 @@ def rewind_group(settings: Settings) -> None:
         fut.result(timeout=30)
 
 
+def restart(settings: Settings, reader: TopicState, want: dict[str, dict[str, Any]],
+            log: Path) -> tuple[Proc, float, float]:
+    """Start a worker, wait for its republish and for outputs equal to ``want``.
+
+    Returns the running worker, seconds until it was ready and until outputs were equal."""
+    before = reader.seen
+    began = time.monotonic()
+    worker = start_worker(settings, log)
+    try:
+        worker.wait_log("Worker ready", timeout=300)
+        ready = time.monotonic() - began
+        wait_for(lambda: reader.poll(0.5) >= 0 and reader.seen > before, 120, "a republish")
+        wait_equal(reader, want, timeout=300)
+    except BaseException:
+        worker.stop()
+        raise
+    return worker, ready, time.monotonic() - began
+
+
 @pytest.fixture
 def settings(isolated: Settings) -> Settings:
     s = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5)
@@ -140,32 +159,18 @@ def test_outputs_equal_the_oracle_through_restarts_and_rebuilds(settings: Settin
     assert all(d["error"] and d["detail"] and d["source"]["topic"] == topic for d in dlq)
 
     # 1. Restart on the same data dir: state from RocksDB, outputs unchanged.
-    before = reader.seen
-    began = time.monotonic()
-    worker = start_worker(settings, tmp_path / "w2.log")
-    try:
-        worker.wait_log("Worker ready", timeout=120)
-        ready = time.monotonic() - began
-        wait_for(lambda: reader.poll(0.5) >= 0 and reader.seen > before, 60, "a republish")
-        wait_equal(reader, want, timeout=120)
-    finally:
-        worker.stop()
-    print(f"restart on local RocksDB: ready in {ready:.1f} s")
+    worker, ready, equal = restart(settings, reader, want, tmp_path / "w2.log")
+    worker.stop()
+    print(f"restart on local RocksDB: ready in {ready:.1f} s, equal after {equal:.1f} s")
 
     # 2. Empty data dir, and every input message re-delivered: state comes back from the
     #    changelog and the per-key offsets skip everything already counted.
     rewind_group(settings)
     rebuilt = settings.replace(data_dir=tmp_path / "empty-data")
-    before = reader.seen
-    began = time.monotonic()
-    worker = start_worker(rebuilt, tmp_path / "w3.log")
+    worker, ready, equal = restart(rebuilt, reader, want, tmp_path / "w3.log")
     try:
-        worker.wait_log("Worker ready", timeout=300)
-        ready = time.monotonic() - began
-        wait_for(lambda: reader.poll(0.5) >= 0 and reader.seen > before, 120, "a republish")
-        wait_equal(reader, want, timeout=300)
         print(f"rebuild from changelog + full re-delivery: ready in {ready:.1f} s, "
-              f"equal after {time.monotonic() - began:.1f} s")
+              f"equal after {equal:.1f} s")
 
         # 3. More traffic afterwards is counted exactly once.
         more = list(generate(Traffic(seed=8, carriers=220, events=20_000, start_ms=END,
