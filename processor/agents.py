@@ -20,11 +20,21 @@ import faust
 import orjson
 
 from processor import codec, tables
-from processor.domain import codes
-from processor.domain.carrier import CarrierState, Policy, WindowState, fold, keys_needed
+from processor.domain import codes, records
+from processor.domain.alerts import ShortCallRule
+from processor.domain.carrier import (
+    CarrierState,
+    FoldResult,
+    Policy,
+    WindowState,
+    fold,
+    keys_needed,
+)
 from processor.domain.events import SipEvent, Sourced
+from processor.domain.latest import push as push_latest
 from processor.domain.windows import HOUR_MS, Retention, window_key
 from processor.partitioning import partition_for
+from processor.profiles import Profiles
 from processor.publish import Publisher, load_carrier
 from processor.settings import Settings
 
@@ -48,6 +58,9 @@ def default_policy(settings: Settings) -> Policy:
         retention=Retention(settings.retention_hour_days, settings.retention_day_days,
                             settings.retention_months),
         dedup_window_ms=settings.dedup_window_s * 1000,
+        short_calls=ShortCallRule(settings.short_call_alert_share,
+                                  settings.short_call_resolve_share,
+                                  settings.short_call_min_answered),
     )
 
 
@@ -69,8 +82,8 @@ class Processor:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.policy = default_policy(settings)
-        self.tables = tables.declare_all(app)
+        self.tables = tables.declare_all(app, settings.topic("carrier.registry"))
+        self.profiles = Profiles(self.tables.registry, default_policy(settings))
         self.input_name = settings.topic(settings.input_topic)
         self.route_name = settings.route_topic
         self.source = app.topic(self.input_name, self.route_name, **RAW)
@@ -78,9 +91,10 @@ class Processor:
         self.dlq = app.topic(settings.topic("sip.responses.dlq"), **RAW)
         self.outputs = {name: app.topic(settings.topic(name), **RAW) for name in (
             "carrier.consecutive-failures", "carrier.code-consistency", "carrier.summary.live",
-            "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly")}
+            "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly",
+            "carrier.alerts")}
         self.publisher = Publisher(self._send_output, self.tables.carriers,
-                                   self.tables.windows, lambda _cid: self.policy, self._now_for)
+                                   self.tables.windows, self.profiles.policy_for, self._now_for)
         self._last_tick_hour: dict[int, int] = {}
 
     # -- clocks -------------------------------------------------------------------------
@@ -170,11 +184,16 @@ class Processor:
             raw = t.dedup.get(f"{cid}|{b}".encode())
             if raw:
                 buckets[b] = orjson.loads(raw)
-        res = fold(cid, state, windows, buckets, items, policy=self.policy, now_ms=self._now(),
-                   wall_ms=wall)
-        self._write(cid, res)
+        res = fold(cid, state, windows, buckets, items, policy=self.profiles.policy_for(cid),
+                   now_ms=self._now(), wall_ms=wall)
+        self._write(cid, res, wall)
+        latest_raw = t.latest.get(cid.encode())
+        latest = push_latest(orjson.loads(latest_raw) if latest_raw else None, res.accepted,
+                             self.settings.latest_calls)
+        if latest is not None:
+            t.latest[cid.encode()] = orjson.dumps(latest)
 
-    def _write(self, cid: str, res: Any) -> None:
+    def _write(self, cid: str, res: FoldResult, wall: int) -> None:
         t = self.tables
         if res.carrier_changed:
             t.carriers[cid.encode()] = orjson.dumps(res.carrier.to_json())
@@ -188,6 +207,11 @@ class Processor:
             _delete(t.dedup, f"{cid}|{b}".encode())
         if res.carrier_changed or res.windows or res.expired:
             self.publisher.mark(cid, res.windows.keys(), res.expired)
+        if res.alerts:
+            contacts = self.profiles.contacts(cid)
+            for a in res.alerts:
+                self._send_output("carrier.alerts", cid.encode(),
+                                  orjson.dumps(records.alert(cid, a, contacts, wall)))
 
     def _count_invalid(self, partition: int, sources: list[tuple[str, int]]) -> None:
         """Invalid input per partition, counted once (offset watermark like every key)."""
@@ -216,9 +240,9 @@ class Processor:
             state = load_carrier(self.tables.carriers, cid)
             if state is None:
                 continue
-            res = fold(cid, state, {}, {}, (), policy=self.policy, now_ms=self._now(),
-                       wall_ms=wall)
-            self._write(cid, res)
+            res = fold(cid, state, {}, {}, (), policy=self.profiles.policy_for(cid),
+                       now_ms=self._now(), wall_ms=wall)
+            self._write(cid, res, wall)
             if first:  # after a start: republish what a crash may have left unpublished
                 recent = [(k, s) for k in state.windows for s in state.windows[k]]
                 self.publisher.mark(cid, [w for w in recent if self._recent(cid, w, state)])

@@ -49,6 +49,10 @@ class Settings:
     batch_within_s: float = 0.25
     publish_interval_s: float = 1.0
     tick_interval_s: float = 30.0
+    latest_calls: int = 100  # final responses kept per carrier for latest-calls
+    short_call_alert_share: float = 0.30  # short answered calls / answered, live window
+    short_call_resolve_share: float = 0.20
+    short_call_min_answered: int = 20
     # The local development broker (``carrierwatch broker ...``).
     broker_port: int = 9092
     broker_controller_port: int = 9093

@@ -42,15 +42,33 @@ class Tables:
     windows: Any  # "<carrier>|<kind>|<start>" -> WindowState
     dedup: Any  # "<carrier>|<minute ms>" -> {identity: "source@offset"}
     partitions: Any  # "p<n>" -> per-partition counters (invalid input) and watermarks
+    latest: Any  # carrier_id -> {"calls": [newest first], "ap": watermarks}
+    registry: Any  # GlobalTable over carrier.registry: carrier_id -> profile JSON
 
 
-def declare_all(app: faust.App) -> Tables:
+def declare_all(app: faust.App, registry_topic: str) -> Tables:
     return Tables(
         carriers=declare(app, "carriers", "per-carrier counter, tallies and window index"),
         windows=declare(app, "windows", "per-carrier UTC hour/day/month window counters"),
         dedup=declare(app, "dedup", "event identities seen in the last minutes, per carrier"),
         partitions=declare(app, "partitions", "per-partition counters of invalid input"),
+        latest=declare(app, "latest", "the latest final responses per carrier"),
+        registry=_registry_table(app, registry_topic),
     )
+
+
+def _registry_table(app: faust.App, topic: str) -> Any:
+    """Every worker reads the whole registry: the compacted topic itself is the changelog."""
+    table = app.GlobalTable(
+        "registry", default=None, key_type=bytes, value_type=bytes, options=ROCKSDICT,
+        changelog_topic=app.topic(topic, key_type=bytes, value_type=bytes,
+                                  key_serializer="raw", value_serializer="raw"),
+        help="carrier profiles from carrier.registry",
+    )
+    # Faust's assignor looks global tables up by their default changelog name, not the
+    # topic given here, and hangs the rebalance on the KeyError: name it the real topic.
+    table._changelog_topic_name = lambda: topic
+    return table
 
 
 @contextmanager

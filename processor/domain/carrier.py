@@ -12,11 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from processor.domain import dedup
+from processor.domain import alerts, dedup, live
+from processor.domain.alerts import Alert, ShortCallRule
 from processor.domain.codes import ALL_FAILURES, Outcome, classify
 from processor.domain.consecutive import Streak, step
+from processor.domain.consistency import verdict
 from processor.domain.events import Sourced
-from processor.domain.summary import Stats
+from processor.domain.rates import RateCard, cost_micros
+from processor.domain.summary import SHORT_CALL_MS, Stats
 from processor.domain.windows import KINDS, Retention, retained, window_start
 
 WindowId = tuple[str, int]  # (kind, start_ms)
@@ -31,6 +34,8 @@ class Policy:
     min_sample: int = 100
     retention: Retention = field(default_factory=Retention)
     dedup_window_ms: int = dedup.DEFAULT_WINDOW_MS
+    rates: RateCard = field(default_factory=lambda: RateCard(()))
+    short_calls: ShortCallRule = field(default_factory=ShortCallRule)
 
 
 @dataclass(slots=True)
@@ -45,11 +50,14 @@ class CarrierState:
     counts: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
                                                             "late": 0})
     updated_ms: int = 0
+    firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
+    hours: live.Ring = field(default_factory=dict)
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
                             {k: list(v) for k, v in self.windows.items()}, list(self.buckets),
-                            self.max_ts_ms, dict(self.counts), self.updated_ms)
+                            self.max_ts_ms, dict(self.counts), self.updated_ms,
+                            dict(self.firing), {h: list(r) for h, r in self.hours.items()})
 
     @property
     def total_final(self) -> int:
@@ -62,13 +70,15 @@ class CarrierState:
                       s.last_connected_ms],
                 "c": {str(k): v for k, v in self.codes.items()}, "ap": self.applied,
                 "w": self.windows, "b": self.buckets, "m": self.max_ts_ms, "n": self.counts,
-                "u": self.updated_ms}
+                "u": self.updated_ms, "al": self.firing,
+                "h": {str(h): r for h, r in self.hours.items()}}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CarrierState:
         return cls(d["id"], Streak(*d["s"]), {int(k): v for k, v in d["c"].items()},
                    dict(d["ap"]), {k: list(v) for k, v in d["w"].items()}, list(d["b"]), d["m"],
-                   dict(d["n"]), d["u"])
+                   dict(d["n"]), d["u"], dict(d.get("al", {})),
+                   {int(h): list(r) for h, r in d.get("h", {}).items()})
 
 
 @dataclass(slots=True)
@@ -98,6 +108,8 @@ class FoldResult:
     expired_buckets: list[int] = field(default_factory=list)
     results: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
                                                              "late": 0})
+    alerts: list[Alert] = field(default_factory=list)
+    accepted: list[Sourced] = field(default_factory=list)  # not producer duplicates
 
 
 def keys_needed(events: Sequence[Sourced]) -> tuple[set[WindowId], set[int]]:
@@ -149,6 +161,7 @@ def fold(
                                   now_ms=now_ms if now_ms is not None else cur.max_ts_ms or
                                   ev.ts_ms, wall_ms=wall_ms, count=False)
             continue
+        res.accepted.append(s)
         code = ev.code
         if fresh:
             cur.applied[src] = off
@@ -157,9 +170,10 @@ def fold(
             res.carrier_changed = True
         late = False
         if code >= 200:
+            now = now_ms if now_ms is not None else max(cur.max_ts_ms or ev.ts_ms, ev.ts_ms)
             if fresh:
                 cur.codes[code] = cur.codes.get(code, 0) + 1
-            now = now_ms if now_ms is not None else max(cur.max_ts_ms or ev.ts_ms, ev.ts_ms)
+                _on_final(cur, res, s, policy, now)
             late = _apply_to_windows(cur, res, windows, s, fresh=fresh, policy=policy,
                                      now_ms=now, wall_ms=wall_ms)
         if fresh:
@@ -169,9 +183,43 @@ def fold(
     end_now = now_ms if now_ms is not None else cur.max_ts_ms
     if end_now is not None:
         _expire(cur, res, policy, end_now)
+        _check_short_calls(cur, res, policy, end_now)
     if res.carrier_changed:
         cur.updated_ms = wall_ms
     return res
+
+
+def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, now: int) -> None:
+    """The carrier-level effects of a new final response: live ring and alert transitions."""
+    ev = s.event
+    answered = 200 <= ev.code < 300
+    short = answered and ev.duration_ms is not None and ev.duration_ms < SHORT_CALL_MS
+    live.add(cur.hours, ev.ts_ms, now, answered=answered, duration_ms=ev.duration_ms,
+             short=short)
+    firing, alert = alerts.consecutive(cur.firing.get("consecutive-failures", False),
+                                       cur.streak.count, policy.threshold, ev.ts_ms)
+    _transition(cur, res, "consecutive-failures", firing, alert)
+    v = verdict(cur.total_final, cur.codes.get(404, 0), policy.min_sample)
+    firing, alert = alerts.no_404(cur.firing.get("no-404", False), v, cur.codes.get(404, 0),
+                                  policy.min_sample, ev.ts_ms)
+    _transition(cur, res, "no-404", firing, alert)
+
+
+def _check_short_calls(cur: CarrierState, res: FoldResult, policy: Policy, now: int) -> None:
+    if live.prune(cur.hours, now):
+        res.carrier_changed = True
+    t = live.totals(cur.hours, now)
+    firing, alert = alerts.short_calls(cur.firing.get("short-calls", False), t[live.SHORT],
+                                       t[live.ANSWERED], policy.short_calls, now)
+    _transition(cur, res, "short-calls", firing, alert)
+
+
+def _transition(cur: CarrierState, res: FoldResult, kind: str, firing: bool,
+                alert: Alert | None) -> None:
+    if alert is not None:
+        cur.firing[kind] = firing
+        res.alerts.append(alert)
+        res.carrier_changed = True
 
 
 def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[WindowId, WindowState],
@@ -182,6 +230,9 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
     ``count=False`` only moves the windows' offset watermarks (a duplicate)."""
     ev, src, off = s.event, s.source, s.offset
     failed = classify(ev.code, policy.failures) is Outcome.FAILURE
+    rate = None
+    if 200 <= ev.code < 300 and ev.duration_ms is not None:
+        rate = policy.rates.match(ev.destination)
     late = False
     for kind in KINDS:
         start = window_start(kind, ev.ts_ms)
@@ -198,6 +249,8 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
         if off > w.applied.get(src, -1):
             if count:
                 w.stats.add(ev.code, failed, ev.duration_ms, ev.pdd_ms)
+                if rate is not None and ev.duration_ms is not None:
+                    w.stats.add_cost(cost_micros(ev.duration_ms, rate), rate.currency)
             w.applied[src] = off
             w.updated_ms = wall_ms
             res.windows[wid] = w

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from processor.domain.alerts import Alert
 from processor.domain.carrier import CarrierState, Policy
+from processor.domain.consistency import verdict
 from processor.domain.summary import Stats, figures, total
 from processor.domain.windows import HOUR_MS, LIVE_HOURS, iso, window_end, window_start
 
@@ -28,12 +30,6 @@ def consecutive_failures(c: CarrierState, policy: Policy, updated_ms: int) -> di
         "alerting": s.count >= policy.threshold,
         "updated_at": iso(updated_ms),
     }
-
-
-def verdict(total_final: int, total_404: int, min_sample: int) -> str:
-    if total_final < min_sample:
-        return "insufficient-data"
-    return "no-404" if total_404 == 0 else "ok"
 
 
 def code_consistency(c: CarrierState, policy: Policy, updated_ms: int) -> dict[str, Any]:
@@ -69,3 +65,18 @@ def live(carrier_id: str, now_ms: int, hours: Iterable[Stats], updated_ms: int) 
     rec["window"] = "live"
     rec["end"] = iso(end)
     return rec
+
+
+def alert(carrier_id: str, a: Alert, contacts: list[dict[str, str | None]],
+          updated_ms: int) -> dict[str, Any]:
+    """One alert transition (contract §3 carrier.alerts)."""
+    return {
+        "carrier_id": carrier_id,
+        "kind": a.kind,
+        "state": a.state,
+        "value": a.value,
+        "threshold": a.threshold,
+        "at": iso(a.at_ms),
+        "contacts": contacts,
+        "updated_at": iso(updated_ms),
+    }

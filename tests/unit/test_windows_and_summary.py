@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from processor.domain import records
+from processor.domain.consistency import verdict
 from processor.domain.summary import Stats, figures
 from processor.domain.windows import (
     DAY_MS,
@@ -90,9 +90,9 @@ def test_empty_window_has_null_ratios() -> None:
 
 
 def test_verdict() -> None:
-    assert records.verdict(99, 0, 100) == "insufficient-data"
-    assert records.verdict(100, 0, 100) == "no-404"
-    assert records.verdict(100, 1, 100) == "ok"
+    assert verdict(99, 0, 100) == "insufficient-data"
+    assert verdict(100, 0, 100) == "no-404"
+    assert verdict(100, 1, 100) == "ok"
 
 
 def test_stats_round_trip_through_json() -> None:
