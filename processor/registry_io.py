@@ -61,10 +61,8 @@ def current_keys(settings: Settings, timeout_s: float = 30.0) -> dict[str, bytes
         md = consumer.list_topics(topic, timeout=timeout_s)
         if md.topics[topic].error is not None:
             raise RuntimeError(f"{topic}: {md.topics[topic].error}")
-        ends = {}
-        for p in md.topics[topic].partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-            ends[p] = high
+        ends = {p: _high_watermark(consumer, TopicPartition(topic, p), timeout_s)
+                for p in md.topics[topic].partitions}
         consumer.assign([TopicPartition(topic, p, 0) for p, high in ends.items() if high > 0])
         state: dict[str, bytes] = {}
         remaining = {p for p, high in ends.items() if high > 0}
@@ -89,6 +87,21 @@ def current_keys(settings: Settings, timeout_s: float = 30.0) -> dict[str, bytes
         return state
     finally:
         consumer.close()
+
+
+def _high_watermark(consumer: Any, tp: Any, timeout_s: float) -> int:
+    """The partition's end offset, waiting out a leader election (new topic, broker restart)."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            return int(high)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def publish(settings: Settings, profiles: dict[str, Profile]) -> tuple[int, list[str]]:

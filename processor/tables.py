@@ -67,7 +67,7 @@ def _registry_table(app: faust.App, topic: str) -> Any:
     )
     # Faust's assignor looks global tables up by their default changelog name, not the
     # topic given here, and hangs the rebalance on the KeyError: name it the real topic.
-    table._changelog_topic_name = lambda: topic
+    table._changelog_topic_name = lambda: topic  # type: ignore[method-assign]
     return table
 
 

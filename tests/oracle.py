@@ -64,6 +64,34 @@ def iso_key(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+ROUTE = {408, *range(500, 600)}
+
+
+def is_failure(code: int, failure_codes: Any) -> bool:
+    if failure_codes is None or failure_codes == "all":
+        return code >= 300
+    if failure_codes == "route":
+        return code in ROUTE
+    return code in failure_codes
+
+
+def call_cost(doc: dict[str, Any], rates: list[dict[str, Any]]) -> tuple[float, str] | None:
+    """The contract's billing: longest matching prefix, whole increments, a minimum."""
+    dest = (doc.get("destination") or "").lstrip("+")
+    best = None
+    for r in rates:
+        if dest.startswith(r["prefix"]) and (best is None or len(r["prefix"]) >
+                                             len(best["prefix"])):
+            best = r
+    if best is None or not 200 <= doc["code"] < 300 or doc.get("duration_ms") is None:
+        return None
+    inc, minimum = best.get("increment_s", 1), best.get("minimum_s", 0)
+    seconds = doc["duration_ms"] / 1000
+    increments = int(seconds // inc) + (1 if seconds % inc else 0)
+    billed = max(minimum, increments * inc)
+    return billed / 60 * best["per_minute"], best["currency"]
+
+
 class Carrier:
     def __init__(self) -> None:
         self.count = 0
@@ -77,15 +105,19 @@ class Carrier:
         self.seen: set[str] = set()
         self.windows: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
         self.results = {"applied": 0, "duplicate": 0, "late": 0}
+        self.firing = {"consecutive-failures": False, "no-404": False}
 
 
 class Oracle:
     """Feed messages in production order; per carrier that is also arrival order."""
 
     def __init__(self, *, threshold: int = 1000, min_sample: int = 100,
-                 dedup_window_ms: int = 600_000) -> None:
-        self.threshold = threshold
-        self.min_sample = min_sample
+                 dedup_window_ms: int = 600_000,
+                 profiles: dict[str, dict[str, Any]] | None = None) -> None:
+        self.default_threshold = threshold
+        self.default_min_sample = min_sample
+        self.profiles = profiles or {}
+        self.alerts: list[dict[str, Any]] = []
         self.dedup_window_ms = dedup_window_ms
         self.carriers: dict[str, Carrier] = defaultdict(Carrier)
         self.invalid: list[bytes] = []
@@ -117,15 +149,19 @@ class Oracle:
             return
         c.codes[code] += 1
         c.last_code, c.last_event = code, ts
+        profile = self.profiles.get(doc["carrier_id"], {})
+        failed = is_failure(code, profile.get("failure_codes"))
+        doc = {**doc, "_failed": failed, "_cost": call_cost(doc, profile.get("rates", []))}
         if code < 300:
             c.count = 0
             c.streak_started = None
             c.last_connected = ts
-        else:  # the default failure set "all": every final code >= 300
+        elif failed:
             c.count += 1
             if c.count == 1:
                 c.streak_started = ts
             c.max_count = max(c.max_count, c.count)
+        self._alerts(doc["carrier_id"], c, ts)
         late = False
         for kind in ("hour", "day", "month"):
             start = start_of(kind, ts)
@@ -135,14 +171,37 @@ class Oracle:
                 late = True
         c.results["late" if late else "applied"] += 1
 
+    def threshold(self, cid: str) -> int:
+        return int(self.profiles.get(cid, {}).get("consecutive_failure_threshold",
+                                                 self.default_threshold))
+
+    def min_sample(self, cid: str) -> int:
+        return int(self.profiles.get(cid, {}).get("min_sample", self.default_min_sample))
+
+    def _alerts(self, cid: str, c: Carrier, ts: int) -> None:
+        threshold = self.threshold(cid)
+        above = c.count >= threshold
+        if above != c.firing["consecutive-failures"]:
+            c.firing["consecutive-failures"] = above
+            self.alerts.append({"carrier_id": cid, "kind": "consecutive-failures",
+                                "state": "firing" if above else "resolved",
+                                "value": c.count, "threshold": threshold, "at": ts})
+        total, t404 = sum(c.codes.values()), c.codes.get(404, 0)
+        no404 = total >= self.min_sample(cid) and t404 == 0
+        if no404 != c.firing["no-404"]:
+            c.firing["no-404"] = no404
+            self.alerts.append({"carrier_id": cid, "kind": "no-404",
+                                "state": "firing" if no404 else "resolved",
+                                "value": t404, "threshold": self.min_sample(cid), "at": ts})
+
     # -- expected records ----------------------------------------------------------------
     def consecutive(self) -> dict[str, dict[str, Any]]:
         return {cid: {
             "carrier_id": cid, "consecutive_failures": c.count,
             "max_consecutive_failures": c.max_count, "streak_started_at": c.streak_started,
             "last_code": c.last_code, "last_event_at": c.last_event,
-            "last_connected_at": c.last_connected, "threshold": self.threshold,
-            "alerting": c.count >= self.threshold,
+            "last_connected_at": c.last_connected, "threshold": self.threshold(cid),
+            "alerting": c.count >= self.threshold(cid),
         } for cid, c in self.carriers.items()}
 
     def consistency(self) -> dict[str, dict[str, Any]]:
@@ -150,7 +209,7 @@ class Oracle:
         for cid, c in self.carriers.items():
             total = sum(c.codes.values())
             t200, t404 = c.codes.get(200, 0), c.codes.get(404, 0)
-            if total < self.min_sample:
+            if total < self.min_sample(cid):
                 verdict = "insufficient-data"
             elif t404 == 0:
                 verdict = "no-404"
@@ -202,10 +261,11 @@ def figures(docs: list[dict[str, Any]]) -> dict[str, Any]:
                     or d["code"] in (480, 486, 600, 603))
     durations = [d["duration_ms"] for d in answered if d.get("duration_ms") is not None]
     pdds = [d["pdd_ms"] for d in docs if d.get("pdd_ms") is not None]
+    costed = [d for d in docs if d.get("_cost")]
     return {
         "attempts": attempts,
         "answered": len(answered),
-        "failed": sum(1 for d in docs if d["code"] >= 300),
+        "failed": sum(1 for d in docs if d.get("_failed", d["code"] >= 300)),
         "codes": dict(codes),
         "asr": len(answered) / attempts if attempts else None,
         "seer": seer_hits / (attempts - redirects) if attempts - redirects else None,
@@ -213,6 +273,6 @@ def figures(docs: list[dict[str, Any]]) -> dict[str, Any]:
         "acd_s": sum(durations) / len(durations) / 1000 if durations else None,
         "short_calls": sum(1 for x in durations if x < 6000),
         "pdd_ms_avg": sum(pdds) / len(pdds) if pdds else None,
-        "cost": None,
-        "currency": None,
+        "cost": sum(d["_cost"][0] for d in costed) if costed else None,
+        "currency": costed[0]["_cost"][1] if costed else None,
     }

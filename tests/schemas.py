@@ -19,6 +19,7 @@ TOPIC_SCHEMA = {
     "carrier.summary.monthly": "summary",
     "carrier.summary.live": "summary",
     "sip.responses.dlq": "dlq-record",
+    "carrier.alerts": "alert",
 }
 
 
