@@ -19,7 +19,8 @@ from typing import Any
 import faust
 import orjson
 
-from processor import codec, tables
+from processor import codec, tables, web
+from processor.api import CarrierApi
 from processor.domain import codes, records
 from processor.domain.alerts import ShortCallRule
 from processor.domain.carrier import (
@@ -33,10 +34,12 @@ from processor.domain.carrier import (
 from processor.domain.events import SipEvent, Sourced
 from processor.domain.latest import push as push_latest
 from processor.domain.windows import HOUR_MS, Retention, window_key
+from processor.metrics import CarrierCollector, new_registry
 from processor.partitioning import partition_for
 from processor.profiles import Profiles
 from processor.publish import Publisher, load_carrier
 from processor.settings import Settings
+from processor.view import CarrierRow, CarrierView
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +97,16 @@ class Processor:
             "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly",
             "carrier.alerts")}
         self.publisher = Publisher(self._send_output, self.tables.carriers,
-                                   self.tables.windows, self.profiles.policy_for, self._now_for)
+                                   self.tables.windows, self.profiles.policy_for, self.now_for)
         self._last_tick_hour: dict[int, int] = {}
+        self.view = CarrierView()
 
     # -- clocks -------------------------------------------------------------------------
     def _now(self) -> int | None:
         """The reference clock for retention: wall clock, or None for stream time."""
         return now_ms() if self.settings.clock == "wall" else None
 
-    def _now_for(self, state: CarrierState) -> int | None:
+    def now_for(self, state: CarrierState) -> int | None:
         return now_ms() if self.settings.clock == "wall" else state.max_ts_ms
 
     # -- output -------------------------------------------------------------------------
@@ -154,7 +158,7 @@ class Processor:
             grp.items.append(Sourced(decoded, source, offset))
         for cid, grp in groups.items():
             with tables.in_partition_of(grp.event):
-                self._fold_carrier(cid, grp.items, wall)
+                self._fold_carrier(cid, grp.items, wall, grp.event.message.partition)
         for partition, bad in invalid.items():
             with tables.in_partition_of(bad.event):
                 self._count_invalid(partition, bad.sources)
@@ -170,7 +174,7 @@ class Processor:
             value=msg.value)
         self.dlq.send_soon(key=msg.key, value=record)
 
-    def _fold_carrier(self, cid: str, items: list[Sourced], wall: int) -> None:
+    def _fold_carrier(self, cid: str, items: list[Sourced], wall: int, partition: int) -> None:
         t = self.tables
         state = load_carrier(t.carriers, cid)
         wids, bids = keys_needed(items)
@@ -187,6 +191,7 @@ class Processor:
         res = fold(cid, state, windows, buckets, items, policy=self.profiles.policy_for(cid),
                    now_ms=self._now(), wall_ms=wall)
         self._write(cid, res, wall)
+        self.view.update(partition, res.carrier, res.windows)
         latest_raw = t.latest.get(cid.encode())
         latest = push_latest(orjson.loads(latest_raw) if latest_raw else None, res.accepted,
                              self.settings.latest_calls)
@@ -226,6 +231,7 @@ class Processor:
                 changed = True
         if changed:
             self.tables.partitions[key] = orjson.dumps(doc)
+        self.view.invalid[partition] = doc["invalid"]
 
     def _tick(self, partition: int, tick_ms: int) -> None:
         """Hourly work for one partition: expire windows, republish every live view."""
@@ -235,6 +241,10 @@ class Processor:
         first = partition not in self._last_tick_hour
         self._last_tick_hour[partition] = hour
         wall = now_ms()
+        if first:
+            self.view.drop_partition(partition)
+            raw = self.tables.partitions.get(f"p{partition}".encode())
+            self.view.invalid[partition] = orjson.loads(raw)["invalid"] if raw else 0
         for key in tables.keys_in_partition(self.tables.carriers, partition):
             cid = key.decode()
             state = load_carrier(self.tables.carriers, cid)
@@ -246,7 +256,25 @@ class Processor:
             if first:  # after a start: republish what a crash may have left unpublished
                 recent = [(k, s) for k in state.windows for s in state.windows[k]]
                 self.publisher.mark(cid, [w for w in recent if self._recent(cid, w, state)])
+                self.view.update(partition, res.carrier, self._latest_windows(res.carrier))
+            else:
+                self.view.update(partition, res.carrier, {})
             self.publisher.mark(cid)
+
+    def _latest_windows(self, state: CarrierState) -> dict[tuple[str, int], WindowState]:
+        """The newest hour, day and month window of a carrier, as stored."""
+        out = {}
+        for kind, starts in state.windows.items():
+            if starts:
+                start = max(starts)
+                raw = self.tables.windows.get(window_key(state.carrier_id, kind, start).encode())
+                if raw:
+                    out[(kind, start)] = WindowState.from_json(orjson.loads(raw))
+        return out
+
+    def owned_partitions(self) -> set[int]:
+        return {tp.partition for tp in self.app.assignor.assigned_actives()
+                if tp.topic == self.input_name}
 
     def _recent(self, cid: str, wid: tuple[str, int], state: CarrierState) -> bool:
         raw = self.tables.windows.get(window_key(cid, *wid).encode())
@@ -299,5 +327,28 @@ def register(app: faust.App, settings: Settings) -> Processor:
     async def tick() -> None:
         await proc.send_ticks()
 
+    collector = CarrierCollector(
+        rows=lambda: list(proc.view.owned(proc.owned_partitions())),
+        invalid=lambda: sum(n for p, n in proc.view.invalid.items()
+                            if p in proc.owned_partitions()),
+        now_ms=lambda row: now_ms() if settings.clock == "wall" else row_stream_time(row),
+        max_carriers=settings.metrics_max_carriers)
+    api = CarrierApi(carriers=proc.tables.carriers, windows=proc.tables.windows,
+                     latest=proc.tables.latest, profiles=proc.profiles, now_for=proc.now_for,
+                     default_latest=settings.latest_calls)
+    web.register(app, api, carriers_table=proc.tables.carriers,
+                 owned_rows=lambda: list(proc.view.owned(proc.owned_partitions())),
+                 registry=new_registry(collector), ready=lambda: is_ready(app))
     _ = (process, publish, tick)
     return proc
+
+
+def row_stream_time(row: CarrierRow) -> int | None:
+    """On the stream clock "now" is the carrier's newest hour with traffic."""
+    return max(row.hours) if row.hours else None
+
+
+def is_ready(app: faust.App) -> bool:
+    """State recovered and consuming (not in a rebalance)."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    return bool(recovery.completed.is_set() and not app.rebalancing)

@@ -24,6 +24,7 @@ def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_bind,
         web_host=settings.web_bind,
+        canonical_url=settings.web_url,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
         consumer_auto_offset_reset="earliest",

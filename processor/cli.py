@@ -74,6 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     imp.add_argument("--dry-run", action="store_true", help="validate only; publish nothing")
 
+    for name, text in (("status", "a carrier's counter, 404 verdict and live figures"),
+                       ("summary", "a carrier's window summaries"),
+                       ("latest-calls", "a carrier's latest final responses, newest first")):
+        q = sub.add_parser(name, parents=[common], help=text)
+        q.add_argument("carrier")
+        q.add_argument("--format", choices=["table", "csv", "json"], default="table")
+        q.add_argument("--api", default=None,
+                       help="worker URL (default http://CARRIERWATCH_WEB_BIND:WEB_PORT)")
+        if name == "summary":
+            q.add_argument("--window", choices=["hour", "day", "month", "live"], default="day")
+            q.add_argument("--from", dest="since", help="RFC 3339 or epoch ms (inclusive)")
+            q.add_argument("--to", dest="until", help="RFC 3339 or epoch ms (exclusive)")
+        if name == "latest-calls":
+            q.add_argument("--limit", type=int, default=None)
+
     tail = sub.add_parser("tail", parents=[common],
                           help="print a topic's records as they arrive (key TAB value)")
     tail.add_argument("topic", help="contract topic name, e.g. carrier.consecutive-failures")
@@ -186,6 +201,29 @@ def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    from urllib.parse import quote
+
+    from processor import client
+
+    base = args.api or settings.web_url
+    path = f"/carriers/{quote(args.carrier, safe='')}"
+    params: dict[str, str | None] = {}
+    if args.command == "summary":
+        path += "/summary"
+        params = {"window": args.window, "from": args.since, "to": args.until}
+    elif args.command == "latest-calls":
+        path += "/latest-calls"
+        params = {"limit": str(args.limit) if args.limit else None}
+    try:
+        doc = client.get(base, path, params)
+    except client.ApiError as exc:
+        print(f"carrierwatch {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    client.show(args.command, doc, args.format)
+    return EXIT_OK
+
+
 def _cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
     from processor import registry_io
 
@@ -217,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "broker": _cmd_broker, "topics": _cmd_topics, "worker": _cmd_worker,
         "generate": _cmd_generate, "registry": _cmd_registry, "tail": _cmd_tail,
+        "status": _cmd_query, "summary": _cmd_query, "latest-calls": _cmd_query,
     }
     return handlers[args.command](args, settings)
 

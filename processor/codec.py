@@ -54,11 +54,11 @@ def decode(raw: bytes | None, wall_ms: int | None) -> SipEvent | Rejected:
         return Rejected("not-object", f"JSON {type(doc).__name__}, expected an object")
     try:
         return _event(doc, wall_ms)
-    except _Invalid as bad:
+    except Invalid as bad:
         return bad.rejected
 
 
-class _Invalid(Exception):
+class Invalid(Exception):
     def __init__(self, error: str, detail: str) -> None:
         super().__init__(detail)
         self.rejected = Rejected(error, detail)
@@ -68,13 +68,13 @@ def _int(doc: dict[str, Any], name: str, lo: int, hi: int | None, required: bool
     value = doc.get(name)
     if value is None:
         if required:
-            raise _Invalid("missing-field", f"required field {name!r} is missing")
+            raise Invalid("missing-field", f"required field {name!r} is missing")
         return None
     if type(value) is not int:
-        raise _Invalid("wrong-type", f"{name!r} must be an integer, got {type(value).__name__}")
+        raise Invalid("wrong-type", f"{name!r} must be an integer, got {type(value).__name__}")
     if value < lo or (hi is not None and value > hi):
         limits = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise _Invalid("out-of-range", f"{name!r}={value} is outside {limits}")
+        raise Invalid("out-of-range", f"{name!r}={value} is outside {limits}")
     return value
 
 
@@ -83,39 +83,39 @@ def _str(doc: dict[str, Any], name: str, max_len: int, required: bool,
     value = doc.get(name)
     if value is None:
         if required:
-            raise _Invalid("missing-field", f"required field {name!r} is missing")
+            raise Invalid("missing-field", f"required field {name!r} is missing")
         return None
     if not isinstance(value, str):
-        raise _Invalid("wrong-type", f"{name!r} must be a string, got {type(value).__name__}")
+        raise Invalid("wrong-type", f"{name!r} must be a string, got {type(value).__name__}")
     if not value and required:
-        raise _Invalid("out-of-range", f"{name!r} must not be empty")
+        raise Invalid("out-of-range", f"{name!r} must not be empty")
     if len(value) > max_len:
-        raise _Invalid("too-long", f"{name!r} is {len(value)} characters, at most {max_len}")
+        raise Invalid("too-long", f"{name!r} is {len(value)} characters, at most {max_len}")
     if pattern is not None and not pattern.fullmatch(value):
-        raise _Invalid("bad-format", f"{name!r}={value[:64]!r} does not match {pattern.pattern}")
+        raise Invalid("bad-format", f"{name!r}={value[:64]!r} does not match {pattern.pattern}")
     return value
 
 
 def parse_ts(value: Any) -> int:
     """RFC 3339 with an explicit offset, or int epoch milliseconds, to UTC epoch ms."""
     if value is None:
-        raise _Invalid("missing-field", "required field 'ts' is missing")
+        raise Invalid("missing-field", "required field 'ts' is missing")
     if type(value) is int:
         ms = value
     elif isinstance(value, str):
         if not _RFC3339_RE.fullmatch(value):
-            raise _Invalid("bad-ts", f"'ts'={value[:64]!r} is not RFC 3339 with an explicit "
+            raise Invalid("bad-ts", f"'ts'={value[:64]!r} is not RFC 3339 with an explicit "
                                      "offset (e.g. 2026-11-25T10:00:00Z)")
         try:
             dt = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
         except ValueError as exc:
-            raise _Invalid("bad-ts", f"'ts'={value[:64]!r}: {exc}") from None
+            raise Invalid("bad-ts", f"'ts'={value[:64]!r}: {exc}") from None
         ms = (dt - _EPOCH) // _MS
     else:
-        raise _Invalid("wrong-type", "'ts' must be an RFC 3339 string or integer epoch "
+        raise Invalid("wrong-type", "'ts' must be an RFC 3339 string or integer epoch "
                                      f"milliseconds, got {type(value).__name__}")
     if not MIN_TS_MS <= ms < MAX_TS_MS:
-        raise _Invalid("out-of-range", f"'ts'={value!r} is outside 2000..2100 "
+        raise Invalid("out-of-range", f"'ts'={value!r} is outside 2000..2100 "
                                        "(epoch seconds instead of milliseconds?)")
     return ms
 
@@ -123,14 +123,14 @@ def parse_ts(value: Any) -> int:
 def _event(doc: dict[str, Any], wall_ms: int | None) -> SipEvent:
     version = _int(doc, "v", 1, None, required=False) or 1
     if version > SCHEMA_VERSION:
-        raise _Invalid("unsupported-version", f"schema version {version} is newer than "
+        raise Invalid("unsupported-version", f"schema version {version} is newer than "
                                               f"{SCHEMA_VERSION}")
     carrier_id = _str(doc, "carrier_id", 128, True, CARRIER_RE)
     call_id = _str(doc, "call_id", 256, True)
     code = _int(doc, "code", 100, 699, required=True)
     ts_ms = parse_ts(doc.get("ts"))
     if wall_ms is not None and ts_ms > wall_ms + FUTURE_TOLERANCE_MS:
-        raise _Invalid("ts-future", f"'ts' is {(ts_ms - wall_ms) / 60000:.0f} min ahead of "
+        raise Invalid("ts-future", f"'ts' is {(ts_ms - wall_ms) / 60000:.0f} min ahead of "
                                     "the wall clock (more than 60 allowed)")
     assert carrier_id is not None
     assert call_id is not None

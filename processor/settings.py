@@ -32,6 +32,7 @@ class Settings:
     topic_prefix: str = ""
     web_port: int = 6066
     web_bind: str = "127.0.0.1"
+    advertised_url: str = ""  # how other workers reach this one (default http://bind:port)
     partitions: int = 4
     replication: int = 1
     input_topic: str = "sip.responses"
@@ -50,6 +51,7 @@ class Settings:
     publish_interval_s: float = 1.0
     tick_interval_s: float = 30.0
     latest_calls: int = 100  # final responses kept per carrier for latest-calls
+    metrics_max_carriers: int = 10_000  # the rest are summed under carrier="_other"
     short_call_alert_share: float = 0.30  # short answered calls / answered, live window
     short_call_resolve_share: float = 0.20
     short_call_min_answered: int = 20
@@ -92,6 +94,11 @@ class Settings:
     def topic(self, name: str) -> str:
         """The real topic name for a contract name, with the optional isolation prefix."""
         return f"{self.topic_prefix}.{name}" if self.topic_prefix else name
+
+    @property
+    def web_url(self) -> str:
+        """This worker's HTTP address as other workers and the CLI use it."""
+        return self.advertised_url or f"http://{self.web_bind}:{self.web_port}"
 
     @property
     def route_topic(self) -> str:

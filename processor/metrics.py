@@ -1,0 +1,110 @@
+"""Prometheus metrics (contract §4) from a collector that reads the carrier view at scrape
+time. The only module that imports prometheus_client; nothing here runs per event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from processor.view import WINDOWS, CarrierRow, current_window
+
+OTHER = "_other"
+
+
+@dataclass
+class _Agg:
+    """One exported carrier, or the sum of all carriers past the cap."""
+
+    consecutive: int
+    codes: dict[int, int]
+    reliable: int
+    windows: dict[str, list[int]]  # window -> [attempts, answered, duration_ms, duration_n]
+
+
+class CarrierCollector(Collector):
+    """Builds every metric family from the rows this worker owns, when scraped."""
+
+    def __init__(self, rows: Callable[[], Iterable[CarrierRow]],
+                 invalid: Callable[[], int], now_ms: Callable[[CarrierRow], int | None],
+                 max_carriers: int) -> None:
+        self._rows = rows
+        self._invalid = invalid
+        self._now_ms = now_ms
+        self._max = max_carriers
+
+    def collect(self) -> Iterator[Metric]:
+        rows = sorted(self._rows(), key=lambda r: r.carrier_id)
+        exported: dict[str, _Agg] = {}
+        results = {"applied": 0, "duplicate": 0, "invalid": self._invalid(), "late": 0}
+        for i, row in enumerate(rows):
+            for k in ("applied", "duplicate", "late"):
+                results[k] += row.counts.get(k, 0)
+            name = row.carrier_id if i < self._max else OTHER
+            agg = exported.get(name)
+            if agg is None:
+                agg = exported[name] = _Agg(0, {}, 0, {w: [0, 0, 0, 0] for w in WINDOWS})
+            agg.consecutive += row.consecutive
+            for code, n in row.codes.items():
+                agg.codes[code] = agg.codes.get(code, 0) + n
+            agg.reliable += 1 if row.codes.get(404) else 0
+            now = self._now_ms(row)
+            if now is not None:
+                for w in WINDOWS:
+                    for j, v in enumerate(current_window(row, w, now)):
+                        agg.windows[w][j] += v
+        yield from self._families(exported, results)
+
+    def _families(self, exported: dict[str, _Agg], results: dict[str, int]) -> Iterator[Metric]:
+        cf = GaugeMetricFamily("carrierwatch_carrier_consecutive_failures",
+                               "Failed calls in a row since the last connected call",
+                               labels=["carrier"])
+        responses = CounterMetricFamily("carrierwatch_carrier_responses",
+                                        "Final SIP responses by code, all time",
+                                        labels=["carrier", "code"])
+        reliable = GaugeMetricFamily("carrierwatch_carrier_reliable",
+                                     "1 once the carrier returned a 404 (for _other: how many)",
+                                     labels=["carrier"])
+        attempts = GaugeMetricFamily("carrierwatch_carrier_window_attempts",
+                                     "Final responses in the current window",
+                                     labels=["carrier", "window"])
+        asr = GaugeMetricFamily("carrierwatch_carrier_window_asr",
+                                "Answered / attempts in the current window",
+                                labels=["carrier", "window"])
+        acd = GaugeMetricFamily("carrierwatch_carrier_window_acd_seconds",
+                                "Average duration of answered calls in the current window",
+                                labels=["carrier", "window"])
+        for name, agg in exported.items():
+            cf.add_metric([name], agg.consecutive)
+            reliable.add_metric([name], agg.reliable)
+            for code in sorted(agg.codes):
+                responses.add_metric([name, str(code)], agg.codes[code])
+            for w, (att, ans, dur, dur_n) in agg.windows.items():
+                attempts.add_metric([name, w], att)
+                if att:
+                    asr.add_metric([name, w], ans / att)
+                if dur_n:
+                    acd.add_metric([name, w], dur / dur_n / 1000)
+        events = CounterMetricFamily("carrierwatch_events",
+                                     "Input messages by what became of them",
+                                     labels=["result"])
+        for result, n in results.items():
+            events.add_metric([result], n)
+        yield from (cf, responses, reliable, attempts, asr, acd, events)
+
+
+def new_registry(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition format."""
+    return generate_latest(registry)
+
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -1,0 +1,83 @@
+"""What this worker knows about its carriers right now, for metrics and the HTTP API.
+
+The agent refreshes a carrier's row whenever it writes the carrier's state, and rebuilds
+the rows of a partition from the tables after a start; reading it costs no table access,
+so a scrape with 10,000 carriers stays cheap. Nothing here runs per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from processor.domain import live
+from processor.domain.carrier import CarrierState, WindowState
+from processor.domain.windows import KINDS, window_start
+
+
+@dataclass(slots=True)
+class WindowRow:
+    start: int
+    attempts: int
+    answered: int
+    duration_ms: int
+    duration_n: int
+
+
+@dataclass(slots=True)
+class CarrierRow:
+    carrier_id: str
+    partition: int
+    consecutive: int
+    codes: dict[int, int]
+    counts: dict[str, int]
+    hours: live.Ring
+    windows: dict[str, WindowRow] = field(default_factory=dict)
+
+
+class CarrierView:
+    """Rows per carrier, plus invalid-input counts per partition."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, CarrierRow] = {}
+        self.invalid: dict[int, int] = {}
+
+    def update(self, partition: int, state: CarrierState,
+               windows: Mapping[tuple[str, int], WindowState]) -> None:
+        row = self.rows.get(state.carrier_id)
+        if row is None:
+            row = self.rows[state.carrier_id] = CarrierRow(
+                state.carrier_id, partition, 0, {}, {}, {})
+        row.partition = partition
+        row.consecutive = state.streak.count
+        row.codes = dict(state.codes)
+        row.counts = dict(state.counts)
+        row.hours = {h: list(r) for h, r in state.hours.items()}
+        for (kind, start), w in windows.items():
+            current = row.windows.get(kind)
+            if current is None or start >= current.start:
+                s = w.stats
+                row.windows[kind] = WindowRow(start, s.attempts, s.answered, s.duration_ms,
+                                              s.duration_n)
+
+    def owned(self, partitions: Iterable[int]) -> Iterator[CarrierRow]:
+        wanted = set(partitions)
+        return (r for r in self.rows.values() if r.partition in wanted)
+
+    def drop_partition(self, partition: int) -> None:
+        for cid in [c for c, r in self.rows.items() if r.partition == partition]:
+            del self.rows[cid]
+
+
+def current_window(row: CarrierRow, kind: str, now_ms: int) -> tuple[int, int, int, int]:
+    """(attempts, answered, duration_ms, duration_n) of the window containing ``now_ms``."""
+    if kind == "live":
+        t = live.totals(row.hours, now_ms)
+        return t[live.ATTEMPTS], t[live.ANSWERED], t[live.DURATION_MS], t[live.DURATION_N]
+    w = row.windows.get(kind)
+    if w is None or w.start != window_start(kind, now_ms):
+        return 0, 0, 0, 0
+    return w.attempts, w.answered, w.duration_ms, w.duration_n
+
+
+WINDOWS = ("live", *KINDS)
