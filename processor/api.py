@@ -12,7 +12,7 @@ from processor import codec
 from processor.domain import records
 from processor.domain.carrier import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats
-from processor.domain.windows import KINDS, live_hours, window_end, window_key
+from processor.domain.windows import KINDS, live_hours, parse_iso_ms, window_end, window_key
 from processor.profiles import Profiles
 from processor.view import CarrierRow
 
@@ -144,5 +144,5 @@ class CarrierApi:
         raw = self._latest.get(cid.encode())
         kept = orjson.loads(raw)["calls"] if raw else []
         # The last N received, shown newest first by event time (arrival may be out of order).
-        calls = sorted(kept, key=lambda c: c["ts"], reverse=True)[:limit]
+        calls = sorted(kept, key=lambda c: parse_iso_ms(c["ts"]), reverse=True)[:limit]
         return Reply(200, {"carrier_id": cid, "calls": calls})

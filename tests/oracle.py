@@ -106,6 +106,7 @@ class Carrier:
         self.windows: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
         self.results = {"applied": 0, "duplicate": 0, "late": 0}
         self.firing = {"consecutive-failures": False, "no-404": False}
+        self.accepted: list[dict[str, Any]] = []  # final responses, arrival order
 
 
 class Oracle:
@@ -148,6 +149,7 @@ class Oracle:
             c.results["applied"] += 1
             return
         c.codes[code] += 1
+        c.accepted.append(doc)
         c.last_code, c.last_event = code, ts
         profile = self.profiles.get(doc["carrier_id"], {})
         failed = is_failure(code, profile.get("failure_codes"))
@@ -170,6 +172,15 @@ class Oracle:
             else:
                 late = True
         c.results["late" if late else "applied"] += 1
+
+    def invalid_count(self) -> int:
+        return len(self.invalid)
+
+    def latest(self, cid: str, limit: int, kept: int = 100) -> list[dict[str, Any]]:
+        """The last ``kept`` final responses received, newest first by event time."""
+        last = self.carriers[cid].accepted[-kept:]
+        newest_received_first = last[::-1]  # ties in ts: the later arrival first
+        return sorted(newest_received_first, key=lambda d: to_ms(d["ts"]), reverse=True)[:limit]
 
     def threshold(self, cid: str) -> int:
         return int(self.profiles.get(cid, {}).get("consecutive_failure_threshold",

@@ -87,8 +87,13 @@ def window_key(carrier_id: str, kind: str, start_ms: int) -> str:
     return f"{carrier_id}|{kind}|{iso(start_ms)}"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_iso_ms(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    """Epoch ms of an RFC 3339 timestamp with an offset (exact: no float rounding)."""
+    return (datetime.fromisoformat(text.replace("Z", "+00:00")) - _EPOCH) // timedelta(
+        milliseconds=1)
 
 
 def days(n: int) -> timedelta:
