@@ -15,7 +15,7 @@ help:
 	@echo "make lint       ruff;  make typecheck: mypy --strict"
 
 $(VENV)/.installed: pyproject.toml deploy/system-deps.sh
-	./deploy/system-deps.sh
+	./deploy/system-deps.sh prometheus
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

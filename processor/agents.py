@@ -100,6 +100,7 @@ class Processor:
                                    self.tables.windows, self.profiles.policy_for, self.now_for)
         self._last_tick_hour: dict[int, int] = {}
         self.view = CarrierView()
+        self.positions: dict[int, int] = {}  # input partition -> next offset to process
 
     # -- clocks -------------------------------------------------------------------------
     def _now(self) -> int | None:
@@ -124,6 +125,8 @@ class Processor:
         n = self.settings.partitions
         for ev in events:
             msg = ev.message
+            if msg.topic == self.input_name:
+                self.positions[msg.partition] = msg.offset + 1
             if msg.topic == self.route_name and msg.key == TICK_KEY:
                 ticks.append(ev)
                 continue
@@ -272,6 +275,20 @@ class Processor:
                     out[(kind, start)] = WindowState.from_json(orjson.loads(raw))
         return out
 
+    def lag(self) -> dict[int, int]:
+        """Input messages behind the broker's end, per owned partition (for /metrics)."""
+        out = {}
+        for tp in self.app.assignor.assigned_actives():
+            if tp.topic == self.input_name:
+                try:
+                    high = self.app.consumer.highwater(tp)
+                except (KeyError, AttributeError):
+                    continue
+                position = self.positions.get(tp.partition)
+                if high is not None and position is not None:  # known once it processed
+                    out[tp.partition] = max(0, high - position)
+        return out
+
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.assignor.assigned_actives()
                 if tp.topic == self.input_name}
@@ -332,7 +349,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
         invalid=lambda: sum(n for p, n in proc.view.invalid.items()
                             if p in proc.owned_partitions()),
         now_ms=lambda row: now_ms() if settings.clock == "wall" else row_stream_time(row),
-        max_carriers=settings.metrics_max_carriers)
+        max_carriers=settings.metrics_max_carriers, lag=proc.lag)
     api = CarrierApi(carriers=proc.tables.carriers, windows=proc.tables.windows,
                      latest=proc.tables.latest, profiles=proc.profiles, now_for=proc.now_for,
                      default_latest=settings.latest_calls)

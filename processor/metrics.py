@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from processor.domain import live
 from processor.view import WINDOWS, CarrierRow, current_window
 
 OTHER = "_other"
@@ -22,7 +23,7 @@ class _Agg:
     consecutive: int
     codes: dict[int, int]
     reliable: int
-    windows: dict[str, list[int]]  # window -> [attempts, answered, duration_ms, duration_n]
+    windows: dict[str, list[int]]  # window -> the live-ring counters
 
 
 class CarrierCollector(Collector):
@@ -30,9 +31,10 @@ class CarrierCollector(Collector):
 
     def __init__(self, rows: Callable[[], Iterable[CarrierRow]],
                  invalid: Callable[[], int], now_ms: Callable[[CarrierRow], int | None],
-                 max_carriers: int) -> None:
+                 max_carriers: int, lag: Callable[[], dict[int, int]] | None = None) -> None:
         self._rows = rows
         self._invalid = invalid
+        self._lag = lag
         self._now_ms = now_ms
         self._max = max_carriers
 
@@ -46,7 +48,7 @@ class CarrierCollector(Collector):
             name = row.carrier_id if i < self._max else OTHER
             agg = exported.get(name)
             if agg is None:
-                agg = exported[name] = _Agg(0, {}, 0, {w: [0, 0, 0, 0] for w in WINDOWS})
+                agg = exported[name] = _Agg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS})
             agg.consecutive += row.consecutive
             for code, n in row.codes.items():
                 agg.codes[code] = agg.codes.get(code, 0) + n
@@ -77,23 +79,43 @@ class CarrierCollector(Collector):
         acd = GaugeMetricFamily("carrierwatch_carrier_window_acd_seconds",
                                 "Average duration of answered calls in the current window",
                                 labels=["carrier", "window"])
+        answered = GaugeMetricFamily("carrierwatch_carrier_window_answered",
+                                     "Answered (2xx) calls in the current window",
+                                     labels=["carrier", "window"])
+        short = GaugeMetricFamily("carrierwatch_carrier_window_short_calls",
+                                  "Answered calls shorter than 6 s in the current window",
+                                  labels=["carrier", "window"])
+        seer = GaugeMetricFamily("carrierwatch_carrier_window_seer",
+                                 "RFC 6076 SEER in the current window",
+                                 labels=["carrier", "window"])
         for name, agg in exported.items():
             cf.add_metric([name], agg.consecutive)
             reliable.add_metric([name], agg.reliable)
             for code in sorted(agg.codes):
                 responses.add_metric([name, str(code)], agg.codes[code])
-            for w, (att, ans, dur, dur_n) in agg.windows.items():
+            for w, f in agg.windows.items():
+                att = f[live.ATTEMPTS]
                 attempts.add_metric([name, w], att)
+                answered.add_metric([name, w], f[live.ANSWERED])
+                short.add_metric([name, w], f[live.SHORT])
                 if att:
-                    asr.add_metric([name, w], ans / att)
-                if dur_n:
-                    acd.add_metric([name, w], dur / dur_n / 1000)
+                    asr.add_metric([name, w], f[live.ANSWERED] / att)
+                if att - f[live.REDIRECTS]:
+                    seer.add_metric([name, w], f[live.SEER_HITS] / (att - f[live.REDIRECTS]))
+                if f[live.DURATION_N]:
+                    acd.add_metric([name, w], f[live.DURATION_MS] / f[live.DURATION_N] / 1000)
         events = CounterMetricFamily("carrierwatch_events",
                                      "Input messages by what became of them",
                                      labels=["result"])
         for result, n in results.items():
             events.add_metric([result], n)
-        yield from (cf, responses, reliable, attempts, asr, acd, events)
+        lag = GaugeMetricFamily("carrierwatch_input_lag_messages",
+                                "Input messages not yet processed, per owned partition",
+                                labels=["partition"])
+        for partition, n in sorted((self._lag() if self._lag else {}).items()):
+            lag.add_metric([str(partition)], n)
+        yield from (cf, responses, reliable, attempts, answered, short, asr, seer, acd, events,
+                    lag)
 
 
 def new_registry(collector: Collector) -> CollectorRegistry:

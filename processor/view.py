@@ -18,10 +18,7 @@ from processor.domain.windows import KINDS, window_start
 @dataclass(slots=True)
 class WindowRow:
     start: int
-    attempts: int
-    answered: int
-    duration_ms: int
-    duration_n: int
+    figures: tuple[int, ...]  # in the order of live.ATTEMPTS ... live.REDIRECTS
 
 
 @dataclass(slots=True)
@@ -57,8 +54,9 @@ class CarrierView:
             current = row.windows.get(kind)
             if current is None or start >= current.start:
                 s = w.stats
-                row.windows[kind] = WindowRow(start, s.attempts, s.answered, s.duration_ms,
-                                              s.duration_n)
+                row.windows[kind] = WindowRow(start, (
+                    s.attempts, s.answered, s.short_calls, s.duration_ms, s.duration_n,
+                    s.seer_hits, s.redirects))
 
     def owned(self, partitions: Iterable[int]) -> Iterator[CarrierRow]:
         wanted = set(partitions)
@@ -69,15 +67,14 @@ class CarrierView:
             del self.rows[cid]
 
 
-def current_window(row: CarrierRow, kind: str, now_ms: int) -> tuple[int, int, int, int]:
-    """(attempts, answered, duration_ms, duration_n) of the window containing ``now_ms``."""
+def current_window(row: CarrierRow, kind: str, now_ms: int) -> tuple[int, ...]:
+    """The live-ring counters (see ``live``) of the window containing ``now_ms``."""
     if kind == "live":
-        t = live.totals(row.hours, now_ms)
-        return t[live.ATTEMPTS], t[live.ANSWERED], t[live.DURATION_MS], t[live.DURATION_N]
+        return tuple(live.totals(row.hours, now_ms))
     w = row.windows.get(kind)
     if w is None or w.start != window_start(kind, now_ms):
-        return 0, 0, 0, 0
-    return w.attempts, w.answered, w.duration_ms, w.duration_n
+        return (0,) * live.WIDTH
+    return w.figures
 
 
 WINDOWS = ("live", *KINDS)

@@ -19,7 +19,7 @@ from processor.domain.consecutive import Streak, step
 from processor.domain.consistency import verdict
 from processor.domain.events import Sourced
 from processor.domain.rates import RateCard, cost_micros
-from processor.domain.summary import SHORT_CALL_MS, Stats
+from processor.domain.summary import Stats
 from processor.domain.windows import KINDS, Retention, retained, window_start
 
 WindowId = tuple[str, int]  # (kind, start_ms)
@@ -192,10 +192,7 @@ def fold(
 def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, now: int) -> None:
     """The carrier-level effects of a new final response: live ring and alert transitions."""
     ev = s.event
-    answered = 200 <= ev.code < 300
-    short = answered and ev.duration_ms is not None and ev.duration_ms < SHORT_CALL_MS
-    live.add(cur.hours, ev.ts_ms, now, answered=answered, duration_ms=ev.duration_ms,
-             short=short)
+    live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms)
     firing, alert = alerts.consecutive(cur.firing.get("consecutive-failures", False),
                                        cur.streak.count, policy.threshold, ev.ts_ms)
     _transition(cur, res, "consecutive-failures", firing, alert)

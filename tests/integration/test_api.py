@@ -6,20 +6,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from processor.generate import Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
 from tests.integration.outputs import TopicState, diff, normalise
-from tests.integration.procs import Proc, cli, start_worker
+from tests.integration.procs import REPO, Proc, cli, start_worker
 from tests.oracle import HOUR, Oracle, iso_key, start_of, to_ms
 
 pytestmark = pytest.mark.integration
@@ -214,3 +219,55 @@ def test_cli_queries_read_the_api(running: tuple[Settings, Oracle, Proc]) -> Non
     missing = cli(settings, "status", "nope")
     assert missing.returncode == 1
     assert "404" in missing.stderr
+
+
+def test_exposition_passes_promtool_check_metrics(running: tuple[Settings, Oracle, Proc],
+                                                  ) -> None:
+    settings, _, _ = running
+    _, _, body = http(settings, "/metrics")
+    result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_real_prometheus_scrapes_the_worker(running: tuple[Settings, Oracle, Proc],
+                                              tmp_path: Path) -> None:
+    """Debian's prometheus scrapes /metrics; its query API returns the oracle's values."""
+    from tests.integration.procs import free_port, wait_for
+
+    settings, oracle, _ = running
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    target = settings.web_url.removeprefix("http://")
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(REPO / "deploy/prometheus/rules/carrierwatch.rules.yml")],
+        "scrape_configs": [{"job_name": "carrierwatch",
+                            "static_configs": [{"targets": [target]}]}],
+    }))
+    prom = Proc(["prometheus", f"--config.file={config}",
+                 f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{port}"], os.environ, tmp_path / "prom.log")
+    try:
+        def query(q: str) -> list[dict[str, Any]]:
+            url = f"http://127.0.0.1:{port}/api/v1/query?{urllib.parse.urlencode({'query': q})}"
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    return list(json.loads(resp.read())["data"]["result"])
+            except (urllib.error.URLError, ConnectionError):
+                return []
+
+        wait_for(lambda: bool(query('up{job="carrierwatch"} == 1')), 60, "a first scrape")
+        cons = oracle.consecutive()
+        for cid in ("c-00000", "c-00004", "c-00011"):
+            result = query(f'carrierwatch_carrier_consecutive_failures{{carrier="{cid}"}}')
+            assert float(result[0]["value"][1]) == cons[cid]["consecutive_failures"]
+        result = query('sum(carrierwatch_events_total{result="applied"})')
+        assert float(result[0]["value"][1]) == sum(c.results["applied"]
+                                                  for c in oracle.carriers.values())
+        result = query("count(carrierwatch_carrier_reliable == 0)")
+        exported = sorted(oracle.carriers)[:25]
+        assert float(result[0]["value"][1]) == sum(
+            1 for cid in exported if not oracle.carriers[cid].codes.get(404))
+    finally:
+        prom.stop()
