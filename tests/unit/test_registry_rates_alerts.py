@@ -130,3 +130,14 @@ def test_short_call_alert_has_hysteresis() -> None:
     assert not firing
     assert a is not None
     assert a.state == "resolved"
+
+
+def test_the_example_registry_file_is_valid() -> None:
+    from pathlib import Path
+
+    from processor.registry_io import load_file
+
+    example = Path(__file__).resolve().parents[2] / "deploy" / "registry" / "example.yaml"
+    profiles = load_file(example)
+    assert set(profiles) == {"c-00000", "c-00001"}
+    assert profiles["c-00000"].threshold == 500
