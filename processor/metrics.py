@@ -16,6 +16,27 @@ from processor.view import WINDOWS, CarrierRow, current_window
 OTHER = "_other"
 
 
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+# carrierwatch_carrier_window_<name>: help text, value from the window's live-ring counters
+# (None = no sample: a ratio over nothing is absent rather than 0).
+WINDOW_GAUGES: dict[str, tuple[str, Callable[[list[int]], float | None]]] = {
+    "attempts": ("Final responses in the current window", lambda f: f[live.ATTEMPTS]),
+    "answered": ("Answered (2xx) calls in the current window", lambda f: f[live.ANSWERED]),
+    "short_calls": ("Answered calls shorter than 6 s in the current window",
+                    lambda f: f[live.SHORT]),
+    "asr": ("Answered / attempts in the current window",
+            lambda f: _ratio(f[live.ANSWERED], f[live.ATTEMPTS])),
+    "seer": ("RFC 6076 SEER in the current window",
+             lambda f: _ratio(f[live.SEER_HITS], f[live.ATTEMPTS] - f[live.REDIRECTS])),
+    "acd_seconds": ("Average duration of answered calls in the current window",
+                    lambda f: None if not f[live.DURATION_N]
+                    else f[live.DURATION_MS] / f[live.DURATION_N] / 1000),
+}
+
+
 @dataclass
 class _Agg:
     """One exported carrier, or the sum of all carriers past the cap."""
@@ -70,40 +91,19 @@ class CarrierCollector(Collector):
         reliable = GaugeMetricFamily("carrierwatch_carrier_reliable",
                                      "1 once the carrier returned a 404 (for _other: how many)",
                                      labels=["carrier"])
-        attempts = GaugeMetricFamily("carrierwatch_carrier_window_attempts",
-                                     "Final responses in the current window",
-                                     labels=["carrier", "window"])
-        asr = GaugeMetricFamily("carrierwatch_carrier_window_asr",
-                                "Answered / attempts in the current window",
-                                labels=["carrier", "window"])
-        acd = GaugeMetricFamily("carrierwatch_carrier_window_acd_seconds",
-                                "Average duration of answered calls in the current window",
-                                labels=["carrier", "window"])
-        answered = GaugeMetricFamily("carrierwatch_carrier_window_answered",
-                                     "Answered (2xx) calls in the current window",
-                                     labels=["carrier", "window"])
-        short = GaugeMetricFamily("carrierwatch_carrier_window_short_calls",
-                                  "Answered calls shorter than 6 s in the current window",
-                                  labels=["carrier", "window"])
-        seer = GaugeMetricFamily("carrierwatch_carrier_window_seer",
-                                 "RFC 6076 SEER in the current window",
-                                 labels=["carrier", "window"])
+        windows = {name: GaugeMetricFamily(f"carrierwatch_carrier_window_{name}", text,
+                                           labels=["carrier", "window"])
+                   for name, (text, _) in WINDOW_GAUGES.items()}
         for name, agg in exported.items():
             cf.add_metric([name], agg.consecutive)
             reliable.add_metric([name], agg.reliable)
             for code in sorted(agg.codes):
                 responses.add_metric([name, str(code)], agg.codes[code])
             for w, f in agg.windows.items():
-                att = f[live.ATTEMPTS]
-                attempts.add_metric([name, w], att)
-                answered.add_metric([name, w], f[live.ANSWERED])
-                short.add_metric([name, w], f[live.SHORT])
-                if att:
-                    asr.add_metric([name, w], f[live.ANSWERED] / att)
-                if att - f[live.REDIRECTS]:
-                    seer.add_metric([name, w], f[live.SEER_HITS] / (att - f[live.REDIRECTS]))
-                if f[live.DURATION_N]:
-                    acd.add_metric([name, w], f[live.DURATION_MS] / f[live.DURATION_N] / 1000)
+                for gauge, (_, value) in WINDOW_GAUGES.items():
+                    v = value(f)
+                    if v is not None:
+                        windows[gauge].add_metric([name, w], v)
         events = CounterMetricFamily("carrierwatch_events",
                                      "Input messages by what became of them",
                                      labels=["result"])
@@ -114,8 +114,7 @@ class CarrierCollector(Collector):
                                 labels=["partition"])
         for partition, n in sorted((self._lag() if self._lag else {}).items()):
             lag.add_metric([str(partition)], n)
-        yield from (cf, responses, reliable, attempts, answered, short, asr, seer, acd, events,
-                    lag)
+        yield from (cf, responses, reliable, *windows.values(), events, lag)
 
 
 def new_registry(collector: Collector) -> CollectorRegistry:

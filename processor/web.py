@@ -40,6 +40,12 @@ def _guard(view: Any, fn: Callable[[], Reply], csv_rows: str | None = None,
         return _respond(view, Reply(400, {"error": "bad-request", "detail": str(exc)}))
 
 
+def _listing(view: Any, request: Any, fn: Callable[[], Reply], rows: str,
+             columns: tuple[str, ...]) -> Any:
+    """A list answer: JSON, or CSV of its ``rows`` when the client asks for it."""
+    return _guard(view, fn, rows if _wants_csv(request) else None, columns)
+
+
 def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
              owned_rows: Callable[[], Any], registry: Any, ready: Callable[[], bool]) -> None:
     """Attach the API pages to ``app``."""
@@ -70,15 +76,13 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
     @app.page("/carriers/{carrier}/summary")
     @app.table_route(table=carriers_table, match_info="carrier")
     async def summary(view: Any, request: Any, carrier: str) -> Any:
-        csv = "summaries" if _wants_csv(request) else None
-        return _guard(view, lambda: api.summary(carrier, request.query), csv,
-                      formats.SUMMARY_COLUMNS)
+        return _listing(view, request, lambda: api.summary(carrier, request.query),
+                        "summaries", formats.SUMMARY_COLUMNS)
 
     @app.page("/carriers/{carrier}/latest-calls")
     @app.table_route(table=carriers_table, match_info="carrier")
     async def latest_calls(view: Any, request: Any, carrier: str) -> Any:
-        csv = "calls" if _wants_csv(request) else None
-        return _guard(view, lambda: api.latest_calls(carrier, request.query), csv,
-                      formats.LATEST_COLUMNS)
+        return _listing(view, request, lambda: api.latest_calls(carrier, request.query),
+                        "calls", formats.LATEST_COLUMNS)
 
     _ = (metrics_page, healthz, readyz, carriers, carrier, summary, latest_calls)
