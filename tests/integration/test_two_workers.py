@@ -1,0 +1,72 @@
+"""Two workers in one group share the partitions: each exposes only its own carriers in
+/metrics, and either answers the API for any carrier (routed to the owner)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from processor.generate import Traffic, generate
+from processor.produce import produce
+from processor.settings import Settings
+from tests.integration.outputs import TopicState, diff, normalise
+from tests.integration.procs import cli, free_port, start_worker, wait_for
+from tests.oracle import Oracle
+
+pytestmark = pytest.mark.integration
+
+START = 1709078400000  # 2024-02-28T00:00:00Z
+
+
+def carriers_in_metrics(url: str) -> set[str]:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    return {line.split('carrier="')[1].split('"')[0] for line in text.splitlines()
+            if line.startswith("carrierwatch_carrier_consecutive_failures{")}
+
+
+def test_two_workers_split_carriers_and_route_requests(isolated: Settings,
+                                                       tmp_path: Path) -> None:
+    base = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5)
+    assert cli(base, "topics", "create").returncode == 0
+    messages = list(generate(Traffic(seed=21, carriers=40, events=6_000, start_ms=START,
+                                     end_ms=START + 86_400_000)))
+    oracle = Oracle()
+    oracle.feed(messages)
+    produce(base.bootstrap_servers, base.topic(base.input_topic), messages, rate=None,
+            progress=None)
+    a = base.replace(data_dir=tmp_path / "a", web_port=free_port())
+    b = base.replace(data_dir=tmp_path / "b", web_port=free_port())
+    wa = start_worker(a, tmp_path / "a.log")
+    wa.wait_log("Worker ready")
+    wb = start_worker(b, tmp_path / "b.log")
+    reader = TopicState(base, ("carrier.code-consistency",))
+    try:
+        wb.wait_log("Worker ready")
+        deadline = time.monotonic() + 180
+        problems = ["not compared"]
+        while problems and time.monotonic() < deadline:
+            reader.poll(1.0)
+            problems = diff(oracle.consistency(), reader.state["carrier.code-consistency"])
+        assert not problems, problems
+
+        def split() -> bool:
+            sa, sb = carriers_in_metrics(a.web_url), carriers_in_metrics(b.web_url)
+            return bool(sa) and bool(sb) and not sa & sb and sa | sb == set(oracle.carriers)
+
+        wait_for(split, 120, "both workers to own carriers, disjoint, covering all")
+        want = oracle.consistency()
+        for cid in sorted(oracle.carriers):
+            for worker in (a, b):
+                with urllib.request.urlopen(f"{worker.web_url}/carriers/{cid}",
+                                            timeout=30) as resp:
+                    doc = json.loads(resp.read())
+                assert normalise(doc["code_consistency"]) == normalise(want[cid]), cid
+    finally:
+        reader.close()
+        wb.stop()
+        wa.stop()
