@@ -89,6 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "latest-calls":
             q.add_argument("--limit", type=int, default=None)
 
+    rep = sub.add_parser("replay", parents=[common],
+                         help="replay recorded traffic through an isolated processor")
+    rep.add_argument("file", nargs="?", type=Path,
+                     help="JSON Lines of input events (.gz accepted)")
+    rep.add_argument("--name", help="the investigation: its topics, group and state")
+    rep.add_argument("--carrier", action="append", dest="carriers",
+                     help="only this carrier (repeatable)")
+    rep.add_argument("--speed", default="max",
+                     help="N times the recorded pace, or 'max' (default)")
+    rep.add_argument("--min-streak", type=int, default=10,
+                     help="report failure streaks at least this long (10)")
+    rep.add_argument("--out", type=Path, help="write report.json and CSV files here")
+    rep.add_argument("--cleanup", metavar="NAME",
+                     help="delete investigation NAME's topics, group and state, and exit")
+
     tail = sub.add_parser("tail", parents=[common],
                           help="print a topic's records as they arrive (key TAB value)")
     tail.add_argument("topic", help="contract topic name, e.g. carrier.consecutive-failures")
@@ -224,6 +239,31 @@ def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from processor import replay, report
+
+    try:
+        if args.cleanup:
+            replay.cleanup(settings, args.cleanup)
+            return EXIT_OK
+        if args.file is None or not args.name:
+            print("carrierwatch replay: give FILE and --name (or --cleanup NAME)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        speed = None if args.speed == "max" else float(args.speed)
+        rep = replay.run(settings, args.name, args.file,
+                         carriers=set(args.carriers) if args.carriers else None, speed=speed,
+                         min_streak=args.min_streak)
+    except (replay.ReplayError, ValueError) as exc:
+        print(f"carrierwatch replay: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(report.render(rep))
+    if args.out:
+        for path in report.write(rep, args.out):
+            print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
     from processor import registry_io
 
@@ -256,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "broker": _cmd_broker, "topics": _cmd_topics, "worker": _cmd_worker,
         "generate": _cmd_generate, "registry": _cmd_registry, "tail": _cmd_tail,
         "status": _cmd_query, "summary": _cmd_query, "latest-calls": _cmd_query,
+        "replay": _cmd_replay,
     }
     return handlers[args.command](args, settings)
 

@@ -107,6 +107,7 @@ class Carrier:
         self.results = {"applied": 0, "duplicate": 0, "late": 0}
         self.firing = {"consecutive-failures": False, "no-404": False}
         self.accepted: list[dict[str, Any]] = []  # final responses, arrival order
+        self.spans: list[dict[str, Any]] = []  # failure streaks: started, peak, ended
 
 
 class Oracle:
@@ -155,6 +156,8 @@ class Oracle:
         failed = is_failure(code, profile.get("failure_codes"))
         doc = {**doc, "_failed": failed, "_cost": call_cost(doc, profile.get("rates", []))}
         if code < 300:
+            if c.count:
+                c.spans[-1].update(ended=ts, ended_by=code)
             c.count = 0
             c.streak_started = None
             c.last_connected = ts
@@ -162,7 +165,10 @@ class Oracle:
             c.count += 1
             if c.count == 1:
                 c.streak_started = ts
+                c.spans.append({"carrier_id": doc["carrier_id"], "started": ts, "peak": 0,
+                                "ended": None, "ended_by": None})
             c.max_count = max(c.max_count, c.count)
+            c.spans[-1]["peak"] = c.count
         self._alerts(doc["carrier_id"], c, ts)
         late = False
         for kind in ("hour", "day", "month"):

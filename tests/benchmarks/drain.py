@@ -13,26 +13,15 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
 from processor.generate import Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
+from processor.topic_reader import group_lag
 from tests.integration.procs import cli, free_port, start_worker
 
 
 def lag(settings: Settings) -> int:
-    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": settings.app_id})
-    tps = [TopicPartition(t, p) for t in (settings.topic(settings.input_topic),
-                                          settings.route_topic)
-           for p in range(settings.partitions)]
-    committed = c.committed(tps, timeout=10)
-    total = 0
-    for tp in committed:
-        _, high = c.get_watermark_offsets(tp, timeout=10)
-        total += high - max(tp.offset, 0)
-    c.close()
-    return total
+    return group_lag(settings, [settings.topic(settings.input_topic), settings.route_topic])
 
 
 def main() -> None:

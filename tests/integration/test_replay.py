@@ -1,0 +1,98 @@
+"""Replaying a recorded file through an isolated processor, and cleaning up after it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from processor.generate import Traffic, generate
+from processor.produce import produce
+from processor.settings import Settings
+from tests.integration.outputs import diff
+from tests.integration.procs import REPO, cli
+from tests.oracle import Oracle, to_ms
+
+pytestmark = pytest.mark.integration
+
+START = 1709078400000  # 2024-02-28T00:00:00Z
+
+
+def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "probe"})
+    md = c.list_topics(timeout=10)
+    out = {(t, p): c.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+           for t in topics if t in md.topics for p in md.topics[t].partitions}
+    c.close()
+    return out
+
+
+def test_replay_report_equals_the_oracle_and_touches_nothing_else(isolated: Settings,
+                                                                  tmp_path: Path) -> None:
+    # "Production": its own topics with traffic, and a committed consumer group.
+    prod = isolated
+    assert cli(prod, "topics", "create").returncode == 0
+    live = list(generate(Traffic(seed=1, carriers=5, events=500, start_ms=START,
+                                 end_ms=START + 3_600_000)))
+    produce(prod.bootstrap_servers, prod.topic(prod.input_topic), live, rate=None,
+            progress=None)
+    prod_topics = [t for t in AdminClient({"bootstrap.servers": prod.bootstrap_servers})
+                   .list_topics(timeout=10).topics if t.startswith(prod.topic_prefix + ".")]
+    before = end_offsets(prod, prod_topics)
+
+    recorded = list(generate(Traffic(seed=9, carriers=12, events=6_000, start_ms=START,
+                                     end_ms=START + 2 * 86_400_000)))
+    path = tmp_path / "incident.jsonl"
+    path.write_bytes(b"".join(m.value + b"\n" for m in recorded))
+    oracle = Oracle()
+    oracle.feed(recorded)
+    name = f"t{uuid.uuid4().hex[:6]}"
+    out = tmp_path / "report"
+    result = cli(prod, "replay", str(path), "--name", name, "--min-streak", "5", "--out",
+                 str(out), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Consecutive-failure streaks" in result.stdout
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["sent"] == len(recorded)
+    assert [b["line"] for b in report["bad_lines"]] == \
+        [i + 1 for i, m in enumerate(recorded) if not m.valid]
+    assert not diff(oracle.consistency(), report["consistency"])
+    assert not diff(oracle.consecutive(), report["consecutive"])
+    days = {f"{r['carrier_id']}|day|{r['start']}": r for r in report["daily"]}
+    assert not diff(oracle.summaries("day"), days)
+    spans = [(s["carrier_id"], s["started"], s["peak"], s["ended"], s["ended_by"])
+             for c in oracle.carriers.values() for s in c.spans if s["peak"] >= 5]
+    got = [(s["carrier_id"], to_ms(s["started_at"]), s["peak"],
+            to_ms(s["ended_at"]) if s["ended_at"] else None, s["ended_by"])
+           for s in report["streaks"]]
+    assert sorted(got) == sorted(spans)
+    alerts = sorted((a["carrier_id"], a["kind"], a["state"], to_ms(a["at"]))
+                    for a in report["alerts"] if a["kind"] != "short-calls")
+    assert alerts == sorted((a["carrier_id"], a["kind"], a["state"], a["at"])
+                            for a in oracle.alerts)
+    for name_csv in ("streaks.csv", "code-consistency.csv", "summary-daily.csv",
+                     "summary-hourly.csv", "alerts.csv", "bad-lines.csv"):
+        assert (out / name_csv).read_text().count("\n") >= 1
+
+    # Production topics are untouched; the investigation's things exist until cleaned up.
+    assert end_offsets(prod, prod_topics) == before
+    admin = AdminClient({"bootstrap.servers": prod.bootstrap_servers})
+    mine = [t for t in admin.list_topics(timeout=10).topics
+            if t.startswith((f"replay-{name}.", f"carrierwatch-replay-{name}-"))]
+    assert mine
+    data = prod.data_dir.parent / "replays" / name
+    assert data.exists()
+    result = cli(prod, "replay", "--cleanup", name)
+    assert result.returncode == 0, result.stderr
+    left = [t for t in admin.list_topics(timeout=10).topics
+            if t.startswith((f"replay-{name}.", f"carrierwatch-replay-{name}-"))]
+    assert left == []
+    assert not data.exists()
+    groups = admin.list_consumer_groups().result(timeout=30)
+    assert f"carrierwatch-replay-{name}" not in {g.group_id for g in groups.valid}
+    assert REPO.exists()
