@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from processor.settings import Settings, SettingsError
 
@@ -89,10 +90,31 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "latest-calls":
             q.add_argument("--limit", type=int, default=None)
 
+    _add_replay_parser(sub, common)
+
+    tail = sub.add_parser("tail", parents=[common],
+                          help="print a topic's records as they arrive (key TAB value)")
+    tail.add_argument("topic", help="contract topic name, e.g. carrier.consecutive-failures")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    tail.add_argument("--max", type=int, default=None, help="stop after this many records")
+    tail.add_argument("--idle-exit", type=float, default=None,
+                      help="stop after this many seconds without a record")
+    return parser
+
+
+def _add_replay_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     rep = sub.add_parser("replay", parents=[common],
                          help="replay recorded traffic through an isolated processor")
     rep.add_argument("file", nargs="?", type=Path,
-                     help="JSON Lines of input events (.gz accepted)")
+                     help="JSON Lines of input events, or a CSV of call records with --map "
+                          "(.gz accepted for both)")
+    rep.add_argument("--map", help="CSV columns: field=column,... e.g. "
+                                   "carrier_id=trunk,call_id=callid,code=sip_code,ts=time")
+    rep.add_argument("--map-file", type=Path, help="YAML/JSON mapping of field -> CSV column")
+    rep.add_argument("--from-topic", help="replay a time range of this topic instead of a file "
+                                          "(contract name, e.g. sip.responses)")
+    rep.add_argument("--since", help="start of the range (RFC 3339 or epoch ms), inclusive")
+    rep.add_argument("--until", help="end of the range (RFC 3339 or epoch ms), exclusive")
     rep.add_argument("--name", help="the investigation: its topics, group and state")
     rep.add_argument("--carrier", action="append", dest="carriers",
                      help="only this carrier (repeatable)")
@@ -104,14 +126,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--cleanup", metavar="NAME",
                      help="delete investigation NAME's topics, group and state, and exit")
 
-    tail = sub.add_parser("tail", parents=[common],
-                          help="print a topic's records as they arrive (key TAB value)")
-    tail.add_argument("topic", help="contract topic name, e.g. carrier.consecutive-failures")
-    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
-    tail.add_argument("--max", type=int, default=None, help="stop after this many records")
-    tail.add_argument("--idle-exit", type=float, default=None,
-                      help="stop after this many seconds without a record")
-    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -239,6 +253,30 @@ def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _replay_source(args: argparse.Namespace, settings: Settings,
+                   ) -> tuple[Callable[[], Any], int | None]:
+    from processor import codec, replay
+
+    if args.from_topic:
+        if not args.since or not args.until:
+            raise replay.ReplayError("--from-topic needs --since and --until")
+        try:
+            since, until = (codec.parse_ts(int(t) if t.isdigit() else t)
+                            for t in (args.since, args.until))
+        except codec.Invalid as bad:
+            raise replay.ReplayError(f"--since/--until: {bad.rejected.detail}") from None
+        topic = settings.topic(args.from_topic)
+        return (lambda: replay.topic_range(settings, topic, since, until)), None
+    path: Path = args.file
+    if not path.is_file():
+        raise replay.ReplayError(f"{path}: no such file")
+    if ".csv" in path.suffixes:
+        mapping = replay.parse_mapping(args.map, args.map_file)
+        return (lambda: replay.csv_lines(path, mapping)), None
+    total = sum(1 for _ in replay.jsonl_lines(path))
+    return (lambda: replay.jsonl_lines(path)), total
+
+
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     from processor import replay, report
 
@@ -246,14 +284,15 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         if args.cleanup:
             replay.cleanup(settings, args.cleanup)
             return EXIT_OK
-        if args.file is None or not args.name:
-            print("carrierwatch replay: give FILE and --name (or --cleanup NAME)",
-                  file=sys.stderr)
+        if not args.name or (args.file is None) == (args.from_topic is None):
+            print("carrierwatch replay: give --name and either FILE or --from-topic "
+                  "(or --cleanup NAME)", file=sys.stderr)
             return EXIT_USAGE
         speed = None if args.speed == "max" else float(args.speed)
-        rep = replay.run(settings, args.name, args.file,
+        source, total = _replay_source(args, settings)
+        rep = replay.run(settings, args.name, source,
                          carriers=set(args.carriers) if args.carriers else None, speed=speed,
-                         min_streak=args.min_streak)
+                         min_streak=args.min_streak, total=total)
     except (replay.ReplayError, ValueError) as exc:
         print(f"carrierwatch replay: {exc}", file=sys.stderr)
         return EXIT_FAIL

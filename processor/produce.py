@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from processor.generate import Message
+from processor.progress import Progress
 
 
 def producer_config(bootstrap: str) -> dict[str, object]:
@@ -20,7 +21,8 @@ def producer_config(bootstrap: str) -> dict[str, object]:
 
 def produce(bootstrap: str, topic: str, messages: Iterable[Message], *, rate: float | None,
             progress: TextIO | None = sys.stderr, clock: Callable[[], float] = time.monotonic,
-            sleep: Callable[[float], None] = time.sleep) -> int:
+            sleep: Callable[[float], None] = time.sleep, label: str = "generate",
+            total: int | None = None) -> int:
     """Send ``messages``; ``rate`` events/s (None = as fast as possible). Returns the count."""
     from confluent_kafka import Producer
 
@@ -32,7 +34,7 @@ def produce(bootstrap: str, topic: str, messages: Iterable[Message], *, rate: fl
             errors.append(str(err))
 
     began = clock()
-    last_report = began
+    shown = Progress(f"{label}: sent", total, progress) if progress is not None else None
     sent = 0
     for m in messages:
         while True:
@@ -47,11 +49,11 @@ def produce(bootstrap: str, topic: str, messages: Iterable[Message], *, rate: fl
             ahead = began + sent / rate - clock()
             if ahead > 0:
                 sleep(ahead)
-        now = clock()
-        if progress is not None and now - last_report >= 5:
-            last_report = now
-            print(f"generate: {sent} events sent ({sent / (now - began):.0f}/s)", file=progress)
+        if shown is not None:
+            shown.update(sent)
     remaining = producer.flush(60)
+    if shown is not None:
+        shown.close()
     if remaining or errors:
         raise RuntimeError(f"{remaining} messages undelivered, {len(errors)} delivery errors: "
                            f"{errors[:3]}")

@@ -7,7 +7,9 @@ and it runs on the stream clock: windows, retention and ``live`` follow the reco
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import os
 import re
 import shutil
@@ -15,16 +17,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 import orjson
+from confluent_kafka import KafkaError
 
 from processor import codec
 from processor.domain.events import SipEvent
 from processor.generate import Message
+from processor.progress import Progress
 from processor.report import Report, streak_timeline
 from processor.settings import Settings
 
@@ -49,41 +54,149 @@ def isolated(settings: Settings, name: str) -> Settings:
 
 @dataclass
 class FileScan:
-    """What a replay file held: lines sent, and the bad ones with their line numbers."""
+    """What a replay source held: messages sent, and the bad ones with where they were."""
 
     sent: int = 0
-    bad: list[tuple[int, str, str]] = field(default_factory=list)  # (line, error, detail)
+    # (where: a line number, or "partition@offset" for a topic range, error, detail)
+    bad: list[tuple[int | str, str, str]] = field(default_factory=list)
     carriers: set[str] = field(default_factory=set)
 
 
-def read_jsonl(path: Path, carriers: set[str] | None, scan: FileScan) -> Iterator[Message]:
-    """Messages from a JSON Lines file (``.gz`` accepted), keyed by carrier_id.
-
-    A line the contract refuses is still sent (the investigation's DLQ gets it, like in
-    production) and recorded in ``scan.bad`` with its line number. ``carriers`` narrows the
-    replay to those carriers (bad lines are kept: they may belong to them).
-    """
+def _open(path: Path) -> IO[bytes]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        fh = opener(path, "rb")
+        return opener(path, "rb")  # type: ignore[return-value]
     except OSError as exc:
         raise ReplayError(f"{path}: {exc}") from None
-    with fh:
+
+
+def jsonl_lines(path: Path) -> Iterator[tuple[int | str, bytes]]:
+    """(line number, bytes) of a JSON Lines file; ``.gz`` accepted; blank lines skipped."""
+    with _open(path) as fh:
         for number, line in enumerate(fh, start=1):
             raw = line.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            decoded = codec.decode(raw, None)
-            if isinstance(decoded, codec.Rejected):
-                scan.bad.append((number, decoded.error, decoded.detail))
-                scan.sent += 1
-                yield Message(_lenient_key(raw), raw, False, None)
-                continue
-            if carriers and decoded.carrier_id not in carriers:
-                continue
+            if raw.strip():
+                yield number, raw
+
+
+def csv_lines(path: Path, mapping: Mapping[str, str]) -> Iterator[tuple[int | str, bytes]]:
+    """Call records as input events: ``mapping`` names the CSV column of each event field.
+
+    Numeric fields (code, duration_ms, pdd_ms, and ts when it is all digits) become
+    integers; empty cells are absent. The row's line number is kept for the report."""
+    unknown = set(mapping) - EVENT_FIELDS
+    if unknown:
+        raise ReplayError(f"--map: unknown event fields {sorted(unknown)}; "
+                          f"use {sorted(EVENT_FIELDS)}")
+    with _open(path) as fh:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        reader = csv.DictReader(text)
+        missing = [c for c in mapping.values() if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ReplayError(f"{path}: no column {missing} (columns: {reader.fieldnames})")
+        for row in reader:
+            doc: dict[str, object] = {}
+            for fld, column in mapping.items():
+                cell = (row.get(column) or "").strip()
+                if cell == "":
+                    continue
+                doc[fld] = int(cell) if fld in INT_FIELDS and _is_int(cell) else cell
+            yield reader.line_num, orjson.dumps(doc)
+
+
+EVENT_FIELDS = {"v", "carrier_id", "call_id", "code", "ts", "event_id", "reason",
+                "duration_ms", "pdd_ms", "destination", "customer_id"}
+INT_FIELDS = {"v", "code", "ts", "duration_ms", "pdd_ms"}
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def parse_mapping(spec: str | None, path: Path | None) -> dict[str, str]:
+    """``field=column,...`` and/or a YAML/JSON mapping file; the flags win."""
+    mapping: dict[str, str] = {}
+    if path is not None:
+        import yaml
+
+        doc = yaml.safe_load(path.read_text())
+        if not isinstance(doc, dict):
+            raise ReplayError(f"{path}: expected a mapping of event field -> CSV column")
+        mapping.update({str(k): str(v) for k, v in doc.items()})
+    for part in (spec or "").split(","):
+        if part.strip():
+            fld, sep, column = part.partition("=")
+            if not sep:
+                raise ReplayError(f"--map {part!r}: expected field=column")
+            mapping[fld.strip()] = column.strip()
+    if not mapping:
+        raise ReplayError("a CSV needs --map field=column,... or --map-file")
+    return mapping
+
+
+def topic_range(settings: Settings, topic: str, since_ms: int, until_ms: int,
+                ) -> Iterator[tuple[int | str, bytes]]:
+    """Messages of ``topic`` with broker timestamps in [since, until), all partitions.
+
+    The start offsets come from the broker's time index (offsets_for_times). The consumer
+    never commits, so no consumer group's offsets change."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                         "group.id": f"carrierwatch-replay-reader-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+    try:
+        md = consumer.list_topics(topic, timeout=30)
+        if md.topics[topic].error is not None:
+            raise ReplayError(f"--from-topic {topic}: {md.topics[topic].error}")
+        parts = sorted(md.topics[topic].partitions)
+        starts = consumer.offsets_for_times([TopicPartition(topic, p, since_ms) for p in parts],
+                                            timeout=30)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                for p in parts}
+        todo = [tp for tp in starts if tp.offset >= 0 and tp.offset < ends[tp.partition]]
+        if not todo:
+            return
+        consumer.assign(todo)
+        active = {tp.partition for tp in todo}
+        while active:
+            for msg in consumer.consume(5000, timeout=1.0):
+                p, err, value = msg.partition() or 0, msg.error(), msg.value()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        active.discard(p)
+                        continue
+                    raise ReplayError(f"reading {topic}: {err}")
+                _, ts = msg.timestamp()
+                if ts >= until_ms:
+                    active.discard(p)
+                    consumer.pause([TopicPartition(topic, p)])
+                    continue
+                if ts >= since_ms and value is not None:
+                    yield f"{p}@{msg.offset()}", value
+    finally:
+        consumer.close()
+
+
+def messages(source: Iterable[tuple[int | str, bytes]], carriers: set[str] | None,
+             scan: FileScan) -> Iterator[Message]:
+    """Input messages keyed by carrier_id.
+
+    A message the contract refuses is still sent (the investigation's DLQ gets it, as in
+    production) and recorded in ``scan.bad`` with where it came from. ``carriers`` narrows
+    the replay to those carriers (bad messages are kept: they may belong to them)."""
+    for where, raw in source:
+        decoded = codec.decode(raw, None)
+        if isinstance(decoded, codec.Rejected):
+            scan.bad.append((where, decoded.error, decoded.detail))
             scan.sent += 1
-            scan.carriers.add(decoded.carrier_id)
-            yield Message(decoded.carrier_id.encode(), raw, True, decoded.carrier_id)
+            yield Message(_lenient_key(raw), raw, False, None)
+            continue
+        if carriers and decoded.carrier_id not in carriers:
+            continue
+        scan.sent += 1
+        scan.carriers.add(decoded.carrier_id)
+        yield Message(decoded.carrier_id.encode(), raw, True, decoded.carrier_id)
 
 
 def _lenient_key(raw: bytes) -> bytes | None:
@@ -128,29 +241,34 @@ class Pacer:
             yield m
 
 
-def run(settings: Settings, name: str, path: Path, *, carriers: set[str] | None,
-        speed: float | None, min_streak: int, out: TextIO = sys.stderr) -> Report:
-    """Replay ``path`` through an isolated worker and build the report once it drained."""
+Source = Callable[[], Iterable[tuple[int | str, bytes]]]
+
+
+def run(settings: Settings, name: str, source: Source, *, carriers: set[str] | None,
+        speed: float | None, min_streak: int, total: int | None = None,
+        out: TextIO = sys.stderr) -> Report:
+    """Replay ``source`` through an isolated worker and build the report once it drained.
+
+    ``source`` is called twice: once to send, once to rebuild the streak timeline."""
     from processor import topics
     from processor.produce import produce
 
     inv = isolated(settings, name)
-    if not path.is_file():
-        raise ReplayError(f"{path}: no such file")
     topics.create(inv)
     worker = _start_worker(inv, out)
     try:
         scan = FileScan()
         pacer = Pacer(speed)
         produce(inv.bootstrap_servers, inv.topic(inv.input_topic),
-                pacer.paced(read_jsonl(path, carriers, scan)), rate=None, progress=out)
-        print(f"replay {name}: {scan.sent} messages sent ({len(scan.bad)} bad lines); "
-              "waiting for the worker to drain", file=out)
-        _wait_drained(inv, worker, out)
+                pacer.paced(messages(source(), carriers, scan)), rate=None, progress=out,
+                label=f"replay {name}", total=total)
+        print(f"replay {name}: {scan.sent} messages sent ({len(scan.bad)} bad); waiting for "
+              "the worker to process them", file=out)
+        _wait_drained(inv, worker, scan.sent, out)
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
-    return _report(inv, name, path, carriers=carriers, scan=scan, min_streak=min_streak)
+    return _report(inv, name, source, carriers=carriers, scan=scan, min_streak=min_streak)
 
 
 def _start_worker(inv: Settings, out: TextIO) -> subprocess.Popen[bytes]:
@@ -173,12 +291,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], out: TextIO,
+def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], sent: int, out: TextIO,
                   timeout_s: float = 3600.0) -> None:
     from processor.topic_reader import group_lag
 
     deadline = time.monotonic() + timeout_s
-    last = time.monotonic()
+    shown = Progress("processed", sent, out)
     quiet = 0
     while time.monotonic() < deadline:
         if worker.poll() is not None:
@@ -186,17 +304,16 @@ def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], out: TextIO,
                               f"{inv.data_dir / 'worker.log'}")
         left = group_lag(inv, [inv.topic(inv.input_topic), inv.route_topic])
         quiet = quiet + 1 if left == 0 else 0
+        shown.update(max(0, sent - left), f"{left:,} left")
         if quiet >= 3:  # committed to the end three times in a row: outputs published too
+            shown.close()
             time.sleep(inv.publish_interval_s * 3)
             return
-        if time.monotonic() - last >= 5:
-            last = time.monotonic()
-            print(f"replay: {left} messages left to process", file=out)
         time.sleep(1.0)
     raise ReplayError(f"the replay did not drain within {timeout_s:.0f} s")
 
 
-def _report(inv: Settings, name: str, path: Path, *, carriers: set[str] | None,
+def _report(inv: Settings, name: str, source: Source, *, carriers: set[str] | None,
             scan: FileScan, min_streak: int) -> Report:
     from processor.agents import default_policy
     from processor.topic_reader import latest, read_to_end
@@ -205,9 +322,11 @@ def _report(inv: Settings, name: str, path: Path, *, carriers: set[str] | None,
                                 "carrier.summary.hourly", "carrier.summary.daily",
                                 "carrier.alerts"])
     policy = default_policy(inv)
-    valid = (m.value for m in read_jsonl(path, carriers, FileScan()) if m.valid)
+    valid = (m.value for m in messages(source(), carriers, FileScan()) if m.valid)
+    series: dict[str, list[tuple[int, int]]] = {}
     rep = Report(name=name, sent=scan.sent, bad_lines=scan.bad,
-                 streaks=streak_timeline(valid, lambda _cid: policy, min_streak))
+                 streaks=streak_timeline(valid, lambda _cid: policy, min_streak, series),
+                 counter_series=series)
     rep.consecutive = latest(outputs["carrier.consecutive-failures"])
     rep.consistency = latest(outputs["carrier.code-consistency"])
     by_start = lambda r: (r["carrier_id"], r["start"])  # noqa: E731

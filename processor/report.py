@@ -30,17 +30,20 @@ class StreakSpan:
 class Report:
     name: str
     sent: int
-    bad_lines: list[tuple[int, str, str]]
+    bad_lines: list[tuple[int | str, str, str]]  # where (line or partition@offset)
     streaks: list[StreakSpan] = field(default_factory=list)
     consistency: dict[str, Any] = field(default_factory=dict)
     consecutive: dict[str, Any] = field(default_factory=dict)
     hourly: list[dict[str, Any]] = field(default_factory=list)
     daily: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    # carrier -> [(ts ms, consecutive failures)], thinned to what a plot needs
+    counter_series: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 def streak_timeline(lines: Iterable[bytes], policy_for: Callable[[str], Policy],
-                    min_peak: int) -> list[StreakSpan]:
+                    min_peak: int, series: dict[str, list[tuple[int, int]]] | None = None,
+                    ) -> list[StreakSpan]:
     """Streaks of at least ``min_peak`` failures, replaying the events through the same fold
     as the processor (so duplicates and provisional responses count the same way)."""
     states: dict[str, CarrierState] = {}
@@ -66,6 +69,12 @@ def streak_timeline(lines: Iterable[bytes], policy_for: Callable[[str], Policy],
         for b in res.expired_buckets:
             bks.pop(b, None)
         s = res.carrier.streak
+        if series is not None and s.count != before:
+            points = series.setdefault(cid, [])
+            if s.count == 0:
+                points.append((ev.ts_ms, before))  # the peak, then the reset
+            if not points or s.count == 0 or before == 0 or s.count % 50 == 0:
+                points.append((ev.ts_ms, s.count))
         span = open_spans.get(cid)
         if s.count > 0 and before == 0:
             span = open_spans[cid] = StreakSpan(cid, iso(s.started_ms or ev.ts_ms), s.count)
@@ -81,6 +90,7 @@ def streak_timeline(lines: Iterable[bytes], policy_for: Callable[[str], Policy],
 
 def as_json(report: Report) -> dict[str, Any]:
     doc = asdict(report)
+    del doc["counter_series"]
     doc["bad_lines"] = [{"line": n, "error": e, "detail": d} for n, e, d in report.bad_lines]
     return doc
 
@@ -130,4 +140,44 @@ def write(report: Report, out_dir: Path) -> list[Path]:
         path = out_dir / name
         path.write_text(formats.to_csv(rows, cols))
         written.append(path)
+    written.append(plot(report, out_dir / "plot.png"))
     return written
+
+
+def plot(report: Report, path: Path, max_carriers: int = 6) -> Path:
+    """Attempts and ASR per hour, and the consecutive-failure counter, over time (PNG)."""
+    from datetime import UTC, datetime
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    busiest: dict[str, int] = {}
+    for r in report.hourly:
+        busiest[r["carrier_id"]] = busiest.get(r["carrier_id"], 0) + r["attempts"]
+    chosen = sorted(busiest, key=lambda c: -busiest[c])[:max_carriers]
+    fig, axes = plt.subplots(3, 1, figsize=(12, 9), sharex=True)
+    for cid in chosen:
+        rows = sorted((r for r in report.hourly if r["carrier_id"] == cid),
+                      key=lambda r: r["start"])
+        when = [datetime.fromisoformat(r["start"].replace("Z", "+00:00")) for r in rows]
+        axes[0].plot(when, [r["attempts"] for r in rows], label=cid)
+        axes[1].plot(when, [r["asr"] if r["asr"] is not None else float("nan") for r in rows],
+                     label=cid)
+        points = report.counter_series.get(cid, [])
+        axes[2].step([datetime.fromtimestamp(t / 1000, tz=UTC) for t, _ in points],
+                     [n for _, n in points], where="post", label=cid)
+    starts = [datetime.fromisoformat(r["start"].replace("Z", "+00:00")) for r in report.hourly]
+    if starts:  # very late events must not stretch the axis over empty days
+        axes[0].set_xlim(min(starts), max(starts))
+    for ax, title in zip(axes, ("attempts per hour", "ASR per hour",
+                                "consecutive failures"), strict=True):
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize="small")
+    fig.suptitle(f"investigation {report.name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
