@@ -28,6 +28,7 @@ from confluent_kafka import KafkaError
 
 from processor import codec
 from processor.domain.events import SipEvent
+from processor.domain.windows import parse_iso_ms
 from processor.generate import Message
 from processor.progress import Progress
 from processor.report import Report, streak_timeline
@@ -332,7 +333,9 @@ def _report(inv: Settings, name: str, source: Source, *, carriers: set[str] | No
     by_start = lambda r: (r["carrier_id"], r["start"])  # noqa: E731
     rep.hourly = sorted(latest(outputs["carrier.summary.hourly"]).values(), key=by_start)
     rep.daily = sorted(latest(outputs["carrier.summary.daily"]).values(), key=by_start)
-    rep.alerts = [v for _, v in outputs["carrier.alerts"] if v is not None]
+    rep.alerts = sorted((v for _, v in outputs["carrier.alerts"] if v is not None),
+                        key=lambda a: (parse_iso_ms(a["at"]), a["carrier_id"], a["kind"],
+                                       a["state"]))
     return rep
 
 
