@@ -193,6 +193,8 @@ def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, no
     """The carrier-level effects of a new final response: live ring and alert transitions."""
     ev = s.event
     live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms)
+    # Per event, not per batch: the transitions must not depend on how events were batched.
+    _check_short_calls(cur, res, policy, now)
     firing, alert = alerts.consecutive(cur.firing.get("consecutive-failures", False),
                                        cur.streak.count, policy.threshold, ev.ts_ms)
     _transition(cur, res, "consecutive-failures", firing, alert)

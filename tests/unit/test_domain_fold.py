@@ -81,7 +81,7 @@ def snapshot(store: Store) -> tuple[object, ...]:
     if c is None:
         return (None, wins)
     starts = sorted(s for kind_starts in c.windows.values() for s in kind_starts)
-    return (c.streak, c.codes, starts, c.counts, wins)
+    return (c.streak, c.codes, starts, c.counts, wins, c.firing)
 
 
 @settings(max_examples=150, deadline=None)
