@@ -181,7 +181,7 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
     from processor import topics
 
-    problems = topics.check(settings)
+    problems = topics.check_settled(settings)
     if problems:
         for line in problems:
             print(f"error: {line}", file=sys.stderr)

@@ -256,6 +256,9 @@ def run(settings: Settings, name: str, source: Source, *, carriers: set[str] | N
 
     inv = isolated(settings, name)
     topics.create(inv)
+    problems = topics.check_settled(inv)
+    if problems:
+        raise ReplayError("the investigation's topics are not as declared: " + "; ".join(problems))
     worker = _start_worker(inv, out)
     try:
         scan = FileScan()

@@ -148,6 +148,21 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     return [s.name for s in missing]
 
 
+def check_settled(settings: Settings, wait_s: float = 30.0) -> list[str]:
+    """``check``, but topics that are only missing get ``wait_s`` to appear: a topic just
+    created may not be in the broker's metadata yet. Any other mismatch returns at once."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        problems = check(settings)
+        only_missing = all(p.endswith("missing (run `carrierwatch topics create`)")
+                           for p in problems)
+        if not problems or not only_missing or time.monotonic() >= deadline:
+            return problems
+        time.sleep(0.5)
+
+
 def check(settings: Settings, timeout_s: float = 15.0) -> list[str]:
     """The list of mismatches between declarations and broker (empty when all is well)."""
     specs = load_specs(settings)

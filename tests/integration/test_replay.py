@@ -168,11 +168,14 @@ def test_csv_and_topic_range_sources(isolated: Settings, tmp_path: Path) -> None
         burst = list(generate(Traffic(seed=seed, carriers=4, events=300, start_ms=START,
                                       end_ms=START + 3_600_000, invalid_share=0.0,
                                       duplicate_share=0.0)))
+        # CreateTime is stamped when produce() is called: at or after this instant, and
+        # before the next burst's (each burst is flushed before the next begins).
+        began = int(time.time() * 1000)
         produce(prod.bootstrap_servers, topic, burst, rate=None, progress=None)
-        bursts.append((int(time.time() * 1000), burst))
-        time.sleep(1.5)
-    since = bursts[1][0] - 600
-    until = bursts[2][0] - 600
+        bursts.append((began, burst))
+        time.sleep(0.05)
+    since = bursts[1][0]
+    until = bursts[2][0]
     consumer = Consumer({"bootstrap.servers": prod.bootstrap_servers, "group.id": "prod-grp",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([topic])
