@@ -37,8 +37,9 @@ from processor.domain.windows import HOUR_MS, Retention, window_key
 from processor.metrics import CarrierCollector, new_registry
 from processor.partitioning import partition_for
 from processor.profiles import Profiles
-from processor.publish import Publisher, load_carrier
+from processor.publish import Publisher
 from processor.settings import Settings
+from processor.stored import load_carrier, load_window
 from processor.view import CarrierRow, CarrierView
 
 log = logging.getLogger(__name__)
@@ -183,9 +184,9 @@ class Processor:
         wids, bids = keys_needed(items)
         windows = {}
         for kind, start in wids:
-            raw = t.windows.get(window_key(cid, kind, start).encode())
-            if raw:
-                windows[(kind, start)] = WindowState.from_json(orjson.loads(raw))
+            w = load_window(t.windows, cid, kind, start)
+            if w is not None:
+                windows[(kind, start)] = w
         buckets = {}
         for b in bids:
             raw = t.dedup.get(f"{cid}|{b}".encode())
@@ -270,9 +271,9 @@ class Processor:
         for kind, starts in state.windows.items():
             if starts:
                 start = max(starts)
-                raw = self.tables.windows.get(window_key(state.carrier_id, kind, start).encode())
-                if raw:
-                    out[(kind, start)] = WindowState.from_json(orjson.loads(raw))
+                w = load_window(self.tables.windows, state.carrier_id, kind, start)
+                if w is not None:
+                    out[(kind, start)] = w
         return out
 
     def lag(self) -> dict[int, int]:
@@ -294,10 +295,8 @@ class Processor:
                 if tp.topic == self.input_name}
 
     def _recent(self, cid: str, wid: tuple[str, int], state: CarrierState) -> bool:
-        raw = self.tables.windows.get(window_key(cid, *wid).encode())
-        if not raw:
-            return False
-        return int(orjson.loads(raw)["u"]) >= state.updated_ms - 120_000
+        w = load_window(self.tables.windows, cid, *wid)
+        return w is not None and w.updated_ms >= state.updated_ms - 120_000
 
     async def send_ticks(self) -> None:
         """Put a tick on every route partition this worker owns."""

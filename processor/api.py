@@ -12,8 +12,9 @@ from processor import codec
 from processor.domain import records
 from processor.domain.carrier import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats
-from processor.domain.windows import KINDS, live_hours, parse_iso_ms, window_end, window_key
+from processor.domain.windows import KINDS, live_hours, parse_iso_ms, window_end
 from processor.profiles import Profiles
+from processor.stored import load_carrier, load_window
 from processor.view import CarrierRow
 
 WINDOW_CHOICES = (*KINDS, "live")
@@ -65,12 +66,10 @@ class CarrierApi:
         self._default_latest = default_latest
 
     def _state(self, cid: str) -> CarrierState | None:
-        raw = self._carriers.get(cid.encode())
-        return CarrierState.from_json(orjson.loads(raw)) if raw else None
+        return load_carrier(self._carriers, cid)
 
     def _window(self, cid: str, kind: str, start: int) -> WindowState | None:
-        raw = self._windows.get(window_key(cid, kind, start).encode())
-        return WindowState.from_json(orjson.loads(raw)) if raw else None
+        return load_window(self._windows, cid, kind, start)
 
     def carriers(self, rows: Iterable[CarrierRow]) -> Reply:
         out = []

@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 
 from processor.domain import records
-from processor.domain.carrier import CarrierState, Policy, WindowState
+from processor.domain.carrier import CarrierState, Policy
 from processor.domain.windows import live_hours, window_key
+from processor.stored import load_carrier, load_window
 
 CONSECUTIVE = "carrier.consecutive-failures"
 CONSISTENCY = "carrier.code-consistency"
@@ -33,16 +34,6 @@ class Dirty:
 
     def __bool__(self) -> bool:
         return bool(self.carriers or self.windows or self.tombstones)
-
-
-def load_carrier(table: Any, carrier_id: str) -> CarrierState | None:
-    raw = table.get(carrier_id.encode())
-    return CarrierState.from_json(orjson.loads(raw)) if raw else None
-
-
-def load_window(table: Any, key: str) -> WindowState | None:
-    raw = table.get(key.encode())
-    return WindowState.from_json(orjson.loads(raw)) if raw else None
 
 
 class Publisher:
@@ -79,12 +70,12 @@ class Publisher:
                 continue
             sent += self._carrier_records(state, wall)
         for carrier_id, kind, start in dirty.windows:
-            key = window_key(carrier_id, kind, start)
-            w = load_window(self._windows, key)
+            w = load_window(self._windows, carrier_id, kind, start)
             if w is None:
                 continue
             rec = records.summary(carrier_id, kind, start, w.stats, w.updated_ms or wall)
-            self._send(SUMMARY_TOPIC[kind], key.encode(), orjson.dumps(rec))
+            self._send(SUMMARY_TOPIC[kind], window_key(carrier_id, kind, start).encode(),
+                       orjson.dumps(rec))
             sent += 1
         for carrier_id, kind, start in dirty.tombstones:
             self._send(SUMMARY_TOPIC[kind], window_key(carrier_id, kind, start).encode(), None)
@@ -106,7 +97,7 @@ class Publisher:
             return 2
         hours = []
         for start in live_hours(now):
-            w = load_window(self._windows, window_key(cid, "hour", start))
+            w = load_window(self._windows, cid, "hour", start)
             if w is not None:
                 hours.append(w.stats)
         self._send(LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))

@@ -8,7 +8,6 @@ error changes nothing.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,59 +48,13 @@ def load_file(path: Path) -> dict[str, Profile]:
     return profiles
 
 
-def current_keys(settings: Settings, timeout_s: float = 30.0) -> dict[str, bytes]:
-    """The registry topic's compacted state: carrier_id -> latest value (tombstones dropped)."""
-    from confluent_kafka import Consumer, TopicPartition
+def current_keys(settings: Settings, timeout_s: float = 30.0) -> dict[str, Any]:
+    """The registry topic's compacted state: carrier_id -> latest profile (tombstones
+    dropped)."""
+    from processor.topic_reader import latest, read_to_end
 
-    topic = settings.topic("carrier.registry")
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": "carrierwatch-registry-reader",
-                         "enable.auto.commit": False})
-    try:
-        md = consumer.list_topics(topic, timeout=timeout_s)
-        if md.topics[topic].error is not None:
-            raise RuntimeError(f"{topic}: {md.topics[topic].error}")
-        ends = {p: _high_watermark(consumer, TopicPartition(topic, p), timeout_s)
-                for p in md.topics[topic].partitions}
-        consumer.assign([TopicPartition(topic, p, 0) for p, high in ends.items() if high > 0])
-        state: dict[str, bytes] = {}
-        remaining = {p for p, high in ends.items() if high > 0}
-        deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, timeout=0.5):
-                if msg.error():
-                    raise RuntimeError(str(msg.error()))
-                key = (msg.key() or b"").decode()
-                value = msg.value()
-                if value is None:
-                    state.pop(key, None)
-                else:
-                    state[key] = value
-            # Positions, not the last offset seen: compaction may have removed that record.
-            for tp in consumer.position([TopicPartition(topic, p) for p in remaining]):
-                if tp.offset >= ends[tp.partition]:
-                    remaining.discard(tp.partition)
-        if remaining:
-            raise RuntimeError(f"{topic}: could not read partitions {sorted(remaining)} to the "
-                               f"end within {timeout_s:.0f} s")
-        return state
-    finally:
-        consumer.close()
-
-
-def _high_watermark(consumer: Any, tp: Any, timeout_s: float) -> int:
-    """The partition's end offset, waiting out a leader election (new topic, broker restart)."""
-    from confluent_kafka import KafkaException
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            _, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
-            return int(high)
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    name = "carrier.registry"
+    return latest(read_to_end(settings, [name], timeout_s)[name])
 
 
 def publish(settings: Settings, profiles: dict[str, Profile]) -> tuple[int, list[str]]:

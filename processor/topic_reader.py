@@ -25,8 +25,10 @@ def read_to_end(settings: Settings, names: list[str], timeout_s: float = 120.0,
         md = consumer.list_topics(timeout=30)
         ends: dict[tuple[str, int], int] = {}
         for topic in real:
+            if topic not in md.topics:
+                raise RuntimeError(f"{topic}: no such topic (run `carrierwatch topics create`)")
             for p in md.topics[topic].partitions:
-                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+                high = high_watermark(consumer, TopicPartition(topic, p), timeout_s)
                 if high > 0:
                     ends[(topic, p)] = high
         consumer.assign([TopicPartition(t, p, 0) for (t, p) in ends])
@@ -46,6 +48,21 @@ def read_to_end(settings: Settings, names: list[str], timeout_s: float = 120.0,
     finally:
         consumer.close()
     return out
+
+
+def high_watermark(consumer: Any, tp: Any, timeout_s: float) -> int:
+    """The partition's end offset, waiting out a leader election (new topic, broker restart)."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+            return int(high)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def latest(records: list[tuple[str, Any]]) -> dict[str, Any]:

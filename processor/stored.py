@@ -1,0 +1,20 @@
+"""Reading the processor's table values back into domain objects (absent key = None)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from processor.domain.carrier import CarrierState, WindowState
+from processor.domain.windows import window_key
+
+
+def load_carrier(table: Any, carrier_id: str) -> CarrierState | None:
+    raw = table.get(carrier_id.encode())
+    return CarrierState.from_json(orjson.loads(raw)) if raw else None
+
+
+def load_window(table: Any, carrier_id: str, kind: str, start: int) -> WindowState | None:
+    raw = table.get(window_key(carrier_id, kind, start).encode())
+    return WindowState.from_json(orjson.loads(raw)) if raw else None
