@@ -6,15 +6,25 @@ several workers can each build their own from their own settings.
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
+from processor import flush
 from processor.settings import Settings
+
+
+class App(faust.App):
+    """Faust's app with a producer whose flush really drains (see processor/flush.py)."""
+
+    def _new_producer(self) -> Any:
+        return flush.install(super()._new_producer())
 
 
 def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
     """Build the Faust app for ``settings``; ``with_agents=False`` gives a bare app for tests."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = App(
         settings.app_id,
         broker=settings.broker,
         store="rocksdb://",
