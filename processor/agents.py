@@ -39,7 +39,7 @@ from processor.partitioning import partition_for
 from processor.profiles import Profiles
 from processor.publish import Publisher
 from processor.settings import Settings
-from processor.stored import load_carrier, load_window
+from processor.stored import load_carrier, load_window, read
 from processor.view import CarrierRow, CarrierView
 
 log = logging.getLogger(__name__)
@@ -189,14 +189,14 @@ class Processor:
                 windows[(kind, start)] = w
         buckets = {}
         for b in bids:
-            raw = t.dedup.get(f"{cid}|{b}".encode())
+            raw = read(t.dedup, f"{cid}|{b}".encode())
             if raw:
                 buckets[b] = orjson.loads(raw)
         res = fold(cid, state, windows, buckets, items, policy=self.profiles.policy_for(cid),
                    now_ms=self._now(), wall_ms=wall)
         self._write(cid, res, wall)
         self.view.update(partition, res.carrier, res.windows)
-        latest_raw = t.latest.get(cid.encode())
+        latest_raw = read(t.latest, cid.encode())
         latest = push_latest(orjson.loads(latest_raw) if latest_raw else None, res.accepted,
                              self.settings.latest_calls)
         if latest is not None:
@@ -225,7 +225,7 @@ class Processor:
     def _count_invalid(self, partition: int, sources: list[tuple[str, int]]) -> None:
         """Invalid input per partition, counted once (offset watermark like every key)."""
         key = f"p{partition}".encode()
-        raw = self.tables.partitions.get(key)
+        raw = read(self.tables.partitions, key)
         doc: dict[str, Any] = orjson.loads(raw) if raw else {"invalid": 0, "ap": {}}
         changed = False
         for source, offset in sources:
@@ -247,7 +247,7 @@ class Processor:
         wall = now_ms()
         if first:
             self.view.drop_partition(partition)
-            raw = self.tables.partitions.get(f"p{partition}".encode())
+            raw = read(self.tables.partitions, f"p{partition}".encode())
             self.view.invalid[partition] = orjson.loads(raw)["invalid"] if raw else 0
         for key in tables.keys_in_partition(self.tables.carriers, partition):
             cid = key.decode()
@@ -328,9 +328,16 @@ def register(app: faust.App, settings: Settings) -> Processor:
 
     @app.agent(proc.source, concurrency=1, name="carrierwatch.process")
     async def process(stream: Any) -> None:
+        last = time.perf_counter()
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             try:
+                began = time.perf_counter()
                 proc.process(events)
+                done = time.perf_counter()
+                log.debug("batch of %d events: waited %.3f s, processed in %.3f s, %d records "
+                          "queued to send", len(events), began - last, done - began,
+                          app.producer.buffer.size)
+                last = done
             except Exception:  # a bug, not bad input: log it loudly and stop the worker
                 log.exception("processing a batch of %d events failed", len(events))
                 raise

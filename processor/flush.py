@@ -24,6 +24,9 @@ class DrainingProducerBuffer(ProducerBuffer):
     """``flush()`` returns only when every buffered message has been handed to Kafka."""
 
     in_flight = 0  # taken off the queue but not yet handed to the Kafka client
+    # Faust pauses delivering input whenever more than this many records wait (default 100,
+    # i.e. every few carriers of a batch): let a whole batch's writes queue up instead.
+    max_messages = 5_000
 
     async def _send_pending(self, fut: Any) -> None:
         self.in_flight += 1

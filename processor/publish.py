@@ -96,7 +96,10 @@ class Publisher:
         if now is None:
             return 2
         hours = []
+        stored = set(state.windows.get("hour", ()))  # skip lookups of hours without traffic
         for start in live_hours(now):
+            if start not in stored:
+                continue
             w = load_window(self._windows, cid, "hour", start)
             if w is not None:
                 hours.append(w.stats)
