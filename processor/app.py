@@ -13,6 +13,8 @@ import faust
 from processor import flush
 from processor.settings import Settings
 
+MAX_RECORD_BYTES = 4 * 1024 * 1024  # = max.message.bytes of the DLQ in topics/topics.toml
+
 
 class App(faust.App):
     """Faust's app with a producer whose flush really drains (see processor/flush.py)."""
@@ -41,6 +43,8 @@ def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
         # Tables are recovered from our own RocksDB files; standbys double the load on a
         # 2-core machine and buy nothing with one worker.
         table_standby_replicas=0,
+        # A DLQ record holds the whole refused message (up to the input topic's 2 MiB).
+        producer_max_request_size=MAX_RECORD_BYTES,
     )
     if with_agents:
         from processor.agents import register

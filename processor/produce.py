@@ -16,7 +16,8 @@ def producer_config(bootstrap: str) -> dict[str, object]:
     the partition that owns their carrier (null keys still go to a random partition)."""
     return {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
             "linger.ms": 20, "compression.type": "lz4", "enable.idempotence": True,
-            "queue.buffering.max.messages": 500_000}
+            "queue.buffering.max.messages": 500_000,
+            "message.max.bytes": 4 * 1024 * 1024}  # the broker's per-topic limit decides
 
 
 def produce(bootstrap: str, topic: str, messages: Iterable[Message], *, rate: float | None,

@@ -57,6 +57,8 @@ def _spec(entry: Mapping[str, Any], settings: Settings) -> TopicSpec:
     config = {"cleanup.policy": str(entry["cleanup_policy"])}
     if "retention_ms" in entry:
         config["retention.ms"] = str(int(entry["retention_ms"]))
+    if "max_message_bytes" in entry:
+        config["max.message.bytes"] = str(int(entry["max_message_bytes"]))
     contract_name = str(entry["name"]).format(app_id=settings.app_id)
     return TopicSpec(
         contract_name=contract_name,

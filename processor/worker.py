@@ -1,13 +1,61 @@
-"""Run a Faust app as a worker process in the foreground until SIGINT/SIGTERM."""
+"""Run a Faust app as a worker process in the foreground until SIGINT/SIGTERM.
+
+Local state is trusted only after a clean shutdown. A worker killed mid-batch leaves RocksDB
+ahead of what reached Kafka (table writes are local at once, their changelog records and
+outputs were still in the producer buffer, the input offsets uncommitted): kept, it would
+skip the re-delivered events whose outputs and changelog records were lost. So, like Kafka
+Streams without a checkpoint, a start after an unclean end discards the local tables and
+restores them from the changelog topics, which are never behind the committed offsets.
+"""
 
 from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
 
 import faust
 
 from processor.settings import Settings
 
+log = logging.getLogger(__name__)
+
+CLEAN_MARKER = "clean-shutdown"
+
+
+def discard_unclean_state(data_dir: Path, tabledir: Path) -> bool:
+    """Delete the local tables unless the last run left the clean-shutdown marker.
+
+    Returns whether state was discarded. The marker is consumed: it must be earned again."""
+    marker = data_dir / CLEAN_MARKER
+    clean = marker.exists()
+    marker.unlink(missing_ok=True)
+    if clean or not tabledir.is_dir() or not any(tabledir.iterdir()):
+        return False
+    log.warning("the last run of this worker did not shut down cleanly: discarding the local "
+                "tables in %s; they are restored from the changelog topics", tabledir)
+    shutil.rmtree(tabledir)
+    return True
+
+
+def mark_clean(data_dir: Path, app: Any) -> None:
+    """Leave the marker if everything the worker produced has left its buffer."""
+    buffer = app.producer.buffer
+    if buffer.size == 0 and getattr(buffer, "in_flight", 0) == 0:
+        (data_dir / CLEAN_MARKER).touch()
+    else:
+        log.warning("%d records were still unsent at shutdown; the next start restores the "
+                    "tables from the changelog", buffer.size)
+
 
 def run(app: faust.App, settings: Settings) -> None:
     """Start the worker; returns (via SystemExit) when it is stopped."""
+    discard_unclean_state(settings.data_dir, Path(app.conf.tabledir))
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as end:
+        if end.code in (None, 0):
+            mark_clean(settings.data_dir, app)
+        raise

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from processor.settings import Settings
-from tests.oracle import to_ms
+from tests.oracle import Oracle, to_ms
 
 OUTPUTS = ("carrier.consecutive-failures", "carrier.code-consistency", "carrier.summary.hourly",
            "carrier.summary.daily", "carrier.summary.monthly", "carrier.summary.live")
@@ -82,3 +84,28 @@ def diff(expected: dict[str, dict[str, Any]], actual: dict[str, dict[str, Any]],
             problems.append("...")
             break
     return problems
+
+
+def expected(oracle: Oracle) -> dict[str, dict[str, Any]]:
+    return {
+        "carrier.consecutive-failures": oracle.consecutive(),
+        "carrier.code-consistency": oracle.consistency(),
+        "carrier.summary.hourly": oracle.summaries("hour"),
+        "carrier.summary.daily": oracle.summaries("day"),
+        "carrier.summary.monthly": oracle.summaries("month"),
+        "carrier.summary.live": oracle.live(),
+    }
+
+
+def wait_equal(reader: TopicState, want: dict[str, dict[str, Any]], timeout: float) -> float:
+    """Poll the outputs until they equal ``want``; returns the seconds it took."""
+    began = time.monotonic()
+    problems: list[str] = ["not compared yet"]
+    while time.monotonic() - began < timeout:
+        if reader.poll(1.0):
+            continue  # still moving: compare once it pauses
+        problems = [f"{name}: {p}" for name in OUTPUTS
+                    for p in diff(want[name], reader.state[name])]
+        if not problems:
+            return time.monotonic() - began
+    pytest.fail("outputs differ from the oracle:\n  " + "\n  ".join(problems[:30]))

@@ -23,7 +23,7 @@ from confluent_kafka.admin import AdminClient
 from processor.generate import Message, Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
-from tests.integration.outputs import OUTPUTS, TopicState, diff
+from tests.integration.outputs import TopicState, diff, expected, wait_equal
 from tests.integration.procs import Proc, cli, start_worker, wait_for
 from tests.oracle import Oracle
 from tests.schemas import TOPIC_SCHEMA, errors
@@ -32,31 +32,6 @@ pytestmark = pytest.mark.integration
 
 START = 1708387200000  # 2024-02-20T00:00:00Z
 END = 1709424000000  # 2024-03-03T00:00:00Z
-
-
-def expected(oracle: Oracle) -> dict[str, dict[str, Any]]:
-    return {
-        "carrier.consecutive-failures": oracle.consecutive(),
-        "carrier.code-consistency": oracle.consistency(),
-        "carrier.summary.hourly": oracle.summaries("hour"),
-        "carrier.summary.daily": oracle.summaries("day"),
-        "carrier.summary.monthly": oracle.summaries("month"),
-        "carrier.summary.live": oracle.live(),
-    }
-
-
-def wait_equal(reader: TopicState, want: dict[str, dict[str, Any]], timeout: float) -> float:
-    """Poll the outputs until they equal ``want``; returns the seconds it took."""
-    began = time.monotonic()
-    problems: list[str] = ["not compared yet"]
-    while time.monotonic() - began < timeout:
-        if reader.poll(1.0):
-            continue  # still moving: compare once it pauses
-        problems = [f"{name}: {p}" for name in OUTPUTS
-                    for p in diff(want[name], reader.state[name])]
-        if not problems:
-            return time.monotonic() - began
-    pytest.fail("outputs differ from the oracle:\n  " + "\n  ".join(problems[:30]))
 
 
 def assert_all_valid(reader: TopicState) -> None:

@@ -1,0 +1,33 @@
+"""Local tables survive only a clean shutdown (see processor/worker.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from processor.worker import CLEAN_MARKER, discard_unclean_state
+
+
+def tables(tmp_path: Path) -> Path:
+    tabledir = tmp_path / "v1" / "tables"
+    (tabledir / "carriers-0.db").mkdir(parents=True)
+    (tabledir / "carriers-0.db" / "CURRENT").write_text("x")
+    return tabledir
+
+
+def test_after_a_clean_shutdown_the_tables_are_kept_and_the_marker_consumed(
+        tmp_path: Path) -> None:
+    tabledir = tables(tmp_path)
+    (tmp_path / CLEAN_MARKER).touch()
+    assert not discard_unclean_state(tmp_path, tabledir)
+    assert (tabledir / "carriers-0.db" / "CURRENT").exists()
+    assert not (tmp_path / CLEAN_MARKER).exists()
+
+
+def test_after_a_crash_the_tables_are_discarded(tmp_path: Path) -> None:
+    tabledir = tables(tmp_path)
+    assert discard_unclean_state(tmp_path, tabledir)
+    assert not tabledir.exists()
+
+
+def test_a_first_start_has_nothing_to_discard(tmp_path: Path) -> None:
+    assert not discard_unclean_state(tmp_path, tmp_path / "v1" / "tables")
