@@ -1,4 +1,4 @@
-"""A Faust producer buffer whose ``flush()`` really drains it.
+"""A Faust producer buffer whose ``flush()`` really sends what was queued before it.
 
 Faust commits input offsets (and, on a rebalance, hands partitions over) after
 ``producer.flush()``. Faust's own buffer flush gives up as soon as one message takes more
@@ -6,8 +6,9 @@ than 0.1 s to leave the buffer, which happens whenever a batch keeps the event l
 It then commits offsets whose table changelog records are still in memory: a worker
 that takes the partition over restores state without them and never sees those events
 again (and the old owner, replaying its own changelog on the rebalance, reverts its local
-copy to an older value). Waiting until the buffer is empty keeps "committed" meaning
-"durable in the changelog".
+copy to an older value). Waiting for every record queued before the flush keeps
+"committed" meaning "in the changelog"; records queued after it (the agent keeps going
+during a commit) belong to later offsets and are not waited for.
 """
 
 from __future__ import annotations
@@ -21,24 +22,34 @@ WAIT_S = 1.0  # how long to wait for one message before re-checking the buffer's
 
 
 class DrainingProducerBuffer(ProducerBuffer):
-    """``flush()`` returns only when every buffered message has been handed to Kafka."""
+    """``flush()`` returns once every record queued before the call went to the client."""
 
-    in_flight = 0  # taken off the queue but not yet handed to the Kafka client
     # Faust pauses delivering input whenever more than this many records wait (default 100,
     # i.e. every few carriers of a batch): let a whole batch's writes queue up instead.
     max_messages = 5_000
+    queued = 0  # records ever put in the buffer
+    sent = 0  # of those, handed to the Kafka client (in queue order: one sender task)
+
+    @property
+    def unsent(self) -> int:
+        return self.queued - self.sent
+
+    def put(self, fut: Any) -> None:
+        self.queued += 1
+        super().put(fut)
 
     async def _send_pending(self, fut: Any) -> None:
-        self.in_flight += 1
         try:
             await super()._send_pending(fut)
         finally:
-            self.in_flight -= 1
+            self.sent += 1
 
     async def flush(self) -> None:
-        while self.size or self.in_flight:
+        target = self.queued
+        while self.sent < target:
             if self.state != "running":
-                raise RuntimeError(f"cannot flush {self.size} messages: producer stopped")
+                raise RuntimeError(f"cannot flush {target - self.sent} records: producer "
+                                   "stopped")
             self.message_sent.clear()
             try:
                 await asyncio.wait_for(self.message_sent.wait(), timeout=WAIT_S)

@@ -41,12 +41,12 @@ def discard_unclean_state(data_dir: Path, tabledir: Path) -> bool:
 
 def mark_clean(data_dir: Path, app: Any) -> None:
     """Leave the marker if everything the worker produced has left its buffer."""
-    buffer = app.producer.buffer
-    if buffer.size == 0 and getattr(buffer, "in_flight", 0) == 0:
+    unsent = getattr(app.producer.buffer, "unsent", app.producer.buffer.size)
+    if unsent == 0:
         (data_dir / CLEAN_MARKER).touch()
     else:
         log.warning("%d records were still unsent at shutdown; the next start restores the "
-                    "tables from the changelog", buffer.size)
+                    "tables from the changelog", unsent)
 
 
 def run(app: faust.App, settings: Settings) -> None:

@@ -52,3 +52,32 @@ def test_faust_flush_alone_returns_early() -> None:
     size, sent = asyncio.run(left_after_flush(ProducerBuffer))
     assert size > 0
     assert sent < 4
+
+
+async def sent_when_flush_returns_with_traffic_behind_it() -> tuple[int, int]:
+    buf = DrainingProducerBuffer()
+    buf.app = SimpleNamespace(conf=SimpleNamespace(producer_threaded=False))
+    channel = SlowChannel()
+    await buf.start()
+    try:
+        def put(n: int) -> None:
+            for i in range(n):
+                buf.put(SimpleNamespace(n=i, message=SimpleNamespace(channel=channel)))
+
+        put(2)
+        flushing = asyncio.ensure_future(buf.flush())
+        await asyncio.sleep(0.05)
+        put(10)  # the agent keeps writing while a commit waits
+        await flushing
+        return len(channel.sent), buf.unsent
+    finally:
+        buf.pending = asyncio.Queue()
+        buf.sent = buf.queued  # dropped above: nothing left for stop() to flush
+        await buf.stop()
+
+
+def test_flush_waits_for_what_was_queued_before_it_not_after() -> None:
+    """Under steady load a commit must not chase records of later offsets forever."""
+    sent, unsent = asyncio.run(sent_when_flush_returns_with_traffic_behind_it())
+    assert sent >= 2
+    assert unsent > 5
