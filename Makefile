@@ -4,13 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CW := $(BIN)/carrierwatch
 
-.PHONY: help install run stop test unit integration lint typecheck clean
+.PHONY: help install run stop test unit integration faults faults-long lint typecheck clean
 
 help:
 	@echo "make run        install, start the local broker, create topics, feed synthetic"
 	@echo "                traffic (RATE=20 events/s) and run the worker"
 	@echo "make test       install, lint, type-check and run the whole test suite"
 	@echo "make unit       fast pure tests only (no broker)"
+	@echo "make faults     the fault suite alone (short); faults-long: the long run"
 	@echo "make stop       stop the local broker started by 'make run'"
 	@echo "make lint       ruff;  make typecheck: mypy --strict"
 
@@ -40,6 +41,12 @@ unit: install
 
 integration: install
 	$(BIN)/pytest -q tests/integration
+
+faults: install
+	$(BIN)/pytest -q -s -m faults tests/faults
+
+faults-long: install
+	CARRIERWATCH_FAULTS=long $(BIN)/pytest -q -s -m faults tests/faults
 
 test: lint typecheck
 	$(BIN)/pytest

@@ -361,7 +361,8 @@ def register(app: faust.App, settings: Settings) -> Processor:
                      default_latest=settings.latest_calls)
     web.register(app, api, carriers_table=proc.tables.carriers,
                  owned_rows=lambda: list(proc.view.owned(proc.owned_partitions())),
-                 registry=new_registry(collector), ready=lambda: is_ready(app))
+                 registry=new_registry(collector), ready=lambda: is_ready(app),
+                 token=settings.api_token)
     _ = (process, publish, tick)
     return proc
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from processor import flush
+from processor import connection, flush
 from processor.settings import Settings
 
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # = max.message.bytes of the DLQ in topics/topics.toml
@@ -29,6 +29,7 @@ def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
     app = App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=connection.faust_credentials(settings),
         store="rocksdb://",
         datadir=str(settings.data_dir),
         autodiscover=False,

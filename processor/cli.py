@@ -217,7 +217,7 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
                       invalid_share=args.invalid_share, duplicate_share=args.duplicate_share,
                       late_share=args.late_share)
     topic = settings.topic(settings.input_topic)
-    sent = produce(settings.bootstrap_servers, topic, generate(traffic), rate=rate)
+    sent = produce(settings, topic, generate(traffic), rate=rate)
     print(f"generate: {sent} events sent to {topic}", file=sys.stderr)
     return EXIT_OK
 
@@ -245,7 +245,7 @@ def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         path += "/latest-calls"
         params = {"limit": str(args.limit) if args.limit else None}
     try:
-        doc = client.get(base, path, params)
+        doc = client.get(base, path, params, token=settings.api_token)
     except client.ApiError as exc:
         print(f"carrierwatch {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAIL

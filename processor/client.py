@@ -20,11 +20,13 @@ class ApiError(RuntimeError):
     """The API answered with an error; the message is its detail."""
 
 
-def get(base_url: str, path: str, params: dict[str, str | None]) -> Any:
+def get(base_url: str, path: str, params: dict[str, str | None], token: str = "") -> Any:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     url = f"{base_url.rstrip('/')}{path}" + (f"?{query}" if query else "")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=30) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:

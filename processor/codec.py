@@ -24,6 +24,7 @@ MAX_TS_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
+PERSONAL = frozenset({"destination"})
 CARRIER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 DESTINATION_RE = re.compile(r"\+?[0-9]{1,32}")
 _RFC3339_RE = re.compile(
@@ -92,7 +93,9 @@ def _str(doc: dict[str, Any], name: str, max_len: int, required: bool,
     if len(value) > max_len:
         raise Invalid("too-long", f"{name!r} is {len(value)} characters, at most {max_len}")
     if pattern is not None and not pattern.fullmatch(value):
-        raise Invalid("bad-format", f"{name!r}={value[:64]!r} does not match {pattern.pattern}")
+        # A dialled number is personal data: never echoed into details, reports or logs.
+        shown = "" if name in PERSONAL else f"={value[:64]!r}"
+        raise Invalid("bad-format", f"{name!r}{shown} does not match {pattern.pattern}")
     return value
 
 

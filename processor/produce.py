@@ -7,27 +7,33 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from processor.connection import client_config
 from processor.generate import Message
 from processor.progress import Progress
+from processor.settings import Settings
 
 
-def producer_config(bootstrap: str) -> dict[str, object]:
+def producer_config(target: str | Settings) -> dict[str, object]:
     """librdkafka's murmur2_random = the Java/aiokafka partitioner, so keyed events land on
-    the partition that owns their carrier (null keys still go to a random partition)."""
-    return {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
+    the partition that owns their carrier (null keys still go to a random partition).
+
+    ``target``: the settings (with their TLS/SASL options) or a plain bootstrap address."""
+    conn = client_config(target) if isinstance(target, Settings) else {
+        "bootstrap.servers": target}
+    return {**conn, "partitioner": "murmur2_random",
             "linger.ms": 20, "compression.type": "lz4", "enable.idempotence": True,
             "queue.buffering.max.messages": 500_000,
             "message.max.bytes": 4 * 1024 * 1024}  # the broker's per-topic limit decides
 
 
-def produce(bootstrap: str, topic: str, messages: Iterable[Message], *, rate: float | None,
+def produce(target: str | Settings, topic: str, messages: Iterable[Message], *, rate: float | None,
             progress: TextIO | None = sys.stderr, clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep, label: str = "generate",
             total: int | None = None) -> int:
     """Send ``messages``; ``rate`` events/s (None = as fast as possible). Returns the count."""
     from confluent_kafka import Producer
 
-    producer = Producer(producer_config(bootstrap))
+    producer = Producer(producer_config(target))
     errors: list[str] = []
 
     def on_delivery(err: object, _msg: object) -> None:

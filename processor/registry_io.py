@@ -66,7 +66,7 @@ def publish(settings: Settings, profiles: dict[str, Profile]) -> tuple[int, list
     topic = settings.topic("carrier.registry")
     existing = current_keys(settings)
     removed = sorted(set(existing) - set(profiles))
-    producer = Producer(producer_config(settings.bootstrap_servers))
+    producer = Producer(producer_config(settings))
     failures: list[str] = []
 
     def on_delivery(err: object, msg: Any) -> None:

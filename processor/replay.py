@@ -27,6 +27,7 @@ import orjson
 from confluent_kafka import KafkaError
 
 from processor import codec
+from processor.connection import client_config
 from processor.domain.events import SipEvent
 from processor.domain.windows import parse_iso_ms
 from processor.generate import Message
@@ -143,7 +144,7 @@ def topic_range(settings: Settings, topic: str, since_ms: int, until_ms: int,
     never commits, so no consumer group's offsets change."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+    consumer = Consumer({**client_config(settings),
                          "group.id": f"carrierwatch-replay-reader-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "enable.partition.eof": True})
     try:
@@ -263,7 +264,7 @@ def run(settings: Settings, name: str, source: Source, *, carriers: set[str] | N
     try:
         scan = FileScan()
         pacer = Pacer(speed)
-        produce(inv.bootstrap_servers, inv.topic(inv.input_topic),
+        produce(inv, inv.topic(inv.input_topic),
                 pacer.paced(messages(source(), carriers, scan)), rate=None, progress=out,
                 label=f"replay {name}", total=total)
         print(f"replay {name}: {scan.sent} messages sent ({len(scan.bad)} bad); waiting for "
@@ -348,7 +349,7 @@ def cleanup(settings: Settings, name: str, out: TextIO = sys.stderr) -> list[str
     from confluent_kafka.admin import AdminClient
 
     inv = isolated(settings, name)
-    admin = AdminClient({"bootstrap.servers": inv.bootstrap_servers})
+    admin = AdminClient(client_config(inv))
     names = [t for t in admin.list_topics(timeout=15).topics
              if t.startswith((f"{inv.topic_prefix}.", f"{inv.app_id}-"))]
     if names:

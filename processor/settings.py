@@ -15,6 +15,8 @@ from typing import Any
 
 ENV_PREFIX = "CARRIERWATCH_"
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -37,6 +39,14 @@ class Settings:
     replication: int = 1
     input_topic: str = "sip.responses"
     log_level: str = "info"
+    # Connecting to a secured broker (every client: Faust's and confluent-kafka's).
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str = "SCRAM-SHA-512"  # SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_ca_file: str = ""  # PEM bundle to verify the broker (default: the system's)
+    # The HTTP API (/carriers...) answers only with "Authorization: Bearer <token>" if set.
+    api_token: str = field(default="", repr=False)
     # Processing.
     failure_set: str = "all"  # default failure set: all | route (contract §2)
     consecutive_failure_threshold: int = 1000
@@ -81,6 +91,18 @@ class Settings:
             raise SettingsError(
                 f"CARRIERWATCH_FAILURE_SET={self.failure_set!r}: use 'all' or 'route'"
             )
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise SettingsError(f"CARRIERWATCH_SECURITY_PROTOCOL={self.security_protocol!r}: "
+                                f"use one of {', '.join(SECURITY_PROTOCOLS)}")
+        if self.security_protocol.startswith("SASL_"):
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise SettingsError(f"CARRIERWATCH_SASL_MECHANISM={self.sasl_mechanism!r}: "
+                                    f"use one of {', '.join(SASL_MECHANISMS)}")
+            if not (self.sasl_username and self.sasl_password):
+                raise SettingsError(f"CARRIERWATCH_SECURITY_PROTOCOL={self.security_protocol} "
+                                    "needs CARRIERWATCH_SASL_USERNAME and _SASL_PASSWORD")
+        if self.ssl_ca_file and not Path(self.ssl_ca_file).is_file():
+            raise SettingsError(f"CARRIERWATCH_SSL_CA_FILE={self.ssl_ca_file!r} is not a file")
         if "://" not in self.broker:
             raise SettingsError(
                 f"CARRIERWATCH_BROKER={self.broker!r}: expected a URL such as kafka://127.0.0.1:9092"

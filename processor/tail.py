@@ -6,6 +6,7 @@ import sys
 import uuid
 from typing import TextIO
 
+from processor.connection import client_config
 from processor.settings import Settings
 
 
@@ -16,7 +17,7 @@ def tail(settings: Settings, name: str, *, from_beginning: bool, limit: int | No
 
     topic = settings.topic(name)
     consumer = Consumer({
-        "bootstrap.servers": settings.bootstrap_servers,
+        **client_config(settings),
         "group.id": f"carrierwatch-tail-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest" if from_beginning else "latest",

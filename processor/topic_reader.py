@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from processor.connection import client_config
 from processor.settings import Settings
 
 
@@ -16,7 +17,7 @@ def read_to_end(settings: Settings, names: list[str], timeout_s: float = 120.0,
     """Every record of each topic (contract names), in order; values parsed (None = tombstone)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+    consumer = Consumer({**client_config(settings),
                          "group.id": f"carrierwatch-reader-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False})
     real = {settings.topic(n): n for n in names}
@@ -80,7 +81,7 @@ def group_lag(settings: Settings, topics: list[str]) -> int:
     """Messages the app's consumer group has not committed yet on ``topics`` (real names)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": settings.app_id})
+    c = Consumer({**client_config(settings), "group.id": settings.app_id})
     try:
         md = c.list_topics(timeout=30)
         tps = [TopicPartition(t, p) for t in topics if t in md.topics

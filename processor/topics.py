@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from processor.connection import client_config
 from processor.settings import Settings
 
 TOPICS_FILE = Path(__file__).resolve().parent.parent / "topics" / "topics.toml"
@@ -99,7 +100,7 @@ def compare(specs: Iterable[TopicSpec], observed: Mapping[str, ObservedTopic]) -
 def _admin(settings: Settings) -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+    return AdminClient({**client_config(settings), "log_level": 0})
 
 
 def observe(settings: Settings, names: Iterable[str], timeout_s: float = 15.0) -> dict[

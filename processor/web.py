@@ -6,7 +6,9 @@ A request for a carrier owned by another worker is forwarded to it by Faust's ta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -46,9 +48,40 @@ def _listing(view: Any, request: Any, fn: Callable[[], Reply], rows: str,
     return _guard(view, fn, rows if _wants_csv(request) else None, columns)
 
 
+Handler = Callable[..., Awaitable[Any]]
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>`` matches (constant time); no token set = open."""
+    if not token:
+        return True
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                              token.encode())
+
+
+def require_token(token: str) -> Callable[[Handler], Handler]:
+    """Refuse a request without the API token before it is answered or forwarded."""
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def checked(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if not bearer_ok(request.headers.get("Authorization"), token):
+                return view.bytes(
+                    orjson.dumps({"error": "unauthorized",
+                                  "detail": "send Authorization: Bearer <CARRIERWATCH_API_TOKEN>"}),
+                    content_type="application/json", status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="carrierwatch"'})
+            return await fn(view, request, *args, **kwargs)
+        return checked
+    return wrap
+
+
 def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
-             owned_rows: Callable[[], Any], registry: Any, ready: Callable[[], bool]) -> None:
-    """Attach the API pages to ``app``."""
+             owned_rows: Callable[[], Any], registry: Any, ready: Callable[[], bool],
+             token: str = "") -> None:
+    """Attach the API pages to ``app``. With ``token`` the /carriers pages need it;
+    /metrics, /healthz and /readyz stay open for scrapers and probes (no secrets there)."""
+    auth = require_token(token)
 
     @app.page("/metrics")
     async def metrics_page(view: Any, request: Any) -> Any:
@@ -65,21 +98,25 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
         return view.json({"ready": ok}, status=200 if ok else 503)
 
     @app.page("/carriers")
+    @auth
     async def carriers(view: Any, request: Any) -> Any:
         return _guard(view, lambda: api.carriers(owned_rows()))
 
     @app.page("/carriers/{carrier}")
+    @auth
     @app.table_route(table=carriers_table, match_info="carrier")
     async def carrier(view: Any, request: Any, carrier: str) -> Any:
         return _guard(view, lambda: api.status(carrier))
 
     @app.page("/carriers/{carrier}/summary")
+    @auth
     @app.table_route(table=carriers_table, match_info="carrier")
     async def summary(view: Any, request: Any, carrier: str) -> Any:
         return _listing(view, request, lambda: api.summary(carrier, request.query),
                         "summaries", formats.SUMMARY_COLUMNS)
 
     @app.page("/carriers/{carrier}/latest-calls")
+    @auth
     @app.table_route(table=carriers_table, match_info="carrier")
     async def latest_calls(view: Any, request: Any, carrier: str) -> Any:
         return _listing(view, request, lambda: api.latest_calls(carrier, request.query),

@@ -1,10 +1,12 @@
 """Two workers in one group share the partitions: each exposes only its own carriers in
-/metrics, and either answers the API for any carrier (routed to the owner)."""
+/metrics, and either answers the API for any carrier (routed to the owner). The API needs
+the bearer token, and the token travels with a forwarded request."""
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -20,18 +22,24 @@ from tests.oracle import Oracle
 pytestmark = pytest.mark.integration
 
 START = 1709078400000  # 2024-02-28T00:00:00Z
+TOKEN = "t0ken-for-the-two-worker-test"
+
+
+def metrics_text(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as resp:
+        return str(resp.read().decode())
 
 
 def carriers_in_metrics(url: str) -> set[str]:
-    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as resp:
-        text = resp.read().decode()
+    text = metrics_text(url)
     return {line.split('carrier="')[1].split('"')[0] for line in text.splitlines()
             if line.startswith("carrierwatch_carrier_consecutive_failures{")}
 
 
 def test_two_workers_split_carriers_and_route_requests(isolated: Settings,
                                                        tmp_path: Path) -> None:
-    base = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5)
+    base = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5,
+                            api_token=TOKEN)
     assert cli(base, "topics", "create").returncode == 0
     messages = list(generate(Traffic(seed=21, carriers=40, events=6_000, start_ms=START,
                                      end_ms=START + 86_400_000)))
@@ -62,11 +70,32 @@ def test_two_workers_split_carriers_and_route_requests(isolated: Settings,
         want = oracle.consistency()
         for cid in sorted(oracle.carriers):
             for worker in (a, b):
-                with urllib.request.urlopen(f"{worker.web_url}/carriers/{cid}",
-                                            timeout=30) as resp:
+                req = urllib.request.Request(f"{worker.web_url}/carriers/{cid}",
+                                             headers={"Authorization": f"Bearer {TOKEN}"})
+                with urllib.request.urlopen(req, timeout=30) as resp:
                     doc = json.loads(resp.read())
                 assert normalise(doc["code_consistency"]) == normalise(want[cid]), cid
+        for worker in (a, b):
+            for header in ({}, {"Authorization": "Bearer wrong"}):
+                req = urllib.request.Request(f"{worker.web_url}/carriers/c-00001",
+                                             headers=header)
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    urllib.request.urlopen(req, timeout=30)
+                assert refused.value.code == 401
+        status = cli(a, "status", "c-00001", "--format", "json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["carrier_id"] == "c-00001"
+        exposition = "".join(metrics_text(w.web_url) for w in (a, b))
     finally:
         reader.close()
         wb.stop()
         wa.stop()
+    # No dialled number in a metric or a log line (the workers log at INFO).
+    numbers = {json.loads(m.value)["destination"] for m in messages
+               if m.valid and b'"destination"' in m.value}
+    assert len(numbers) > 100
+    logs = wa.log() + wb.log()
+    assert "INFO" in logs
+    leaked = [n for n in numbers
+              if n in logs or n in exposition or f'"{n.lstrip("+")}"' in exposition]
+    assert not leaked, leaked[:5]
