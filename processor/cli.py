@@ -158,21 +158,21 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from processor import topics
 
-    if args.action == "create":
-        try:
+    try:
+        if args.action == "create":
             created = topics.create(settings)
-        except topics.TopicsError as exc:
-            print(f"carrierwatch topics create: {exc}", file=sys.stderr)
-            return EXIT_FAIL
-        for name in created:
-            print(f"created {name}")
-        problems = topics.check(settings)
-        if not created and not problems:
-            print("all topics exist as declared")
-    else:
-        problems = topics.check(settings)
-        if not problems:
-            print("all topics match their declarations")
+            for name in created:
+                print(f"created {name}")
+            problems = topics.check(settings)
+            if not created and not problems:
+                print("all topics exist as declared")
+        else:
+            problems = topics.check(settings)
+            if not problems:
+                print("all topics match their declarations")
+    except topics.TopicsError as exc:
+        print(f"carrierwatch topics {args.action}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
     return EXIT_FAIL if problems else EXIT_OK
@@ -181,7 +181,11 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
     from processor import topics
 
-    problems = topics.check_settled(settings)
+    try:
+        problems = topics.check_settled(settings)
+    except topics.TopicsError as exc:
+        print(f"carrierwatch worker: {exc}", file=sys.stderr)
+        return EXIT_FAIL
     if problems:
         for line in problems:
             print(f"error: {line}", file=sys.stderr)
@@ -278,7 +282,7 @@ def _replay_source(args: argparse.Namespace, settings: Settings,
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from processor import replay, report
+    from processor import replay, report, topics
 
     try:
         if args.cleanup:
@@ -293,7 +297,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         rep = replay.run(settings, args.name, source,
                          carriers=set(args.carriers) if args.carriers else None, speed=speed,
                          min_streak=args.min_streak, total=total)
-    except (replay.ReplayError, ValueError) as exc:
+    except (replay.ReplayError, ValueError, topics.TopicsError) as exc:
         print(f"carrierwatch replay: {exc}", file=sys.stderr)
         return EXIT_FAIL
     print(report.render(rep))

@@ -47,7 +47,67 @@ def _paths(settings: Settings) -> dict[str, Path]:
         "config": root / "server.properties",
         "log": root / "broker.log",
         "pid": root / "broker.pid",
+        "tls": root / "tls",
     }
+
+
+SCRAM = ("SCRAM-SHA-512", "SCRAM-SHA-256")
+
+
+def ca_file(settings: Settings) -> Path:
+    """The certificate clients trust for the local broker's SASL_SSL listener."""
+    return _paths(settings)["tls"] / "ca.pem"
+
+
+def _tls_material(settings: Settings) -> tuple[Path, str]:
+    """A self-signed key pair for 127.0.0.1 (keytool, made once): (keystore, password)."""
+    tls = _paths(settings)["tls"]
+    store, secret = tls / "broker.p12", tls / "store-password"
+    if store.is_file() and secret.is_file() and ca_file(settings).is_file():
+        return store, secret.read_text().strip()
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        raise BrokerError("keytool (from the JDK) is needed for the SASL_SSL listener")
+    shutil.rmtree(tls, ignore_errors=True)
+    tls.mkdir(parents=True, mode=0o700)
+    password = base64.urlsafe_b64encode(os.urandom(18)).decode()
+    for args in (
+        ["-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",
+         "-validity", "3650", "-dname", "CN=127.0.0.1", "-ext",
+         "SAN=IP:127.0.0.1,DNS:localhost", "-ext", "BC:c=ca:true"],
+        ["-exportcert", "-rfc", "-alias", "broker", "-file", str(ca_file(settings))],
+    ):
+        proc = subprocess.run([keytool, *args, "-keystore", str(store), "-storetype", "PKCS12",
+                               "-storepass", password, "-noprompt"],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise BrokerError(f"keytool {args[0]} failed:\n{proc.stdout}{proc.stderr}")
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    return store, password
+
+
+def _secure_config(settings: Settings) -> str:
+    """Lines that add the SASL_SSL listener (later keys win in a properties file)."""
+    store, password = _tls_material(settings)
+    port, cport, sport = (settings.broker_port, settings.broker_controller_port,
+                          settings.broker_secure_port)
+    jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    lines = [
+        "# SASL_SSL listener (CARRIERWATCH_BROKER_SECURE_PORT)",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport},"
+        f"SASL_SSL://127.0.0.1:{sport}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sport}",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+        "SASL_SSL:SASL_SSL",
+        f"sasl.enabled.mechanisms={','.join(SCRAM)}",
+        *(f"listener.name.sasl_ssl.{m.lower()}.sasl.jaas.config={jaas}" for m in SCRAM),
+        "ssl.keystore.type=PKCS12",
+        f"ssl.keystore.location={store}",
+        f"ssl.keystore.password={password}",
+        f"ssl.key.password={password}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def bootstrap_address(settings: Settings) -> str:
@@ -122,7 +182,10 @@ def _write_config(settings: Settings) -> Path:
         controller_port=settings.broker_controller_port,
         log_dirs=p["data"],
     )
+    if settings.broker_secure_port:
+        text += _secure_config(settings)
     p["config"].write_text(text)
+    p["config"].chmod(0o600)
     return p["config"]
 
 
@@ -142,11 +205,19 @@ def _format_storage(settings: Settings, libs: Path, config: Path) -> None:
     proc = subprocess.run(
         [_java(), "-Xmx256m", _log_config_flag(), "-cp", _classpath(libs),
          "kafka.tools.StorageTool", "format",
-         "-t", _cluster_id(), "-c", str(config)],
+         "-t", _cluster_id(), "-c", str(config), *_scram_users(settings)],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
         raise BrokerError(f"formatting KRaft storage failed:\n{proc.stdout}{proc.stderr}")
+
+
+def _scram_users(settings: Settings) -> list[str]:
+    """``--add-scram`` arguments: the SCRAM user exists from the first start (KRaft)."""
+    if not settings.broker_secure_port:
+        return []
+    user = f"name={settings.sasl_username},password={settings.sasl_password}"
+    return [arg for m in SCRAM for arg in ("--add-scram", f"{m}=[{user}]")]
 
 
 def _read_pid(settings: Settings) -> int | None:

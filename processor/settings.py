@@ -68,6 +68,9 @@ class Settings:
     # The local development broker (``carrierwatch broker ...``).
     broker_port: int = 9092
     broker_controller_port: int = 9093
+    # 0 = off; else a SASL_SSL (SCRAM) listener too, with a self-signed certificate and the
+    # user CARRIERWATCH_SASL_USERNAME/_PASSWORD (to try the security settings locally).
+    broker_secure_port: int = 0
     broker_dir: Path = Path(".local/broker")
     broker_heap: str = "512m"
     broker_start_timeout_s: float = 90.0
@@ -91,6 +94,14 @@ class Settings:
             raise SettingsError(
                 f"CARRIERWATCH_FAILURE_SET={self.failure_set!r}: use 'all' or 'route'"
             )
+        self._check_security()
+        if "://" not in self.broker:
+            raise SettingsError(
+                f"CARRIERWATCH_BROKER={self.broker!r}: expected a URL such as kafka://127.0.0.1:9092"
+            )
+
+    def _check_security(self) -> None:
+        """Security settings that cannot work together are refused before anything starts."""
         if self.security_protocol not in SECURITY_PROTOCOLS:
             raise SettingsError(f"CARRIERWATCH_SECURITY_PROTOCOL={self.security_protocol!r}: "
                                 f"use one of {', '.join(SECURITY_PROTOCOLS)}")
@@ -103,10 +114,12 @@ class Settings:
                                     "needs CARRIERWATCH_SASL_USERNAME and _SASL_PASSWORD")
         if self.ssl_ca_file and not Path(self.ssl_ca_file).is_file():
             raise SettingsError(f"CARRIERWATCH_SSL_CA_FILE={self.ssl_ca_file!r} is not a file")
-        if "://" not in self.broker:
-            raise SettingsError(
-                f"CARRIERWATCH_BROKER={self.broker!r}: expected a URL such as kafka://127.0.0.1:9092"
-            )
+        if not 0 <= self.broker_secure_port < 65536:
+            raise SettingsError(f"broker_secure_port must be 0 (off) or a TCP port, got "
+                                f"{self.broker_secure_port}")
+        if self.broker_secure_port and not (self.sasl_username and self.sasl_password):
+            raise SettingsError("CARRIERWATCH_BROKER_SECURE_PORT needs CARRIERWATCH_SASL_USERNAME "
+                                "and _SASL_PASSWORD (the local broker's SCRAM user)")
 
     @property
     def bootstrap_servers(self) -> str:

@@ -97,20 +97,33 @@ def compare(specs: Iterable[TopicSpec], observed: Mapping[str, ObservedTopic]) -
     return problems
 
 
-def _admin(settings: Settings) -> Any:
+def _admin(settings: Settings, errors: list[str] | None = None) -> Any:
+    """An admin client; connection errors (refused, TLS, SASL) are appended to ``errors``."""
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({**client_config(settings), "log_level": 0})
+    def on_error(err: Any) -> None:
+        if errors is not None:
+            errors.append(str(err.str() if hasattr(err, "str") else err))
+
+    conf: dict[str, Any] = {**client_config(settings), "log_level": 0, "error_cb": on_error}
+    return AdminClient(conf)
 
 
 def observe(settings: Settings, names: Iterable[str], timeout_s: float = 15.0) -> dict[
     str, ObservedTopic
 ]:
     """Partition counts and the declared config keys of the named topics that exist."""
+    from confluent_kafka import KafkaException
     from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
 
-    admin = _admin(settings)
-    md = admin.list_topics(timeout=timeout_s)
+    seen: list[str] = []
+    admin = _admin(settings, seen)
+    try:
+        md = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        why = seen[-1] if seen else str(exc)
+        raise TopicsError(f"cannot read topic metadata from {settings.bootstrap_servers} "
+                          f"({settings.security_protocol}): {why}") from None
     wanted = [n for n in names if n in md.topics]
     resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in wanted]
     configs: dict[str, dict[str, str]] = {}

@@ -19,10 +19,13 @@ TEST_BROKER_DIR = REPO / ".local" / "test-broker"
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Settings]:
     """Start the project's own broker (fresh KRaft data) and stop it at the end."""
-    port, cport = free_port(), free_port()
+    port, cport, sport = free_port(), free_port(), free_port()
     settings = Settings(
         broker=f"kafka://127.0.0.1:{port}", broker_port=port, broker_controller_port=cport,
         broker_dir=TEST_BROKER_DIR,
+        # A SASL_SSL listener as well, for tests/integration/test_security.py.
+        broker_secure_port=sport, sasl_username="carrierwatch-test",
+        sasl_password=uuid.uuid4().hex,
     )
     localbroker.stop(settings)  # a broker left by an aborted session
     shutil.rmtree(TEST_BROKER_DIR / "kraft-data", ignore_errors=True)
