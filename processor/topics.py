@@ -121,6 +121,7 @@ def observe(settings: Settings, names: Iterable[str], timeout_s: float = 15.0) -
     try:
         md = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
+        admin.poll(0)  # serves the error callbacks: the real reason (TLS, SASL, refused)
         why = seen[-1] if seen else str(exc)
         raise TopicsError(f"cannot read topic metadata from {settings.bootstrap_servers} "
                           f"({settings.security_protocol}): {why}") from None

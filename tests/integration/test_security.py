@@ -63,8 +63,7 @@ def test_wrong_password_and_untrusted_certificate_are_refused(isolated: Settings
     wrong = cli(secure.replace(sasl_password="not-the-password"), "topics", "check",
                 timeout=90)
     assert wrong.returncode != 0
-    assert "Authentication failed" in wrong.stderr or "SASL" in wrong.stderr, wrong.stderr
+    assert "SASL authentication error: Authentication failed" in wrong.stderr, wrong.stderr
     untrusted = cli(secure.replace(ssl_ca_file=""), "topics", "check", timeout=90)
     assert untrusted.returncode != 0
-    assert "certificate" in untrusted.stderr.lower() or "SSL" in untrusted.stderr, \
-        untrusted.stderr
+    assert "certificate verify failed" in untrusted.stderr, untrusted.stderr
