@@ -51,7 +51,8 @@ def test_kustomization_lists_the_manifests() -> None:
     kust = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     listed = set(kust["resources"])
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml",
-                                                      "servicemonitor.yaml"}
+                                                      "servicemonitor.yaml",
+                                                      "secret.example.yaml"}
     assert listed == on_disk
     assert {i["name"] for i in kust["images"]} == {worker_container()["image"]}
 
@@ -89,6 +90,16 @@ def test_ports_probes_and_scraping_agree() -> None:
     service = docs[("Service", "carrierwatch-workers")]
     assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
+
+
+def test_credentials_come_from_the_secret_not_the_configmap() -> None:
+    docs = k8s()
+    secret = docs[("Secret", "carrierwatch-secrets")]["stringData"]
+    assert {"CARRIERWATCH_SASL_PASSWORD", "CARRIERWATCH_API_TOKEN"} <= set(secret)
+    config = docs[("ConfigMap", "carrierwatch")]["data"]
+    assert not {"CARRIERWATCH_SASL_PASSWORD", "CARRIERWATCH_API_TOKEN"} & set(config)
+    refs = [r["secretRef"]["name"] for r in worker_container()["envFrom"] if "secretRef" in r]
+    assert refs == ["carrierwatch-secrets"]
 
 
 def test_topic_job_creates_the_topics_with_the_workers_settings() -> None:
