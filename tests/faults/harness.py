@@ -36,11 +36,14 @@ class Scale:
     rate: int  # events/s fed while faults are injected
     kills: int
     kill_gap_s: tuple[float, float]  # a kill comes this long after the previous (re)start
+    overload_rate: int  # events/s offered in the overload test (several times throughput)
+    overload_s: int  # for this long
 
 
-SHORT = Scale("short", events=30_000, carriers=60, rate=1_500, kills=5, kill_gap_s=(1.0, 5.0))
+SHORT = Scale("short", events=30_000, carriers=60, rate=1_500, kills=5, kill_gap_s=(1.0, 5.0),
+              overload_rate=4_000, overload_s=15)
 LONG = Scale("long", events=500_000, carriers=300, rate=1_500, kills=20,
-             kill_gap_s=(4.0, 24.0))
+             kill_gap_s=(4.0, 24.0), overload_rate=5_000, overload_s=60)
 SCALE = LONG if os.environ.get("CARRIERWATCH_FAULTS") == "long" else SHORT
 
 

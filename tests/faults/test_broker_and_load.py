@@ -1,0 +1,107 @@
+"""The broker goes away and comes back mid-run; input arrives far faster than the worker
+can go. Both end with outputs equal to the oracle."""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from processor import localbroker
+from processor.settings import Settings
+from tests.faults.harness import SCALE, Feeder, peak_rss_mib, report, settings_for, traffic
+from tests.integration.outputs import TopicState, expected, wait_equal
+from tests.integration.procs import start_worker
+from tests.oracle import Oracle
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+RSS_LIMIT_MIB = 1024  # a worker's memory must not grow with the backlog
+
+
+def input_lag(url: str) -> int | None:
+    """Sum of carrierwatch_input_lag_messages over partitions (None: not known yet)."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("carrierwatch_input_lag_messages{")]
+    return int(sum(values)) if values else None
+
+
+def test_broker_restart_mid_run(isolated: Settings, broker: Settings, tmp_path: Path) -> None:
+    settings = settings_for(isolated)
+    messages = traffic(seed=81, events=20_000, carriers=40)
+    oracle = Oracle()
+    oracle.feed(messages)
+    reader = TopicState(settings)
+    feeder = Feeder(settings, messages, rate=1_000)
+    worker = start_worker(settings, tmp_path / "w.log")
+    try:
+        worker.wait_log("Worker ready")
+        time.sleep(4.0)
+        localbroker.stop(broker)
+        down = time.monotonic()
+        time.sleep(8.0)
+        localbroker.start(broker)
+        outage = time.monotonic() - down
+        feeder.join()
+        took = wait_equal(reader, expected(oracle), timeout=600)
+        assert worker.popen.poll() is None, "the worker exited instead of reconnecting"
+    finally:
+        worker.stop()
+        reader.close()
+    report("broker restart", outage_s=round(outage, 1), equal_after_s=round(took, 1))
+
+
+def test_overload_builds_lag_that_drains(isolated: Settings, tmp_path: Path) -> None:
+    settings = settings_for(isolated)
+    warmup = traffic(seed=91, events=2_000, carriers=100, days=0.2)
+    flood = traffic(seed=92, events=SCALE.overload_rate * SCALE.overload_s, carriers=100,
+                    days=2)
+    oracle = Oracle()
+    oracle.feed(warmup)
+    oracle.feed(flood)
+    reader = TopicState(settings)
+    worker = start_worker(settings, tmp_path / "w.log")
+    lags: list[tuple[float, int]] = []
+    rss: list[float] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            lag = input_lag(settings.web_url)
+            if lag is not None:
+                lags.append((time.monotonic(), lag))
+            rss.append(peak_rss_mib(worker.popen.pid))
+            stop.wait(1.0)
+
+    try:
+        worker.wait_log("Worker ready")
+        Feeder(settings, warmup, rate=None).join()
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        began = time.monotonic()
+        Feeder(settings, flood, rate=SCALE.overload_rate).join()  # several times throughput
+        fed = time.monotonic() - began
+        took = wait_equal(reader, expected(oracle), timeout=900)
+        time.sleep(2.0)
+        stop.set()
+        watcher.join()
+        peak = peak_rss_mib(worker.popen.pid)
+    finally:
+        stop.set()
+        worker.stop()
+        reader.close()
+    top = max(lag for _, lag in lags)
+    assert top > len(flood) // 4, f"the lag never built up (max {top})"
+    assert lags[-1][1] == 0, f"the lag did not drain: {lags[-3:]}"
+    assert peak < RSS_LIMIT_MIB, f"peak RSS {peak:.0f} MiB"
+    report("overload", events=len(flood), fed_in_s=round(fed, 1),
+           offered_per_s=round(len(flood) / fed), max_lag=top,
+           drained_after_s=round(took + fed, 1), peak_rss_mib=round(peak))
