@@ -1,5 +1,5 @@
-"""Two workers in one group share the partitions: each exposes only its own carriers in
-/metrics, and either answers the API for any carrier (routed to the owner). The API needs
+"""Two and three workers in one group share the partitions: each exposes only its own
+carriers in /metrics, and any answers the API for any carrier (routed to the owner). The API needs
 the bearer token, and the token travels with a forwarded request."""
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def carriers_in_metrics(url: str) -> set[str]:
             if line.startswith("carrierwatch_carrier_consecutive_failures{")}
 
 
-def test_two_workers_split_carriers_and_route_requests(isolated: Settings,
-                                                       tmp_path: Path) -> None:
+@pytest.mark.parametrize("n", [2, 3])
+def test_workers_split_carriers_and_route_requests(n: int, isolated: Settings,
+                                                   tmp_path: Path) -> None:
     base = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5,
                             api_token=TOKEN)
     assert cli(base, "topics", "create").returncode == 0
@@ -47,14 +48,15 @@ def test_two_workers_split_carriers_and_route_requests(isolated: Settings,
     oracle.feed(messages)
     produce(base.bootstrap_servers, base.topic(base.input_topic), messages, rate=None,
             progress=None)
-    a = base.replace(data_dir=tmp_path / "a", web_port=free_port())
-    b = base.replace(data_dir=tmp_path / "b", web_port=free_port())
-    wa = start_worker(a, tmp_path / "a.log")
-    wa.wait_log("Worker ready")
-    wb = start_worker(b, tmp_path / "b.log")
+    settings = [base.replace(data_dir=tmp_path / f"w{i}", web_port=free_port())
+                for i in range(n)]
+    workers = [start_worker(settings[0], tmp_path / "w0.log")]
+    workers[0].wait_log("Worker ready")
+    workers += [start_worker(s, tmp_path / f"w{i}.log") for i, s in enumerate(settings) if i]
     reader = TopicState(base, ("carrier.code-consistency",))
     try:
-        wb.wait_log("Worker ready")
+        for w in workers:
+            w.wait_log("Worker ready")
         deadline = time.monotonic() + 180
         problems = ["not compared"]
         while problems and time.monotonic() < deadline:
@@ -63,38 +65,38 @@ def test_two_workers_split_carriers_and_route_requests(isolated: Settings,
         assert not problems, problems
 
         def split() -> bool:
-            sa, sb = carriers_in_metrics(a.web_url), carriers_in_metrics(b.web_url)
-            return bool(sa) and bool(sb) and not sa & sb and sa | sb == set(oracle.carriers)
+            owned = [carriers_in_metrics(s.web_url) for s in settings]
+            return (all(owned) and sum(map(len, owned)) == len(set().union(*owned))
+                    and set().union(*owned) == set(oracle.carriers))
 
-        wait_for(split, 120, "both workers to own carriers, disjoint, covering all")
+        wait_for(split, 120, "every worker to own carriers, disjoint, covering all")
         want = oracle.consistency()
         for cid in sorted(oracle.carriers):
-            for worker in (a, b):
-                req = urllib.request.Request(f"{worker.web_url}/carriers/{cid}",
+            for s in settings:
+                req = urllib.request.Request(f"{s.web_url}/carriers/{cid}",
                                              headers={"Authorization": f"Bearer {TOKEN}"})
                 with urllib.request.urlopen(req, timeout=30) as resp:
                     doc = json.loads(resp.read())
                 assert normalise(doc["code_consistency"]) == normalise(want[cid]), cid
-        for worker in (a, b):
+        for s in settings:
             for header in ({}, {"Authorization": "Bearer wrong"}):
-                req = urllib.request.Request(f"{worker.web_url}/carriers/c-00001",
-                                             headers=header)
+                req = urllib.request.Request(f"{s.web_url}/carriers/c-00001", headers=header)
                 with pytest.raises(urllib.error.HTTPError) as refused:
                     urllib.request.urlopen(req, timeout=30)
                 assert refused.value.code == 401
-        status = cli(a, "status", "c-00001", "--format", "json")
+        status = cli(settings[-1], "status", "c-00001", "--format", "json")
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["carrier_id"] == "c-00001"
-        exposition = "".join(metrics_text(w.web_url) for w in (a, b))
+        exposition = "".join(metrics_text(s.web_url) for s in settings)
     finally:
         reader.close()
-        wb.stop()
-        wa.stop()
+        for w in reversed(workers):
+            w.stop()
     # No dialled number in a metric or a log line (the workers log at INFO).
     numbers = {json.loads(m.value)["destination"] for m in messages
                if m.valid and b'"destination"' in m.value}
     assert len(numbers) > 100
-    logs = wa.log() + wb.log()
+    logs = "".join(w.log() for w in workers)
     assert "INFO" in logs
     leaked = [n for n in numbers
               if n in logs or n in exposition or f'"{n.lstrip("+")}"' in exposition]
