@@ -169,6 +169,9 @@ class Processor:
         for ev in ticks:
             with tables.in_partition_of(ev):
                 self._tick(ev.message.partition, orjson.loads(ev.message.value)["tick"])
+        # Published with the batch, so the records are queued before the batch's offsets can
+        # be committed (Faust flushes the producer first): committed implies published.
+        self.publisher.flush()
 
     def _dead_letter(self, msg: Any, rejected: codec.Rejected) -> None:
         ts = msg.timestamp
@@ -214,8 +217,9 @@ class Processor:
             t.dedup[f"{cid}|{b}".encode()] = orjson.dumps(bucket)
         for b in res.expired_buckets:
             _delete(t.dedup, f"{cid}|{b}".encode())
-        if res.carrier_changed or res.windows or res.expired:
-            self.publisher.mark(cid, res.windows.keys(), res.expired)
+        if (res.carrier_changed or res.windows or res.expired or res.republish_carrier
+                or res.republish):
+            self.publisher.mark(cid, [*res.windows.keys(), *res.republish], res.expired)
         if res.alerts:
             contacts = self.profiles.contacts(cid)
             for a in res.alerts:
@@ -342,10 +346,6 @@ def register(app: faust.App, settings: Settings) -> Processor:
                 log.exception("processing a batch of %d events failed", len(events))
                 raise
 
-    @app.timer(settings.publish_interval_s)
-    async def publish() -> None:
-        proc.publisher.flush()
-
     @app.timer(settings.tick_interval_s, on_leader=False)
     async def tick() -> None:
         await proc.send_ticks()
@@ -363,7 +363,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
                  owned_rows=lambda: list(proc.view.owned(proc.owned_partitions())),
                  registry=new_registry(collector), ready=lambda: is_ready(app),
                  token=settings.api_token)
-    _ = (process, publish, tick)
+    _ = (process, tick)
     return proc
 
 

@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
         consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=settings.group_instance_id or None,
         # Tables are recovered from our own RocksDB files; standbys double the load on a
         # 2-core machine and buy nothing with one worker.
         table_standby_replicas=0,

@@ -1,8 +1,10 @@
-"""Coalesced publishing of the output records: each changed record at most once a flush.
+"""Publishing the output records of a batch: each changed record once per batch.
 
-The agent only marks what changed; a timer flushes every ``publish_interval_s`` by reading
-the tables and sending the current records. Records are derived from state, so publishing
-can be repeated at will (after a restart, every owned carrier is republished once).
+The agent marks what a batch changed (or re-applied) and flushes at the end of the batch:
+the records are built from the tables and queued behind the batch's changelog writes, so
+Faust's flush-before-commit makes "offset committed" imply "record sent". Records are
+derived from state, so publishing can be repeated at will (after a restart, recent windows
+and every owned carrier are republished once).
 """
 
 from __future__ import annotations

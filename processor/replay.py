@@ -312,7 +312,7 @@ def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], sent: int, out
         shown.update(max(0, sent - left), f"{left:,} left")
         if quiet >= 3:  # committed to the end three times in a row: outputs published too
             shown.close()
-            time.sleep(inv.publish_interval_s * 3)
+            time.sleep(1.0)  # records are queued before the commit; let readers catch up
             return
         time.sleep(1.0)
     raise ReplayError(f"the replay did not drain within {timeout_s:.0f} s")

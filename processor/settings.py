@@ -35,6 +35,9 @@ class Settings:
     web_port: int = 6066
     web_bind: str = "127.0.0.1"
     advertised_url: str = ""  # how other workers reach this one (default http://bind:port)
+    # Static group membership (KIP-345): a worker restarted under the same id gets its
+    # partitions back at once, without a rebalance. Unique per worker (e.g. the pod name).
+    group_instance_id: str = ""
     partitions: int = 4
     replication: int = 1
     input_topic: str = "sip.responses"
@@ -58,7 +61,6 @@ class Settings:
     clock: str = "wall"  # wall: retention/live/future check on the wall clock; stream: replay
     batch_max: int = 5000
     batch_within_s: float = 0.25
-    publish_interval_s: float = 1.0
     tick_interval_s: float = 30.0
     latest_calls: int = 100  # final responses kept per carrier for latest-calls
     metrics_max_carriers: int = 10_000  # the rest are summed under carrier="_other"

@@ -110,6 +110,10 @@ class FoldResult:
                                                              "late": 0})
     alerts: list[Alert] = field(default_factory=list)
     accepted: list[Sourced] = field(default_factory=list)  # not producer duplicates
+    # Re-delivered events (already applied): their records may never have been published
+    # (a crash between the state write and the send), so they are published again.
+    republish_carrier: bool = False
+    republish: set[WindowId] = field(default_factory=set)
 
 
 def keys_needed(events: Sequence[Sourced]) -> tuple[set[WindowId], set[int]]:
@@ -148,6 +152,8 @@ def fold(
     for s in events:
         ev, src, off = s.event, s.source, s.offset
         fresh = off > cur.applied.get(src, -1)
+        if not fresh:
+            res.republish_carrier = True
         if _is_duplicate(cur, res, buckets, s, policy):
             if fresh:
                 cur.applied[src] = off
@@ -245,7 +251,9 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
             if stored is None and not count:
                 continue  # nothing counted there; no empty window for a duplicate
             w = stored.copy() if stored is not None else WindowState()
-        if off > w.applied.get(src, -1):
+        if off <= w.applied.get(src, -1):
+            res.republish.add(wid)
+        else:
             if count:
                 w.stats.add(ev.code, failed, ev.duration_ms, ev.pdd_ms)
                 if rate is not None and ev.duration_ms is not None:

@@ -48,7 +48,7 @@ SCALE = LONG if os.environ.get("CARRIERWATCH_FAULTS") == "long" else SHORT
 
 
 def settings_for(isolated: Settings) -> Settings:
-    s = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5)
+    s = isolated.replace(clock="stream", tick_interval_s=2.0)
     result = cli(s, "topics", "create")
     assert result.returncode == 0, result.stderr
     return s

@@ -66,7 +66,7 @@ def running(broker: Settings, tmp_path_factory: pytest.TempPathFactory,
     tmp = tmp_path_factory.mktemp("api")
     settings = broker.replace(topic_prefix="api", app_id="cw-api", data_dir=tmp / "data",
                               web_port=free_port(), clock="stream", tick_interval_s=2.0,
-                              publish_interval_s=0.5, metrics_max_carriers=25)
+                              metrics_max_carriers=25)
     assert cli(settings, "topics", "create").returncode == 0
     messages = list(generate(Traffic(seed=3, carriers=30, events=12_000, start_ms=START,
                                      end_ms=START + 2 * 86_400_000)))

@@ -97,7 +97,7 @@ def restart(settings: Settings, reader: TopicState, want: dict[str, dict[str, An
 
 @pytest.fixture
 def settings(isolated: Settings) -> Settings:
-    s = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5)
+    s = isolated.replace(clock="stream", tick_interval_s=2.0)
     result = cli(s, "topics", "create")
     assert result.returncode == 0, result.stderr
     return s
@@ -195,7 +195,7 @@ def test_unkeyed_messages_are_routed_to_their_carrier(settings: Settings, tmp_pa
 def test_wall_clock_run_with_the_generate_command(isolated: Settings, tmp_path: Path) -> None:
     """A normal run: `carrierwatch generate` traffic of the last minutes, live on the wall
     clock, and an event from the future dead-lettered as ts-future."""
-    settings = isolated.replace(tick_interval_s=2.0, publish_interval_s=0.5)
+    settings = isolated.replace(tick_interval_s=2.0)
     assert cli(settings, "topics", "create").returncode == 0
     start_ms = int(time.time() * 1000) - 15 * 60_000
     start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_ms / 1000))

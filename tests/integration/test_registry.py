@@ -53,7 +53,7 @@ def profiles(n: int) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture
 def settings(isolated: Settings) -> Settings:
-    s = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5,
+    s = isolated.replace(clock="stream", tick_interval_s=2.0,
                          short_call_min_answered=10)
     assert cli(s, "topics", "create").returncode == 0
     return s

@@ -27,7 +27,7 @@ def secured(isolated: Settings, broker: Settings) -> Settings:
     return isolated.replace(
         broker=f"kafka://127.0.0.1:{broker.broker_secure_port}", security_protocol="SASL_SSL",
         sasl_mechanism="SCRAM-SHA-512", ssl_ca_file=str(localbroker.ca_file(broker)),
-        clock="stream", tick_interval_s=2.0, publish_interval_s=0.5)
+        clock="stream", tick_interval_s=2.0)
 
 
 def test_everything_runs_over_sasl_ssl(isolated: Settings, broker: Settings,

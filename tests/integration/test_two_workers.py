@@ -39,7 +39,7 @@ def carriers_in_metrics(url: str) -> set[str]:
 @pytest.mark.parametrize("n", [2, 3])
 def test_workers_split_carriers_and_route_requests(n: int, isolated: Settings,
                                                    tmp_path: Path) -> None:
-    base = isolated.replace(clock="stream", tick_interval_s=2.0, publish_interval_s=0.5,
+    base = isolated.replace(clock="stream", tick_interval_s=2.0,
                             api_token=TOKEN)
     assert cli(base, "topics", "create").returncode == 0
     messages = list(generate(Traffic(seed=21, carriers=40, events=6_000, start_ms=START,

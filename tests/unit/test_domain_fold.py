@@ -146,6 +146,21 @@ def test_redelivery_changes_nothing_even_after_dedup_state_is_gone(
     assert snapshot(store) == before
 
 
+@settings(max_examples=100, deadline=None)
+@given(events_strategy.filter(bool))
+def test_redelivered_events_mark_their_records_for_publishing_again(
+        events: list[Sourced]) -> None:
+    """A crash may have lost the records of applied events: re-delivery sends them again."""
+    store = fold_in_batches(events, [5, 30], None)
+    res = store.apply(events)
+    assert res.republish_carrier
+    assert not res.windows  # nothing counted again
+    stored = {wid for wid in store.windows}
+    touched = {(kind, window_start(kind, s.event.ts_ms)) for s in events
+               if s.event.code >= 200 for kind in KINDS}
+    assert res.republish == touched & stored
+
+
 def test_dead_route_counts_thousands_then_a_2xx_resets() -> None:
     store = Store()
     store.apply([ev(i, 503, T0 + i) for i in range(2500)], now_ms=T0)
