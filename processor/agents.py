@@ -207,6 +207,13 @@ class Processor:
 
     def _write(self, cid: str, res: FoldResult, wall: int) -> None:
         t = self.tables
+        if res.alerts:
+            # Queued before the state that records them as sent: a crash cannot leave the
+            # "firing" state in the changelog without its alert on the topic.
+            contacts = self.profiles.contacts(cid)
+            for a in res.alerts:
+                self._send_output("carrier.alerts", cid.encode(),
+                                  orjson.dumps(records.alert(cid, a, contacts, wall)))
         if res.carrier_changed:
             t.carriers[cid.encode()] = orjson.dumps(res.carrier.to_json())
         for (kind, start), w in res.windows.items():
@@ -220,11 +227,6 @@ class Processor:
         if (res.carrier_changed or res.windows or res.expired or res.republish_carrier
                 or res.republish):
             self.publisher.mark(cid, [*res.windows.keys(), *res.republish], res.expired)
-        if res.alerts:
-            contacts = self.profiles.contacts(cid)
-            for a in res.alerts:
-                self._send_output("carrier.alerts", cid.encode(),
-                                  orjson.dumps(records.alert(cid, a, contacts, wall)))
 
     def _count_invalid(self, partition: int, sources: list[tuple[str, int]]) -> None:
         """Invalid input per partition, counted once (offset watermark like every key)."""

@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def test_data_dir_deleted_while_down(isolated: Settings, tmp_path: Path) -> None:
-    settings = settings_for(isolated)
+    # Static membership: the restarted worker does not wait out the dead one's session.
+    settings = settings_for(isolated).replace(group_instance_id="disk-test-worker")
     first, more = traffic(seed=41, events=20_000, carriers=40), traffic(seed=42, events=5_000,
                                                                          carriers=40, days=4)
     oracle = Oracle()

@@ -155,7 +155,7 @@ def test_redelivered_events_mark_their_records_for_publishing_again(
     res = store.apply(events)
     assert res.republish_carrier
     assert not res.windows  # nothing counted again
-    stored = {wid for wid in store.windows}
+    stored = set(store.windows)
     touched = {(kind, window_start(kind, s.event.ts_ms)) for s in events
                if s.event.code >= 200 for kind in KINDS}
     assert res.republish == touched & stored
