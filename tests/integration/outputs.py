@@ -98,13 +98,13 @@ def expected(oracle: Oracle) -> dict[str, dict[str, Any]]:
 
 
 def wait_equal(reader: TopicState, want: dict[str, dict[str, Any]], timeout: float) -> float:
-    """Poll the outputs until they equal ``want``; returns the seconds it took."""
+    """Poll until every topic named in ``want`` equals it; returns the seconds it took."""
     began = time.monotonic()
     problems: list[str] = ["not compared yet"]
     while time.monotonic() - began < timeout:
         if reader.poll(1.0):
             continue  # still moving: compare once it pauses
-        problems = [f"{name}: {p}" for name in OUTPUTS
+        problems = [f"{name}: {p}" for name in want
                     for p in diff(want[name], reader.state[name])]
         if not problems:
             return time.monotonic() - began

@@ -171,13 +171,8 @@ def test_unkeyed_messages_are_routed_to_their_carrier(settings: Settings, tmp_pa
     reader = TopicState(settings, ("carrier.code-consistency", "carrier.summary.daily"))
     worker = start_worker(settings, tmp_path / "w.log")
     try:
-        deadline = time.monotonic() + 180
-        problems: list[str] = ["not compared"]
-        while problems and time.monotonic() < deadline:
-            reader.poll(1.0)
-            problems = diff(oracle.consistency(), reader.state["carrier.code-consistency"]) + \
-                diff(oracle.summaries("day"), reader.state["carrier.summary.daily"])
-        assert not problems, problems
+        wait_equal(reader, {"carrier.code-consistency": oracle.consistency(),
+                            "carrier.summary.daily": oracle.summaries("day")}, timeout=180)
         assert_all_valid(reader)
         # All of u-1..u-4's responses are failures, so order cannot matter for them.
         cf = TopicState(settings, ("carrier.consecutive-failures",))

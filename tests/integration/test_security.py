@@ -5,7 +5,6 @@ with a clear error."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from processor import localbroker
 from processor.generate import Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
-from tests.integration.outputs import TopicState, diff
+from tests.integration.outputs import TopicState, wait_equal
 from tests.integration.procs import cli, start_worker
 from tests.oracle import Oracle
 
@@ -43,12 +42,7 @@ def test_everything_runs_over_sasl_ssl(isolated: Settings, broker: Settings,
     reader = TopicState(isolated, ("carrier.code-consistency",))  # plaintext listener
     worker = start_worker(secure, tmp_path / "w.log")
     try:
-        deadline = time.monotonic() + 180
-        problems = ["not compared"]
-        while problems and time.monotonic() < deadline:
-            reader.poll(1.0)
-            problems = diff(oracle.consistency(), reader.state["carrier.code-consistency"])
-        assert not problems, problems
+        wait_equal(reader, {"carrier.code-consistency": oracle.consistency()}, timeout=180)
         status = cli(secure, "status", "c-00001", "--format", "json")
         assert status.returncode == 0, status.stderr
     finally:

@@ -5,7 +5,6 @@ the bearer token, and the token travels with a forwarded request."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from processor.generate import Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
-from tests.integration.outputs import TopicState, diff, normalise
+from tests.integration.outputs import TopicState, normalise, wait_equal
 from tests.integration.procs import cli, free_port, start_worker, wait_for
 from tests.oracle import Oracle
 
@@ -57,12 +56,7 @@ def test_workers_split_carriers_and_route_requests(n: int, isolated: Settings,
     try:
         for w in workers:
             w.wait_log("Worker ready")
-        deadline = time.monotonic() + 180
-        problems = ["not compared"]
-        while problems and time.monotonic() < deadline:
-            reader.poll(1.0)
-            problems = diff(oracle.consistency(), reader.state["carrier.code-consistency"])
-        assert not problems, problems
+        wait_equal(reader, {"carrier.code-consistency": oracle.consistency()}, timeout=180)
 
         def split() -> bool:
             owned = [carriers_in_metrics(s.web_url) for s in settings]
