@@ -34,7 +34,9 @@ from processor.domain.carrier import (
 from processor.domain.events import SipEvent, Sourced
 from processor.domain.latest import push as push_latest
 from processor.domain.windows import HOUR_MS, Retention, window_key
+from processor.frontier import Frontier
 from processor.metrics import CarrierCollector, new_registry
+from processor.partition_reader import PartitionReader
 from processor.partitioning import partition_for
 from processor.profiles import Profiles
 from processor.publish import Publisher
@@ -101,7 +103,9 @@ class Processor:
                                    self.tables.windows, self.profiles.policy_for, self.now_for)
         self._last_tick_hour: dict[int, int] = {}
         self.view = CarrierView()
-        self.positions: dict[int, int] = {}  # input partition -> next offset to process
+        # (topic, partition) -> next offset to process; caps Faust's commits (frontier.py)
+        self.frontier: Frontier[tuple[str, int]] = Frontier()
+        self.reader = PartitionReader(settings)
 
     # -- clocks -------------------------------------------------------------------------
     def _now(self) -> int | None:
@@ -115,6 +119,54 @@ class Processor:
     def _send_output(self, name: str, key: bytes, value: bytes | None) -> None:
         self.outputs[name].send_soon(key=key, value=value)
 
+    # -- where each partition stands ------------------------------------------------------
+    def contiguous(self, events: Sequence[Any]) -> list[Any]:
+        """The batch with every gap Faust left filled, in partition order (frontier.py).
+
+        A partition whose gap cannot be read now is skipped for the rest of the batch: the
+        next message on it finds the gap again, and commits stay below it meanwhile."""
+        tracked = (self.input_name, self.route_name)
+        new = {(ev.message.topic, ev.message.partition) for ev in events
+               if ev.message.topic in tracked} - set(self.frontier.items())
+        if new:
+            for key, (committed, low) in self.reader.starts(sorted(new)).items():
+                at = self.frontier.start(key, committed, low)
+                log.info("%s[%d]: processing starts at offset %d", key[0], key[1], at)
+        out: list[Any] = []
+        stuck: set[tuple[str, int]] = set()
+        for ev in events:
+            msg = ev.message
+            key = (msg.topic, msg.partition)
+            if msg.topic not in tracked:
+                out.append(ev)
+                continue
+            if key in stuck:
+                continue
+            expected = self.frontier.next(key)
+            if expected is not None and msg.offset > expected:
+                filled = self.reader.read(key, expected, msg.offset)
+                if filled is None:
+                    stuck.add(key)
+                    continue
+                log.warning("%s[%d]: offsets %d..%d were never handed over by the consumer; "
+                            "read them directly (%d messages)", key[0], key[1], expected,
+                            msg.offset - 1, len(filled))
+                out.extend(filled)
+                self.frontier.skip_to(key, msg.offset)
+            self.frontier.admit(key, msg.offset)
+            out.append(ev)
+        return out
+
+    def commit_cap(self, tp: Any, offset: int) -> int | None:
+        """How far Faust may commit ``tp``: never past a message not yet processed."""
+        if tp.topic not in (self.input_name, self.route_name):
+            return offset
+        return self.frontier.cap((tp.topic, tp.partition), offset)
+
+    def forget(self, tps: Any) -> None:
+        """Partitions revoked or (re)assigned start over from their committed offset."""
+        self.frontier.forget([(tp.topic, tp.partition) for tp in tps])
+
     # -- the batch ----------------------------------------------------------------------
     def process(self, events: Sequence[Any]) -> None:
         """Decode, route, fold and write one batch; never raises on bad input."""
@@ -124,10 +176,8 @@ class Processor:
         invalid: dict[int, _Invalid] = {}
         ticks = []
         n = self.settings.partitions
-        for ev in events:
+        for ev in self.contiguous(events):
             msg = ev.message
-            if msg.topic == self.input_name:
-                self.positions[msg.partition] = msg.offset + 1
             if msg.topic == self.route_name and msg.key == TICK_KEY:
                 ticks.append(ev)
                 continue
@@ -291,7 +341,7 @@ class Processor:
                     high = self.app.consumer.highwater(tp)
                 except (KeyError, AttributeError):
                     continue
-                position = self.positions.get(tp.partition)
+                position = self.frontier.next((tp.topic, tp.partition))
                 if high is not None and position is not None:  # known once it processed
                     out[tp.partition] = max(0, high - position)
         return out
@@ -348,6 +398,16 @@ def register(app: faust.App, settings: Settings) -> Processor:
                 log.exception("processing a batch of %d events failed", len(events))
                 raise
 
+    app.commit_cap = proc.commit_cap  # type: ignore[attr-defined]
+
+    @app.on_partitions_revoked.connect
+    async def revoked(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        proc.forget(args[0])
+
+    @app.on_partitions_assigned.connect
+    async def assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        proc.forget(args[0])
+
     @app.timer(settings.tick_interval_s, on_leader=False)
     async def tick() -> None:
         await proc.send_ticks()
@@ -365,7 +425,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
                  owned_rows=lambda: list(proc.view.owned(proc.owned_partitions())),
                  registry=new_registry(collector), ready=lambda: is_ready(app),
                  token=settings.api_token)
-    _ = (process, tick)
+    _ = (process, tick, revoked, assigned)
     return proc
 
 

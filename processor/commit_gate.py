@@ -1,0 +1,37 @@
+"""Faust's consumer, with commits held back to what the processor really processed.
+
+Faust commits the acked offsets of a partition as long as the first acked one is at most
+one past the committed offset, so a message it dropped right there is committed over and
+lost (see processor/frontier.py). ``install`` makes the app's consumer ask
+``app.commit_cap(tp, offset)`` before every commit: the processor answers with its
+contiguous frontier, or None while it has processed nothing of that partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+CommitCap = Callable[[Any, int], int | None]
+
+
+def _capped_filter(self: Any, tps: Iterable[Any]) -> dict[Any, int]:
+    offsets: dict[Any, int] = super(self.__class__, self)._filter_committable_offsets(tps)
+    cap: CommitCap | None = getattr(self.app, "commit_cap", None)
+    if cap is None:
+        return offsets
+    out = {}
+    for tp, offset in offsets.items():
+        capped = cap(tp, offset)
+        if capped is not None and self._should_commit(tp, capped):
+            out[tp] = capped
+    return out
+
+
+def install(consumer: Any) -> Any:
+    """Make ``consumer`` (same object, same state) cap its commits."""
+    cls = consumer.__class__
+    if not getattr(cls, "capped_commits", False):
+        consumer.__class__ = type(f"Capped{cls.__name__}", (cls,), {
+            "_filter_committable_offsets": _capped_filter, "capped_commits": True})
+    return consumer

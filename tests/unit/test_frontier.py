@@ -1,0 +1,168 @@
+"""Contiguous progress per partition, and commits held back to it.
+
+The oracle here is the simplest possible one: the set of offsets handed to the processor
+must always be exactly range(start, next), whatever Faust delivers (drops, repeats, stale
+messages after a rewind); and a commit never passes the first offset not handed over.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+from faust.transport.drivers.aiokafka import Consumer
+from faust.types import TP
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processor.agents import Processor
+from processor.commit_gate import install
+from processor.frontier import Frontier
+from processor.partition_reader import Fetched, Record
+
+KEY = ("in", 0)
+
+
+def test_start_is_the_committed_offset_never_below_the_log_start() -> None:
+    f: Frontier[tuple[str, int]] = Frontier()
+    assert f.start(KEY, committed=None, log_start=7) == 7
+    assert f.start(KEY, committed=12, log_start=7) == 12
+    assert f.start(KEY, committed=3, log_start=7) == 7  # deleted by retention: log start
+
+
+def test_a_gap_is_refused_until_the_missing_offset_arrives() -> None:
+    f: Frontier[tuple[str, int]] = Frontier()
+    f.start(KEY, committed=40, log_start=0)
+    assert f.admit(KEY, 40)
+    assert not f.admit(KEY, 42)  # 41 was dropped
+    assert f.cap(KEY, 43) == 41  # Faust may not commit past 41
+    assert f.admit(KEY, 41)
+    assert f.admit(KEY, 42)
+    assert f.admit(KEY, 40)  # a re-delivery is handed over (the watermarks skip it)
+    assert f.next(KEY) == 43
+
+
+def test_unknown_partitions_commit_nothing_and_forget_starts_over() -> None:
+    f: Frontier[tuple[str, int]] = Frontier()
+    assert f.cap(KEY, 10) is None
+    f.start(KEY, committed=5, log_start=0)
+    f.forget([KEY])
+    assert not f.known(KEY)
+    assert f.cap(KEY, 10) is None
+
+
+@given(start=st.integers(0, 50), plan=st.lists(st.tuples(st.booleans(), st.integers(-5, 5)),
+                                               max_size=200))
+def test_handed_over_offsets_are_always_a_contiguous_run(
+        start: int, plan: list[tuple[bool, int]]) -> None:
+    """A consumer that drops messages and re-sends stale ones; gaps are read directly."""
+    f: Frontier[tuple[str, int]] = Frontier()
+    f.start(KEY, committed=start, log_start=0)
+    handed: list[int] = []
+    position = start
+    for drop, jitter in plan:
+        offset = max(0, position + jitter) if jitter < 0 else position
+        position = offset + 1
+        if drop:
+            continue
+        expected = f.next(KEY)
+        assert expected is not None
+        if offset > expected:  # the gap: what the agent reads from Kafka itself
+            handed.extend(range(expected, offset))
+            f.skip_to(KEY, offset)
+        assert f.admit(KEY, offset)
+        handed.append(offset)
+        nxt = f.next(KEY)
+        assert nxt is not None
+        assert sorted({o for o in handed if o >= start}) == list(range(start, nxt))
+        assert f.cap(KEY, 10_000) == nxt
+
+
+def faust_consumer(committed: int, acked: list[int], cap: Any) -> Any:
+    c = install(object.__new__(Consumer))  # Faust's own commit bookkeeping, no broker
+    tp = TP("in", 0)
+    c._committed_offset = defaultdict(lambda: None, {tp: committed})
+    c._acked = defaultdict(list, {tp: list(acked)})
+    c._acked_index = defaultdict(set, {tp: set(acked)})
+    c._gap = defaultdict(_NoGap)
+    c.app = SimpleNamespace(commit_cap=cap)
+    return c
+
+
+class _NoGap:
+    def __bool__(self) -> bool:
+        return False
+
+
+def test_faust_alone_commits_over_a_dropped_message_and_the_gate_stops_it() -> None:
+    tp = TP("in", 0)
+    # 40 was dropped; 41..50 were processed and acked.
+    alone = faust_consumer(40, list(range(41, 51)), cap=None)
+    assert alone._filter_committable_offsets([tp]) == {tp: 51}  # 40 would be lost
+    f: Frontier[tuple[str, int]] = Frontier()
+    f.start(("in", 0), committed=40, log_start=0)
+    gated = faust_consumer(40, list(range(41, 51)),
+                           cap=lambda t, o: f.cap((t.topic, t.partition), o))
+    assert gated._filter_committable_offsets([tp]) == {}
+
+
+def test_install_keeps_the_object_and_its_class() -> None:
+    obj = object.__new__(Consumer)
+    assert install(obj) is obj
+    assert isinstance(obj, Consumer)
+    gated = obj.__class__
+    assert install(obj).__class__ is gated  # idempotent
+
+
+class _Reader:
+    """Serves the log of one partition; ``down`` makes reads fail like a broker outage."""
+
+    def __init__(self, committed: int | None) -> None:
+        self.committed = committed
+        self.down = False
+        self.reads: list[tuple[int, int]] = []
+
+    def starts(self, keys: Any) -> dict[tuple[str, int], tuple[int | None, int]]:
+        return dict.fromkeys(keys, (self.committed, 0))
+
+    def read(self, key: tuple[str, int], start: int, end: int) -> list[Fetched] | None:
+        self.reads.append((start, end))
+        if self.down:
+            return None
+        return [_event(key[0], key[1], o) for o in range(start, end)]
+
+
+def _event(topic: str, partition: int, offset: int) -> Any:
+    return Fetched(Record(topic, partition, offset, None, b"v%d" % offset, None))
+
+
+def _processor(reader: _Reader) -> Processor:
+    proc = object.__new__(Processor)
+    proc.input_name, proc.route_name = "in", "route"
+    proc.frontier = Frontier()
+    proc.reader = reader  # type: ignore[assignment]
+    return proc
+
+
+def test_the_batch_is_made_contiguous_by_reading_what_faust_dropped() -> None:
+    proc = _processor(_Reader(committed=0))
+    batch = [_event("in", 0, o) for o in (0, 1, 4, 5)] + [_event("other", 0, 9)]
+    out = proc.contiguous(batch)
+    assert [(e.message.topic, e.message.offset) for e in out] == [
+        ("in", 0), ("in", 1), ("in", 2), ("in", 3), ("in", 4), ("in", 5), ("other", 9)]
+    assert proc.commit_cap(TP("in", 0), 100) == 6
+    assert proc.commit_cap(TP("other", 0), 100) == 100  # not the processor's to hold back
+
+
+def test_a_gap_that_cannot_be_read_holds_the_partition_and_its_commits() -> None:
+    reader = _Reader(committed=10)
+    proc = _processor(reader)
+    reader.down = True
+    out = proc.contiguous([_event("in", 0, o) for o in (10, 13, 14)])
+    assert [e.message.offset for e in out] == [10]
+    assert proc.commit_cap(TP("in", 0), 15) == 11
+    reader.down = False
+    out = proc.contiguous([_event("in", 0, 15)])
+    assert [e.message.offset for e in out] == [11, 12, 13, 14, 15]
+    assert reader.reads[-1] == (11, 15)
