@@ -49,7 +49,7 @@ faults-long: install
 	CARRIERWATCH_FAULTS=long $(BIN)/pytest -q -s -m faults tests/faults
 
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache
