@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CW := $(BIN)/carrierwatch
 
-.PHONY: help install run stop test unit integration faults faults-long lint typecheck clean
+.PHONY: help install run stop test unit integration faults faults-long bench lint typecheck clean
 
 help:
 	@echo "make run        install, start the local broker, create topics, feed synthetic"
@@ -12,6 +12,8 @@ help:
 	@echo "make test       install, lint, type-check and run the whole test suite"
 	@echo "make unit       fast pure tests only (no broker)"
 	@echo "make faults     the fault suite alone (short); faults-long: the long run"
+	@echo "make bench      carrierwatch vs its peers on one seeded topic (prints figures;"
+	@echo "                BENCH_ARGS='--events 200000' for a shorter run)"
 	@echo "make stop       stop the local broker started by 'make run'"
 	@echo "make lint       ruff;  make typecheck: mypy --strict"
 
@@ -47,6 +49,9 @@ faults: install
 
 faults-long: install
 	CARRIERWATCH_FAULTS=long $(BIN)/pytest -q -s -m faults tests/faults
+
+bench: install
+	$(BIN)/python -m tests.benchmarks.bench $(BENCH_ARGS)
 
 test: lint typecheck
 	$(BIN)/pytest -n 2 --dist loadgroup

@@ -47,6 +47,7 @@ from processor.view import CarrierRow, CarrierView
 log = logging.getLogger(__name__)
 
 TICK_KEY = b"\x00tick"
+STALL_S = 10.0  # a partition read past its frontier for this long has a gap (see _stalled)
 ROUTED = b"R1|"  # routed value: b"R1|<topic:partition>|<offset>|" + the original bytes
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                        "value_serializer": "raw"}
@@ -106,6 +107,9 @@ class Processor:
         # (topic, partition) -> next offset to process; caps Faust's commits (frontier.py)
         self.frontier: Frontier[tuple[str, int]] = Frontier()
         self.reader = PartitionReader(settings)
+        self._tracked = (self.input_name, self.route_name)
+        self._stall: dict[tuple[str, int], tuple[int, float]] = {}  # key -> (next, since)
+        self.clock = time.monotonic
 
     # -- clocks -------------------------------------------------------------------------
     def _now(self) -> int | None:
@@ -125,36 +129,78 @@ class Processor:
 
         A partition whose gap cannot be read now is skipped for the rest of the batch: the
         next message on it finds the gap again, and commits stay below it meanwhile."""
-        tracked = (self.input_name, self.route_name)
-        new = {(ev.message.topic, ev.message.partition) for ev in events
-               if ev.message.topic in tracked} - set(self.frontier.items())
-        if new:
-            for key, (committed, low) in self.reader.starts(sorted(new)).items():
-                at = self.frontier.start(key, committed, low)
-                log.info("%s[%d]: processing starts at offset %d", key[0], key[1], at)
+        self._start({(ev.message.topic, ev.message.partition) for ev in events
+                     if ev.message.topic in self._tracked})
         out: list[Any] = []
         stuck: set[tuple[str, int]] = set()
         for ev in events:
             msg = ev.message
             key = (msg.topic, msg.partition)
-            if msg.topic not in tracked:
+            if msg.topic not in self._tracked:
                 out.append(ev)
                 continue
             if key in stuck:
                 continue
             expected = self.frontier.next(key)
             if expected is not None and msg.offset > expected:
-                filled = self.reader.read(key, expected, msg.offset)
+                filled = self._fill(key, expected, msg.offset, "before a later one arrived")
                 if filled is None:
                     stuck.add(key)
                     continue
-                log.warning("%s[%d]: offsets %d..%d were never handed over by the consumer; "
-                            "read them directly (%d messages)", key[0], key[1], expected,
-                            msg.offset - 1, len(filled))
                 out.extend(filled)
-                self.frontier.skip_to(key, msg.offset)
             self.frontier.admit(key, msg.offset)
             out.append(ev)
+        out.extend(self._stalled())
+        return out
+
+    def _start(self, keys: set[tuple[str, int]]) -> None:
+        new = keys - set(self.frontier.items())
+        if new:
+            for key, (committed, low) in self.reader.starts(sorted(new)).items():
+                at = self.frontier.start(key, committed, low)
+                log.info("%s[%d]: processing starts at offset %d", key[0], key[1], at)
+
+    def _fill(self, key: tuple[str, int], start: int, end: int, why: str) -> list[Any] | None:
+        """Read ``start <= offset < end`` of ``key`` directly; the frontier moves to ``end``."""
+        filled = self.reader.read(key, start, end)
+        if filled is not None:
+            log.warning("%s[%d]: offsets %d..%d were never handed over by the consumer (%s); "
+                        "read them directly (%d messages)", key[0], key[1], start, end - 1,
+                        why, len(filled))
+            self.frontier.skip_to(key, end)
+        return filled
+
+    def _stalled(self) -> list[Any]:
+        """Gaps with nothing after them: the consumer has read past the frontier (its read
+        offset moved on) yet the messages never came, for STALL_S. Without newer traffic on
+        the partition no later message would reveal them. A message merely slow to arrive
+        is read twice at worst, and the watermarks skip the second copy."""
+        reads = getattr(self.app.consumer, "_read_offset", {})
+        now = self.clock()
+        out: list[Any] = []
+        actives = [tp for tp in self.app.assignor.assigned_actives()
+                   if tp.topic in self._tracked and reads.get(tp) is not None]
+        self._start({(tp.topic, tp.partition) for tp in actives})
+        for tp in actives:
+            key = (tp.topic, tp.partition)
+            nxt = self.frontier.next(key)
+            try:
+                high = self.app.consumer.highwater(tp)
+            except (KeyError, AttributeError):
+                high = None
+            # Faust's read offset is the last offset read, or right after a seek the next one
+            # to read: either way nothing past min(read + 1, end of log) is owed yet.
+            end = min(reads[tp] + 1, high) if high is not None else None
+            if nxt is None or end is None or end <= nxt:
+                self._stall.pop(key, None)
+                continue
+            since = self._stall.get(key)
+            if since is None or since[0] != nxt:
+                self._stall[key] = (nxt, now)
+            elif now - since[1] >= STALL_S:
+                filled = self._fill(key, nxt, end, f"stalled {now - since[1]:.0f} s")
+                out.extend(filled or ())
+                self._stall.pop(key, None)
         return out
 
     def commit_cap(self, tp: Any, offset: int) -> int | None:
@@ -165,7 +211,10 @@ class Processor:
 
     def forget(self, tps: Any) -> None:
         """Partitions revoked or (re)assigned start over from their committed offset."""
-        self.frontier.forget([(tp.topic, tp.partition) for tp in tps])
+        keys = [(tp.topic, tp.partition) for tp in tps]
+        self.frontier.forget(keys)
+        for key in keys:
+            self._stall.pop(key, None)
 
     # -- the batch ----------------------------------------------------------------------
     def process(self, events: Sequence[Any]) -> None:

@@ -137,11 +137,28 @@ def _event(topic: str, partition: int, offset: int) -> Any:
     return Fetched(Record(topic, partition, offset, None, b"v%d" % offset, None))
 
 
+class _Consumer:
+    """What the stall check reads of Faust's consumer: its read offsets and the log ends."""
+
+    def __init__(self) -> None:
+        self._read_offset: dict[TP, int | None] = {}
+        self.ends: dict[TP, int] = {}
+
+    def highwater(self, tp: TP) -> int:
+        return self.ends[tp]
+
+
 def _processor(reader: _Reader) -> Processor:
     proc = object.__new__(Processor)
     proc.input_name, proc.route_name = "in", "route"
+    proc._tracked = ("in", "route")
     proc.frontier = Frontier()
     proc.reader = reader  # type: ignore[assignment]
+    proc._stall = {}
+    consumer = _Consumer()
+    proc.app = SimpleNamespace(consumer=consumer, assignor=SimpleNamespace(
+        assigned_actives=lambda: set(consumer._read_offset)))
+    proc.clock = lambda: 0.0
     return proc
 
 
@@ -166,3 +183,35 @@ def test_a_gap_that_cannot_be_read_holds_the_partition_and_its_commits() -> None
     out = proc.contiguous([_event("in", 0, 15)])
     assert [e.message.offset for e in out] == [11, 12, 13, 14, 15]
     assert reader.reads[-1] == (11, 15)
+
+
+def test_a_gap_with_no_later_message_is_filled_once_the_partition_stalls() -> None:
+    """Faust dropped the last messages of a partition that gets no new traffic: no later
+    message reveals the gap, but the consumer's read offset has moved past the frontier."""
+    proc = _processor(_Reader(committed=0))
+    out = proc.contiguous([_event("in", 0, o) for o in (0, 1)])
+    assert [e.message.offset for e in out] == [0, 1]
+    tp = TP("in", 0)
+    proc.app.consumer._read_offset[tp] = 5  # 2..5 read by Faust, never handed over
+    proc.app.consumer.ends[tp] = 6
+    assert proc.contiguous([]) == []  # noticed, not yet a stall
+    proc.clock = lambda: 9.0
+    assert proc.contiguous([]) == []
+    proc.clock = lambda: 11.0
+    assert [e.message.offset for e in proc.contiguous([])] == [2, 3, 4, 5]
+    assert proc.commit_cap(tp, 100) == 6
+    proc.clock = lambda: 30.0
+    assert proc.contiguous([]) == []  # nothing owed any more
+
+
+def test_an_idle_partition_right_after_a_seek_owes_nothing() -> None:
+    """After a seek Faust's read offset is the next offset to read; at the end of the log
+    that is no gap, however long the partition stays quiet."""
+    proc = _processor(_Reader(committed=7))
+    tp = TP("in", 0)
+    proc.app.consumer._read_offset[tp] = 7
+    proc.app.consumer.ends[tp] = 7
+    for t in (0.0, 20.0, 40.0):
+        proc.clock = lambda t=t: t
+        assert proc.contiguous([]) == []
+    assert proc.frontier.next(("in", 0)) == 7

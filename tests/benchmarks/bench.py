@@ -1,0 +1,182 @@
+"""``make bench``: carrierwatch side by side with its peers on one seeded input topic.
+
+Starts the project's own broker (in ``.local/bench-broker``, on free ports) unless
+``--bootstrap`` names one, loads one input topic (default 1,000,000 events, 1,000
+carriers over 7 days, 4 partitions), then runs each contender as its own process on that
+same topic and prints events/s, the ratios and each one's peak RSS. Results also go to
+``bench-results/bench-<time>.json``. Figures, never assertions: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from processor import localbroker
+from processor.generate import Traffic, generate
+from processor.produce import produce
+from processor.settings import Settings
+from processor.topic_reader import group_lag
+from tests.benchmarks.common import result_of
+from tests.faults.harness import peak_rss_mib
+from tests.integration.procs import REPO, cli, free_port, start_worker
+
+START_MS = 1763510400000  # 2025-11-19T00:00:00Z
+OUTPUT_TOPICS = ("carrier.consecutive-failures", "carrier.code-consistency",
+                 "carrier.summary.live", "carrier.summary.hourly", "carrier.summary.daily",
+                 "carrier.summary.monthly")
+
+
+def say(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def contender(module: str, *args: str, timeout: float = 3600.0) -> dict[str, Any]:
+    """Run ``python -m module args``; its last stdout line is its JSON result."""
+    out = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+                         text=True, timeout=timeout, check=False)
+    result = result_of(out.stdout)
+    if result is None:
+        raise RuntimeError(f"{module} gave no result ({out.returncode}):\n{out.stderr[-3000:]}")
+    return result
+
+
+def last_output_ms(settings: Settings) -> int:
+    """The newest producer timestamp on any output topic (the last record's CreateTime)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                  "group.id": f"bench-read-{uuid.uuid4()}", "enable.auto.commit": False})
+    newest = 0
+    try:
+        for name in OUTPUT_TOPICS:
+            topic = settings.topic(name)
+            for p in c.list_topics(topic, timeout=30).topics[topic].partitions:
+                low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+                if high <= low:
+                    continue
+                c.assign([TopicPartition(topic, p, high - 1)])
+                msg = c.poll(10)
+                if msg is not None and msg.error() is None:
+                    newest = max(newest, msg.timestamp()[1])
+    finally:
+        c.close()
+    return newest
+
+
+def log_time_ms(log: str, needle: str) -> int:
+    """The wall time of the first worker log line holding ``needle``."""
+    for line in log.splitlines():
+        if needle in line and line.startswith("["):
+            stamp = line[1:24]  # [2026-11-26 07:01:42,957]
+            dt = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+            return int(dt.timestamp() * 1000)
+    raise RuntimeError(f"{needle!r} not in the worker log")
+
+
+def run_carrierwatch(settings: Settings, events: int, tmp: Path) -> dict[str, Any]:
+    """The real worker, all outputs on: first event consumed to last output published."""
+    worker = start_worker(settings, tmp / "carrierwatch.log")
+    try:
+        worker.wait_log("Worker ready", timeout=300)
+        topics = [settings.topic(settings.input_topic), settings.route_topic]
+        while group_lag(settings, topics) > 0:
+            time.sleep(1.0)
+        last, still = last_output_ms(settings), 0
+        while still < 3:  # the outputs of the last batches are still being published
+            time.sleep(1.0)
+            now = last_output_ms(settings)
+            still = still + 1 if now == last else 0
+            last = now
+        rss = peak_rss_mib(worker.popen.pid)
+    finally:
+        worker.stop()
+    first = log_time_ms(worker.log(), "processing starts at offset")
+    seconds = (last - first) / 1000
+    return {"name": "carrierwatch", "events": events, "seconds": round(seconds, 3),
+            "events_per_s": round(events / seconds), "peak_rss_mib": round(rss, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--carriers", type=int, default=1_000)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--bootstrap", help="use this broker instead of starting the local one")
+    ap.add_argument("--only", nargs="*", default=["ceiling", "naive-faust", "carrierwatch"])
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cw-bench-"))
+    tag = uuid.uuid4().hex[:6]
+    own_broker = None
+    if args.bootstrap:
+        base = Settings(broker=f"kafka://{args.bootstrap}")
+    else:
+        port = free_port()
+        own_broker = Settings(broker=f"kafka://127.0.0.1:{port}", broker_port=port,
+                              broker_controller_port=free_port(), broker_heap="1g",
+                              broker_dir=REPO / ".local" / "bench-broker")
+        localbroker.stop(own_broker)
+        say(localbroker.start(own_broker).detail)
+        base = own_broker
+    settings = base.replace(topic_prefix=f"bench{tag}", app_id=f"bench-{tag}",
+                            partitions=args.partitions, data_dir=tmp / "data",
+                            web_port=free_port(), clock="stream")
+    try:
+        assert cli(settings, "topics", "create").returncode == 0
+        topic = settings.topic(settings.input_topic)
+        traffic = Traffic(seed=7, carriers=args.carriers, events=args.events,
+                          start_ms=START_MS, end_ms=START_MS + 7 * 86_400_000)
+        began = time.monotonic()
+        produce(settings.bootstrap_servers, topic, generate(traffic), rate=None,
+                label="bench: load", total=args.events)
+        say(f"loaded {args.events:,} events into {topic} in {time.monotonic() - began:.0f} s")
+        results: dict[str, dict[str, Any]] = {}
+        for name in args.only:
+            say(f"running {name} ...")
+            if name == "ceiling":
+                r = contender("tests.benchmarks.ceiling", settings.bootstrap_servers, topic,
+                              str(args.events))
+            elif name == "naive-faust":
+                r = contender("tests.benchmarks.naive_faust", settings.bootstrap_servers,
+                              topic, str(args.events), str(tmp / "naive"))
+            elif name == "carrierwatch":
+                r = run_carrierwatch(settings, args.events, tmp)
+            else:
+                raise SystemExit(f"unknown contender {name}")
+            results[name] = r
+            say(f"{name}: {r['events_per_s']:,} events/s, peak RSS {r['peak_rss_mib']:.0f} MiB")
+        report(results, args, tmp)
+    finally:
+        if own_broker is not None:
+            localbroker.stop(own_broker)
+
+
+def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Path) -> None:
+    cw = results.get("carrierwatch", {}).get("events_per_s")
+    ratios = {f"carrierwatch/{k}": round(cw / v["events_per_s"], 3)
+              for k, v in results.items() if cw and k != "carrierwatch"}
+    print(f"\n{'contender':<14} {'events/s':>12} {'seconds':>9} {'peak RSS MiB':>13}")
+    for name, r in results.items():
+        print(f"{name:<14} {r['events_per_s']:>12,} {r['seconds']:>9.1f} "
+              f"{r['peak_rss_mib']:>13.0f}")
+    for k, v in ratios.items():
+        print(f"{k:<26} {v:>6.3f}")
+    out = REPO / "bench-results"
+    out.mkdir(exist_ok=True)
+    path = out / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps({"events": args.events, "carriers": args.carriers,
+                                "partitions": args.partitions, "results": results,
+                                "ratios": ratios, "workdir": str(tmp)}, indent=2))
+    print(f"\nresults: {path}")
+
+
+if __name__ == "__main__":
+    main()
