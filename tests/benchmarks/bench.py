@@ -39,9 +39,26 @@ def say(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
-def contender(module: str, *args: str, timeout: float = 3600.0) -> dict[str, Any]:
+QUIX_VENV = REPO / ".local" / "bench-quix"
+QUIX_REQUIREMENT = "quixstreams==3.28.1"  # pins confluent-kafka < 2.13: its own venv
+
+
+def quix_python() -> str:
+    """The Quix Streams peer's interpreter, made (once) by the benchmark itself."""
+    py = QUIX_VENV / "bin" / "python"
+    marker = QUIX_VENV / ".installed"
+    if not marker.is_file() or marker.read_text() != QUIX_REQUIREMENT:
+        say(f"making {QUIX_VENV} with {QUIX_REQUIREMENT} ...")
+        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", QUIX_REQUIREMENT], check=True)
+        marker.write_text(QUIX_REQUIREMENT)
+    return str(py)
+
+
+def contender(module: str, *args: str, python: str = sys.executable,
+              timeout: float = 3600.0) -> dict[str, Any]:
     """Run ``python -m module args``; its last stdout line is its JSON result."""
-    out = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+    out = subprocess.run([python, "-m", module, *args], cwd=REPO, capture_output=True,
                          text=True, timeout=timeout, check=False)
     result = result_of(out.stdout)
     if result is None:
@@ -111,7 +128,8 @@ def main() -> None:
     ap.add_argument("--carriers", type=int, default=1_000)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--bootstrap", help="use this broker instead of starting the local one")
-    ap.add_argument("--only", nargs="*", default=["ceiling", "naive-faust", "carrierwatch"])
+    ap.add_argument("--only", nargs="*",
+                    default=["ceiling", "naive-faust", "quix", "carrierwatch"])
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cw-bench-"))
     tag = uuid.uuid4().hex[:6]
@@ -147,6 +165,9 @@ def main() -> None:
             elif name == "naive-faust":
                 r = contender("tests.benchmarks.naive_faust", settings.bootstrap_servers,
                               topic, str(args.events), str(tmp / "naive"))
+            elif name == "quix":
+                r = contender("tests.benchmarks.quix_peer", settings.bootstrap_servers, topic,
+                              str(args.events), str(tmp / "quix"), python=quix_python())
             elif name == "carrierwatch":
                 r = run_carrierwatch(settings, args.events, tmp)
             else:
