@@ -1,8 +1,8 @@
 """The benchmark's peers are honest: on a small run they compute what the oracle computes.
 
-(The ceiling decodes every message; naive Faust's counters, code tallies and daily windows
-equal the oracle's on traffic without the invalid messages, producer duplicates and very
-late events that it, written the simple way, does not handle.)
+(The ceiling decodes every message; naive Faust's and Quix Streams' counters, code tallies
+and daily windows equal the oracle's on traffic without the invalid messages, producer
+duplicates and very late events that they, written the simple way, do not handle.)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from processor.generate import Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
+from tests.benchmarks.bench import quix_python
 from tests.benchmarks.common import result_of
 from tests.integration.procs import REPO, cli
 from tests.oracle import Oracle
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.integration
 START = 1709164800000  # 2024-02-29T00:00:00Z
 
 
-def run(module: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+def run(module: str, *args: str, python: str = sys.executable) -> dict[str, Any]:
+    out = subprocess.run([python, "-m", module, *args], cwd=REPO, capture_output=True,
                          text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     result = result_of(out.stdout)
@@ -54,11 +55,21 @@ def test_peers_compute_the_oracles_numbers(isolated: Settings, tmp_path: Path) -
     assert ceiling["events"] == len(messages)
     assert ceiling["decoded"] == len(messages)
 
-    dump = tmp_path / "naive.json"
-    naive = run("tests.benchmarks.naive_faust", settings.bootstrap_servers, topic,
-                str(len(messages)), str(tmp_path / "naive-data"), "--dump", str(dump))
-    assert naive["events"] == len(messages)
-    got = json.loads(dump.read_text())
+    naive = tmp_path / "naive.json"
+    result = run("tests.benchmarks.naive_faust", settings.bootstrap_servers, topic,
+                 str(len(messages)), str(tmp_path / "naive-data"), "--dump", str(naive))
+    assert result["events"] == len(messages)
+    assert_oracles_numbers(json.loads(naive.read_text()), oracle)
+
+    quix = tmp_path / "quix.json"
+    result = run("tests.benchmarks.quix_peer", settings.bootstrap_servers, topic,
+                 str(len(messages)), str(tmp_path / "quix-state"), "--dump", str(quix),
+                 python=quix_python())
+    assert result["events"] == len(messages)
+    assert_oracles_numbers(json.loads(quix.read_text()), oracle)
+
+
+def assert_oracles_numbers(got: dict[str, Any], oracle: Oracle) -> None:
     carriers = oracle.carriers
     assert got["consecutive"] == {
         cid: c.count for cid, c in carriers.items() if c.codes}
