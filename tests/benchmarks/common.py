@@ -1,11 +1,25 @@
-"""What every benchmark contender shares: its result line and its peak memory."""
+"""What every benchmark contender shares: its arguments, result line and peak memory.
+
+Standard library only: the Quix Streams peer imports this from its own venv."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
 from typing import Any
+
+
+def peer_arguments() -> argparse.Namespace:
+    """BOOTSTRAP TOPIC EVENTS STATEDIR [--dump FILE]: what every peer is started with."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bootstrap")
+    ap.add_argument("topic")
+    ap.add_argument("events", type=int, help="stop after this many messages")
+    ap.add_argument("statedir")
+    ap.add_argument("--dump", help="write the final state here (the honesty test)")
+    return ap.parse_args()
 
 
 def peak_rss_mib() -> float:

@@ -10,7 +10,6 @@ EVENTS messages; with ``--dump FILE`` it also writes its tables (for the honesty
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import faust
 
-from tests.benchmarks.common import emit
+from tests.benchmarks.common import emit, peer_arguments
 
 
 def ts_ms(ts: Any) -> int:
@@ -86,14 +85,8 @@ def write_dump(path: str, consecutive: Any, codes: Any, daily: Any) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bootstrap")
-    ap.add_argument("topic")
-    ap.add_argument("events", type=int)
-    ap.add_argument("datadir")
-    ap.add_argument("--dump")
-    args = ap.parse_args()
-    app = build(args.bootstrap, args.topic, args.events, args.datadir, args.dump)
+    args = peer_arguments()
+    app = build(args.bootstrap, args.topic, args.events, args.statedir, args.dump)
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     worker.execute_from_commandline()
 

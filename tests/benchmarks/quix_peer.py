@@ -10,16 +10,16 @@ counter, the code tallies and the daily counts.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import resource
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from quixstreams import Application
+
+from tests.benchmarks.common import emit, peer_arguments
 
 
 def ts_ms(ts: Any) -> int:
@@ -29,13 +29,7 @@ def ts_ms(ts: Any) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bootstrap")
-    ap.add_argument("topic")
-    ap.add_argument("events", type=int)
-    ap.add_argument("statedir")
-    ap.add_argument("--dump")
-    args = ap.parse_args()
+    args = peer_arguments()
     app = Application(broker_address=args.bootstrap, consumer_group=f"quix-{uuid.uuid4()}",
                       auto_offset_reset="earliest", state_dir=args.statedir, loglevel="WARNING")
     topic = app.topic(args.topic, value_deserializer="bytes", key_deserializer="bytes")
@@ -68,11 +62,7 @@ def main() -> None:
             if args.dump:
                 with open(args.dump, "w") as f:
                     json.dump(mirror, f)
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            line = json.dumps({"name": "quix", "events": args.events, "seconds": round(took, 3),
-                               "events_per_s": round(args.events / took),
-                               "peak_rss_mib": round(rss, 1)})
-            os.write(1, f"\n{line}\n".encode())
+            emit("quix", args.events, took)
             os._exit(0)
 
     sdf = app.dataframe(topic)
