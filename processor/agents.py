@@ -218,14 +218,32 @@ class Processor:
 
     # -- the batch ----------------------------------------------------------------------
     def process(self, events: Sequence[Any]) -> None:
-        """Decode, route, fold and write one batch; never raises on bad input."""
+        """Decode, route, fold and write one batch; never raises on bad input.
+
+        If it raises anyway (a bug, or Faust refusing a table write while its metadata is
+        stale), Faust still acks the batch: the frontier goes back to the batch's first
+        offsets so nothing of it is committed, and the next batch reads it again."""
+        batch = self.contiguous(events)
+        firsts: dict[tuple[str, int], int] = {}
+        for ev in batch:
+            msg = ev.message
+            if msg.topic in self._tracked:
+                firsts.setdefault((msg.topic, msg.partition), msg.offset)
+        try:
+            self._process(batch)
+        except Exception:
+            for key, offset in firsts.items():
+                self.frontier.rewind(key, offset)
+            raise
+
+    def _process(self, batch: Sequence[Any]) -> None:
         wall = now_ms()
         check_future = self.settings.clock == "wall"
         groups: dict[str, _Group] = {}
         invalid: dict[int, _Invalid] = {}
         ticks = []
         n = self.settings.partitions
-        for ev in self.contiguous(events):
+        for ev in batch:
             msg = ev.message
             if msg.topic == self.route_name and msg.key == TICK_KEY:
                 ticks.append(ev)
@@ -443,8 +461,9 @@ def register(app: faust.App, settings: Settings) -> Processor:
                           "queued to send", len(events), began - last, done - began,
                           app.producer.buffer.size)
                 last = done
-            except Exception:  # a bug, not bad input: log it loudly and stop the worker
-                log.exception("processing a batch of %d events failed", len(events))
+            except Exception:  # not bad input: log it loudly; Faust restarts the agent
+                log.exception("processing a batch of %d events failed; it will be read "
+                              "again", len(events))
                 raise
 
     app.commit_cap = proc.commit_cap  # type: ignore[attr-defined]

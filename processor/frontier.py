@@ -55,6 +55,11 @@ class Frontier(Generic[K]):
             self._next[key] = nxt + 1
         return True
 
+    def rewind(self, key: K, offset: int) -> None:
+        """A batch failed from ``offset`` on: it must be handed over again, not committed."""
+        if key in self._next:
+            self._next[key] = min(self._next[key], offset)
+
     def next(self, key: K) -> int | None:
         return self._next.get(key)
 

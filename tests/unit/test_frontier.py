@@ -11,6 +11,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP
 from hypothesis import given
@@ -215,3 +216,23 @@ def test_an_idle_partition_right_after_a_seek_owes_nothing() -> None:
         proc.clock = lambda t=t: t
         assert proc.contiguous([]) == []
     assert proc.frontier.next(("in", 0)) == 7
+
+
+def test_a_failed_batch_is_not_committed_and_is_read_again() -> None:
+    """Faust acks a batch even when its processing raised: the frontier must step back so
+    the commit cap keeps it uncommitted, and the next message re-reads it."""
+    reader = _Reader(committed=0)
+    proc = _processor(reader)
+
+    def fail(batch: Any) -> None:
+        raise RuntimeError("table write refused")
+
+    proc._process = fail  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        proc.process([_event("in", 0, o) for o in (0, 1, 2)])
+    assert proc.commit_cap(TP("in", 0), 3) == 0
+    seen: list[int] = []
+    proc._process = lambda batch: seen.extend(e.message.offset for e in batch)  # type: ignore[method-assign]
+    proc.process([_event("in", 0, 3)])
+    assert seen == [0, 1, 2, 3]
+    assert proc.commit_cap(TP("in", 0), 4) == 4
