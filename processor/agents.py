@@ -154,7 +154,7 @@ class Processor:
         return out
 
     def _start(self, keys: set[tuple[str, int]]) -> None:
-        new = keys - set(self.frontier.items())
+        new = {key for key in keys if not self.frontier.known(key)}
         if new:
             for key, (committed, low) in self.reader.starts(sorted(new)).items():
                 at = self.frontier.start(key, committed, low)
@@ -205,7 +205,7 @@ class Processor:
 
     def commit_cap(self, tp: Any, offset: int) -> int | None:
         """How far Faust may commit ``tp``: never past a message not yet processed."""
-        if tp.topic not in (self.input_name, self.route_name):
+        if tp.topic not in self._tracked:
             return offset
         return self.frontier.cap((tp.topic, tp.partition), offset)
 
@@ -224,16 +224,13 @@ class Processor:
         stale), Faust still acks the batch: the frontier goes back to the batch's first
         offsets so nothing of it is committed, and the next batch reads it again."""
         batch = self.contiguous(events)
-        firsts: dict[tuple[str, int], int] = {}
-        for ev in batch:
-            msg = ev.message
-            if msg.topic in self._tracked:
-                firsts.setdefault((msg.topic, msg.partition), msg.offset)
         try:
             self._process(batch)
         except Exception:
-            for key, offset in firsts.items():
-                self.frontier.rewind(key, offset)
+            for ev in batch:  # rewind keeps the lowest: each partition's first offset
+                msg = ev.message
+                if msg.topic in self._tracked:
+                    self.frontier.rewind((msg.topic, msg.partition), msg.offset)
             raise
 
     def _process(self, batch: Sequence[Any]) -> None:

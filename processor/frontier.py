@@ -18,7 +18,7 @@ Pure bookkeeping; the agent does the lookups and reads (processor/agents.py).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -72,6 +72,3 @@ class Frontier(Generic[K]):
         """Revoked or newly assigned partitions start over at the next message."""
         for key in keys:
             self._next.pop(key, None)
-
-    def items(self) -> Mapping[K, int]:
-        return dict(self._next)
