@@ -9,9 +9,10 @@ republish in each partition's own event context.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ import orjson
 
 from processor import codec, tables, web
 from processor.api import CarrierApi
+from processor.connection import client_config
 from processor.domain import codes, records
 from processor.domain.alerts import ShortCallRule
 from processor.domain.carrier import (
@@ -40,14 +42,18 @@ from processor.partition_reader import PartitionReader
 from processor.partitioning import partition_for
 from processor.profiles import Profiles
 from processor.publish import Publisher
+from processor.sender import POLL_S, Sender, Tracker
 from processor.settings import Settings
-from processor.stored import load_carrier, load_window, read
+from processor.state import Store, persist_offsets
+from processor.stored import carrier_of, window_of
 from processor.view import CarrierRow, CarrierView
 
 log = logging.getLogger(__name__)
 
 TICK_KEY = b"\x00tick"
 STALL_S = 10.0  # a partition read past its frontier for this long has a gap (see _stalled)
+IN_FLIGHT = 4  # batches whose records may be on their way while the next one is processed
+SETTLE_S = 0.1  # delivery reports are served at least this often when idle
 ROUTED = b"R1|"  # routed value: b"R1|<topic:partition>|<offset>|" + the original bytes
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                        "value_serializer": "raw"}
@@ -73,14 +79,22 @@ def default_policy(settings: Settings) -> Policy:
 
 @dataclass
 class _Group:
-    event: Any  # the newest Faust event of this carrier: its partition owns the carrier
+    partition: int  # of the newest event of this carrier: that partition owns the carrier
     items: list[Sourced] = field(default_factory=list)
 
 
-@dataclass
-class _Invalid:
-    event: Any
-    sources: list[tuple[str, int]] = field(default_factory=list)
+@dataclass(frozen=True)
+class Stores:
+    """The hot path's view of the tables (processor/state.py)."""
+
+    carriers: Store
+    windows: Store
+    dedup: Store
+    partitions: Store
+    latest: Store
+
+    def all(self) -> tuple[Store, ...]:
+        return (self.carriers, self.windows, self.dedup, self.partitions, self.latest)
 
 
 class Processor:
@@ -95,13 +109,18 @@ class Processor:
         self.route_name = settings.route_topic
         self.source = app.topic(self.input_name, self.route_name, **RAW)
         self.route = app.topic(self.route_name, **RAW)  # declared in topics/topics.toml
-        self.dlq = app.topic(settings.topic("sip.responses.dlq"), **RAW)
-        self.outputs = {name: app.topic(settings.topic(name), **RAW) for name in (
+        self.dlq_name = settings.topic("sip.responses.dlq")
+        self.outputs = {name: settings.topic(name) for name in (
             "carrier.consecutive-failures", "carrier.code-consistency", "carrier.summary.live",
             "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly",
             "carrier.alerts")}
-        self.publisher = Publisher(self._send_output, self.tables.carriers,
-                                   self.tables.windows, self.profiles.policy_for, self.now_for)
+        t = self.tables
+        owned = (t.carriers, t.windows, t.dedup, t.partitions, t.latest)
+        self.sender = Sender(client_config(settings),
+                             {x.changelog_topic.get_topic_name() for x in owned})
+        self.stores = Stores(*(Store(x, self.sender) for x in owned))
+        self.publisher = Publisher(self._send_output, self.stores.carriers,
+                                   self.stores.windows, self.profiles.policy_for, self.now_for)
         self._last_tick_hour: dict[int, int] = {}
         self.view = CarrierView()
         # (topic, partition) -> next offset to process; caps Faust's commits (frontier.py)
@@ -109,6 +128,9 @@ class Processor:
         self.reader = PartitionReader(settings)
         self._tracked = (self.input_name, self.route_name)
         self._stall: dict[tuple[str, int], tuple[int, float]] = {}  # key -> (next, since)
+        # batches processed, records on their way: (tracker, frontier of each partition)
+        self._in_flight: deque[tuple[Tracker, dict[tuple[str, int], int]]] = deque()
+        self._durable: dict[tuple[str, int], int] = {}  # frontier of the settled batches
         self.clock = time.monotonic
 
     # -- clocks -------------------------------------------------------------------------
@@ -121,7 +143,7 @@ class Processor:
 
     # -- output -------------------------------------------------------------------------
     def _send_output(self, name: str, key: bytes, value: bytes | None) -> None:
-        self.outputs[name].send_soon(key=key, value=value)
+        self.sender.send(self.outputs[name], key, value)
 
     # -- where each partition stands ------------------------------------------------------
     def contiguous(self, events: Sequence[Any]) -> list[Any]:
@@ -204,10 +226,14 @@ class Processor:
         return out
 
     def commit_cap(self, tp: Any, offset: int) -> int | None:
-        """How far Faust may commit ``tp``: never past a message not yet processed."""
+        """How far Faust may commit ``tp``: never past a message whose batch is not yet
+        processed and acknowledged by the broker in full (changelog and outputs)."""
         if tp.topic not in self._tracked:
             return offset
-        return self.frontier.cap((tp.topic, tp.partition), offset)
+        key = (tp.topic, tp.partition)
+        cap = self.frontier.cap(key, offset)
+        durable = self._durable.get(key)
+        return None if cap is None or durable is None else min(cap, durable)
 
     def forget(self, tps: Any) -> None:
         """Partitions revoked or (re)assigned start over from their committed offset."""
@@ -215,14 +241,45 @@ class Processor:
         self.frontier.forget(keys)
         for key in keys:
             self._stall.pop(key, None)
+            self._durable.pop(key, None)
+            for _, marks in self._in_flight:
+                marks.pop(key, None)
+
+    def track(self, batch: Sequence[Any], tracker: Tracker) -> None:
+        """``batch`` is processed; it becomes committable once ``tracker`` is done."""
+        marks = {}
+        for ev in batch:
+            msg = ev.message
+            if msg.topic in self._tracked:
+                key = (msg.topic, msg.partition)
+                nxt = self.frontier.next(key)
+                if nxt is not None:
+                    marks[key] = nxt
+        self._in_flight.append((tracker, marks))
+
+    def settle(self) -> None:
+        """Serve delivery reports; batches acknowledged in full (in order) become durable:
+        committable, and their changelog offsets recorded for Faust's recovery."""
+        self.sender.poll()
+        while self._in_flight and self._in_flight[0][0].done:
+            tracker, marks = self._in_flight.popleft()
+            persist_offsets(self.stores.all(), tracker.offsets)
+            self._durable.update(marks)
+
+    async def drain(self) -> None:
+        """Wait until every batch processed so far is durable (before a hand-over)."""
+        await self.sender.drain()
+        self.settle()
 
     # -- the batch ----------------------------------------------------------------------
-    def process(self, events: Sequence[Any]) -> None:
-        """Decode, route, fold and write one batch; never raises on bad input.
+    async def process(self, events: Sequence[Any]) -> None:
+        """Decode, route, fold and write one batch; never raises on bad input. Its records
+        go out in the background while the next batches are processed (at most IN_FLIGHT
+        batches ahead); it is committable once they are all acknowledged (``settle``).
 
-        If it raises anyway (a bug, or Faust refusing a table write while its metadata is
-        stale), Faust still acks the batch: the frontier goes back to the batch's first
-        offsets so nothing of it is committed, and the next batch reads it again."""
+        If it raises anyway (a bug, or a broken table), Faust still acks the batch: the
+        frontier goes back to the batch's first offsets so nothing of it is committed, and
+        the next batch reads it again."""
         batch = self.contiguous(events)
         try:
             self._process(batch)
@@ -232,12 +289,17 @@ class Processor:
                 if msg.topic in self._tracked:
                     self.frontier.rewind((msg.topic, msg.partition), msg.offset)
             raise
+        self.track(batch, self.sender.seal())
+        self.settle()
+        while len(self._in_flight) > IN_FLIGHT:  # the broker is slow or away: wait for it
+            await asyncio.sleep(POLL_S)
+            self.settle()
 
     def _process(self, batch: Sequence[Any]) -> None:
         wall = now_ms()
         check_future = self.settings.clock == "wall"
         groups: dict[str, _Group] = {}
-        invalid: dict[int, _Invalid] = {}
+        invalid: dict[int, list[tuple[str, int]]] = {}
         ticks = []
         n = self.settings.partitions
         for ev in batch:
@@ -257,9 +319,7 @@ class Processor:
                 decoded = codec.decode(raw, wall if (check_future and is_input) else None)
             if isinstance(decoded, codec.Rejected):
                 self._dead_letter(msg, decoded)
-                bad = invalid.setdefault(msg.partition, _Invalid(ev))
-                bad.event = ev
-                bad.sources.append((source, offset))
+                invalid.setdefault(msg.partition, []).append((source, offset))
                 continue
             cid = decoded.carrier_id
             owner = partition_for(cid.encode(), n)
@@ -267,24 +327,21 @@ class Processor:
                 # Keep the original coordinates: a re-forwarded copy (after a restart) then
                 # carries the same source offset and is skipped like any re-delivery.
                 wrapped = b"%s%s|%d|%s" % (ROUTED, source.encode(), offset, raw)
-                self.route.send_soon(key=cid.encode(), value=wrapped, partition=owner)
+                self.sender.send(self.route_name, cid.encode(), wrapped, owner)
                 continue
             grp = groups.get(cid)
             if grp is None:
-                grp = groups[cid] = _Group(ev)
-            grp.event = ev
+                grp = groups[cid] = _Group(msg.partition)
+            grp.partition = msg.partition
             grp.items.append(Sourced(decoded, source, offset))
         for cid, grp in groups.items():
-            with tables.in_partition_of(grp.event):
-                self._fold_carrier(cid, grp.items, wall, grp.event.message.partition)
-        for partition, bad in invalid.items():
-            with tables.in_partition_of(bad.event):
-                self._count_invalid(partition, bad.sources)
+            self._fold_carrier(cid, grp.items, wall, grp.partition)
+        for partition, sources in invalid.items():
+            self._count_invalid(partition, sources)
         for ev in ticks:
-            with tables.in_partition_of(ev):
-                self._tick(ev.message.partition, orjson.loads(ev.message.value)["tick"])
-        # Published with the batch, so the records are queued before the batch's offsets can
-        # be committed (Faust flushes the producer first): committed implies published.
+            self._tick(ev.message.partition, orjson.loads(ev.message.value)["tick"])
+        # Queued with the batch, which is drained before its offsets can be committed:
+        # committed implies published.
         self.publisher.flush()
 
     def _dead_letter(self, msg: Any, rejected: codec.Rejected) -> None:
@@ -293,34 +350,35 @@ class Processor:
             rejected, topic=msg.topic, partition=msg.partition, offset=msg.offset,
             timestamp_ms=int(ts * 1000) if ts is not None else None, key=msg.key,
             value=msg.value)
-        self.dlq.send_soon(key=msg.key, value=record)
+        self.sender.send(self.dlq_name, msg.key, record)
 
     def _fold_carrier(self, cid: str, items: list[Sourced], wall: int, partition: int) -> None:
-        t = self.tables
-        state = load_carrier(t.carriers, cid)
+        s = self.stores
+        key = cid.encode()
+        state = carrier_of(s.carriers.get(partition, key))
         wids, bids = keys_needed(items)
         windows = {}
         for kind, start in wids:
-            w = load_window(t.windows, cid, kind, start)
+            w = self._window(partition, cid, kind, start)
             if w is not None:
                 windows[(kind, start)] = w
         buckets = {}
         for b in bids:
-            raw = read(t.dedup, f"{cid}|{b}".encode())
+            raw = s.dedup.get(partition, f"{cid}|{b}".encode())
             if raw:
                 buckets[b] = orjson.loads(raw)
         res = fold(cid, state, windows, buckets, items, policy=self.profiles.policy_for(cid),
                    now_ms=self._now(), wall_ms=wall)
-        self._write(cid, res, wall)
+        self._write(cid, res, wall, partition)
         self.view.update(partition, res.carrier, res.windows)
-        latest_raw = read(t.latest, cid.encode())
+        latest_raw = s.latest.get(partition, key)
         latest = push_latest(orjson.loads(latest_raw) if latest_raw else None, res.accepted,
                              self.settings.latest_calls)
         if latest is not None:
-            t.latest[cid.encode()] = orjson.dumps(latest)
+            s.latest.put(partition, key, orjson.dumps(latest))
 
-    def _write(self, cid: str, res: FoldResult, wall: int) -> None:
-        t = self.tables
+    def _write(self, cid: str, res: FoldResult, wall: int, partition: int) -> None:
+        s, p = self.stores, partition
         if res.alerts:
             # Queued before the state that records them as sent: a crash cannot leave the
             # "firing" state in the changelog without its alert on the topic.
@@ -329,23 +387,23 @@ class Processor:
                 self._send_output("carrier.alerts", cid.encode(),
                                   orjson.dumps(records.alert(cid, a, contacts, wall)))
         if res.carrier_changed:
-            t.carriers[cid.encode()] = orjson.dumps(res.carrier.to_json())
+            s.carriers.put(p, cid.encode(), orjson.dumps(res.carrier.to_json()))
         for (kind, start), w in res.windows.items():
-            t.windows[window_key(cid, kind, start).encode()] = orjson.dumps(w.to_json())
+            s.windows.put(p, window_key(cid, kind, start).encode(), orjson.dumps(w.to_json()))
         for kind, start in res.expired:
-            _delete(t.windows, window_key(cid, kind, start).encode())
+            s.windows.delete(p, window_key(cid, kind, start).encode())
         for b, bucket in res.buckets.items():
-            t.dedup[f"{cid}|{b}".encode()] = orjson.dumps(bucket)
+            s.dedup.put(p, f"{cid}|{b}".encode(), orjson.dumps(bucket))
         for b in res.expired_buckets:
-            _delete(t.dedup, f"{cid}|{b}".encode())
+            s.dedup.delete(p, f"{cid}|{b}".encode())
         if (res.carrier_changed or res.windows or res.expired or res.republish_carrier
                 or res.republish):
-            self.publisher.mark(cid, [*res.windows.keys(), *res.republish], res.expired)
+            self.publisher.mark(cid, p, [*res.windows.keys(), *res.republish], res.expired)
 
     def _count_invalid(self, partition: int, sources: list[tuple[str, int]]) -> None:
         """Invalid input per partition, counted once (offset watermark like every key)."""
         key = f"p{partition}".encode()
-        raw = read(self.tables.partitions, key)
+        raw = self.stores.partitions.get(partition, key)
         doc: dict[str, Any] = orjson.loads(raw) if raw else {"invalid": 0, "ap": {}}
         changed = False
         for source, offset in sources:
@@ -354,7 +412,7 @@ class Processor:
                 doc["invalid"] += 1
                 changed = True
         if changed:
-            self.tables.partitions[key] = orjson.dumps(doc)
+            self.stores.partitions.put(partition, key, orjson.dumps(doc))
         self.view.invalid[partition] = doc["invalid"]
 
     def _tick(self, partition: int, tick_ms: int) -> None:
@@ -367,31 +425,38 @@ class Processor:
         wall = now_ms()
         if first:
             self.view.drop_partition(partition)
-            raw = read(self.tables.partitions, f"p{partition}".encode())
+            raw = self.stores.partitions.get(partition, f"p{partition}".encode())
             self.view.invalid[partition] = orjson.loads(raw)["invalid"] if raw else 0
-        for key in tables.keys_in_partition(self.tables.carriers, partition):
+        for key in self.stores.carriers.keys(partition):
             cid = key.decode()
-            state = load_carrier(self.tables.carriers, cid)
+            state = carrier_of(self.stores.carriers.get(partition, key))
             if state is None:
                 continue
             res = fold(cid, state, {}, {}, (), policy=self.profiles.policy_for(cid),
                        now_ms=self._now(), wall_ms=wall)
-            self._write(cid, res, wall)
+            self._write(cid, res, wall, partition)
             if first:  # after a start: republish what a crash may have left unpublished
                 recent = [(k, s) for k in state.windows for s in state.windows[k]]
-                self.publisher.mark(cid, [w for w in recent if self._recent(cid, w, state)])
-                self.view.update(partition, res.carrier, self._latest_windows(res.carrier))
+                self.publisher.mark(cid, partition, [
+                    w for w in recent if self._recent(cid, w, state, partition)])
+                self.view.update(partition, res.carrier,
+                                 self._latest_windows(res.carrier, partition))
             else:
                 self.view.update(partition, res.carrier, {})
-            self.publisher.mark(cid)
+            self.publisher.mark(cid, partition)
 
-    def _latest_windows(self, state: CarrierState) -> dict[tuple[str, int], WindowState]:
+    def _window(self, partition: int, cid: str, kind: str, start: int) -> WindowState | None:
+        return window_of(self.stores.windows.get(partition,
+                                                 window_key(cid, kind, start).encode()))
+
+    def _latest_windows(self, state: CarrierState,
+                        partition: int) -> dict[tuple[str, int], WindowState]:
         """The newest hour, day and month window of a carrier, as stored."""
         out = {}
         for kind, starts in state.windows.items():
             if starts:
                 start = max(starts)
-                w = load_window(self.tables.windows, state.carrier_id, kind, start)
+                w = self._window(partition, state.carrier_id, kind, start)
                 if w is not None:
                     out[(kind, start)] = w
         return out
@@ -414,8 +479,9 @@ class Processor:
         return {tp.partition for tp in self.app.assignor.assigned_actives()
                 if tp.topic == self.input_name}
 
-    def _recent(self, cid: str, wid: tuple[str, int], state: CarrierState) -> bool:
-        w = load_window(self.tables.windows, cid, *wid)
+    def _recent(self, cid: str, wid: tuple[str, int], state: CarrierState,
+                partition: int) -> bool:
+        w = self._window(partition, cid, *wid)
         return w is not None and w.updated_ms >= state.updated_ms - 120_000
 
     async def send_ticks(self) -> None:
@@ -437,11 +503,6 @@ def _unwrap_routed(value: bytes | None) -> tuple[bytes, str, int] | None:
         return None
 
 
-def _delete(table: Any, key: bytes) -> None:
-    with contextlib.suppress(KeyError):
-        del table[key]
-
-
 def register(app: faust.App, settings: Settings) -> Processor:
     """Attach the processor's topics, tables, agent and timers to ``app``."""
     proc = Processor(app, settings)
@@ -452,11 +513,11 @@ def register(app: faust.App, settings: Settings) -> Processor:
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             try:
                 began = time.perf_counter()
-                proc.process(events)
+                await proc.process(events)
                 done = time.perf_counter()
                 log.debug("batch of %d events: waited %.3f s, processed in %.3f s, %d records "
-                          "queued to send", len(events), began - last, done - began,
-                          app.producer.buffer.size)
+                          "sent so far", len(events), began - last, done - began,
+                          proc.sender.sent)
                 last = done
             except Exception:  # not bad input: log it loudly; Faust restarts the agent
                 log.exception("processing a batch of %d events failed; it will be read "
@@ -467,6 +528,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
 
     @app.on_partitions_revoked.connect
     async def revoked(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        await proc.drain()  # the next owner recovers from a changelog holding all of it
         proc.forget(args[0])
 
     @app.on_partitions_assigned.connect
@@ -476,6 +538,18 @@ def register(app: faust.App, settings: Settings) -> Processor:
     @app.timer(settings.tick_interval_s, on_leader=False)
     async def tick() -> None:
         await proc.send_ticks()
+
+    @app.timer(SETTLE_S, on_leader=False)
+    async def settle() -> None:
+        proc.settle()
+
+    @app.on_before_shutdown.connect
+    async def shutdown(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        try:
+            await asyncio.wait_for(proc.drain(), timeout=10.0)
+        except TimeoutError:
+            log.warning("stopping with %d records unacknowledged: their input is not "
+                        "committed and will be read again", proc.sender.pending())
 
     collector = CarrierCollector(
         rows=lambda: list(proc.view.owned(proc.owned_partitions())),
@@ -490,7 +564,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
                  owned_rows=lambda: list(proc.view.owned(proc.owned_partitions())),
                  registry=new_registry(collector), ready=lambda: is_ready(app),
                  token=settings.api_token)
-    _ = (process, tick, revoked, assigned)
+    _ = (process, tick, settle, revoked, assigned, shutdown)
     return proc
 
 

@@ -5,6 +5,9 @@ one past the committed offset, so a message it dropped right there is committed 
 lost (see processor/frontier.py). ``install`` makes the app's consumer ask
 ``app.commit_cap(tp, offset)`` before every commit: the processor answers with its
 contiguous frontier, or None while it has processed nothing of that partition.
+
+Faust drops the acks it computed a commit from, so the acks above a capped commit are
+handed back to it: it tries them again at its next commit, even if no new message comes.
 """
 
 from __future__ import annotations
@@ -23,9 +26,21 @@ def _capped_filter(self: Any, tps: Iterable[Any]) -> dict[Any, int]:
     out = {}
     for tp, offset in offsets.items():
         capped = cap(tp, offset)
+        if capped is not None and capped < offset:
+            _hand_back(self, tp, capped, offset)
+        elif capped is None:
+            committed = self._committed_offset.get(tp)
+            _hand_back(self, tp, offset - 1 if committed is None else committed, offset)
         if capped is not None and self._should_commit(tp, capped):
             out[tp] = capped
     return out
+
+
+def _hand_back(self: Any, tp: Any, start: int, end: int) -> None:
+    """Faust removed acks ``start <= offset < end`` (it sorts its list before use)."""
+    held = range(max(start, 0), end)
+    self._acked[tp].extend(held)
+    self._acked_index[tp].update(held)
 
 
 def install(consumer: Any) -> Any:

@@ -1,10 +1,10 @@
 """Publishing the output records of a batch: each changed record once per batch.
 
 The agent marks what a batch changed (or re-applied) and flushes at the end of the batch:
-the records are built from the tables and queued behind the batch's changelog writes, so
-Faust's flush-before-commit makes "offset committed" imply "record sent". Records are
-derived from state, so publishing can be repeated at will (after a restart, recent windows
-and every owned carrier are republished once).
+the records are built from the tables and queued behind the batch's changelog writes, and
+the batch is drained before its offsets can be committed, so "offset committed" implies
+"record sent". Records are derived from state, so publishing can be repeated at will
+(after a restart, recent windows and every owned carrier are republished once).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
 from processor.domain import records
 from processor.domain.carrier import CarrierState, Policy
 from processor.domain.windows import live_hours, window_key
-from processor.stored import load_carrier, load_window
+from processor.state import Store
+from processor.stored import carrier_of, window_of
 
 CONSECUTIVE = "carrier.consecutive-failures"
 CONSISTENCY = "carrier.code-consistency"
@@ -30,8 +30,8 @@ SUMMARY_TOPIC = {"hour": "carrier.summary.hourly", "day": "carrier.summary.daily
 
 @dataclass
 class Dirty:
-    carriers: set[str] = field(default_factory=set)
-    windows: set[tuple[str, str, int]] = field(default_factory=set)
+    carriers: dict[str, int] = field(default_factory=dict)  # carrier -> its partition
+    windows: dict[tuple[str, str, int], int] = field(default_factory=dict)
     tombstones: set[tuple[str, str, int]] = field(default_factory=set)
 
     def __bool__(self) -> bool:
@@ -41,8 +41,8 @@ class Dirty:
 class Publisher:
     """Collects changes from the agent and sends the records they touch."""
 
-    def __init__(self, send: Callable[[str, bytes, bytes | None], None], carriers: Any,
-                 windows: Any, policy_for: Callable[[str], Policy],
+    def __init__(self, send: Callable[[str, bytes, bytes | None], None], carriers: Store,
+                 windows: Store, policy_for: Callable[[str], Policy],
                  now_for: Callable[[CarrierState], int | None]) -> None:
         self._send = send  # (contract topic name, key, value or None for a tombstone)
         self._carriers = carriers
@@ -52,32 +52,33 @@ class Publisher:
         self.dirty = Dirty()
         self.published = 0
 
-    def mark(self, carrier_id: str, windows: Iterable[tuple[str, int]] = (),
+    def mark(self, carrier_id: str, partition: int, windows: Iterable[tuple[str, int]] = (),
              expired: Iterable[tuple[str, int]] = ()) -> None:
-        self.dirty.carriers.add(carrier_id)
+        """``carrier_id`` (stored in ``partition``) and these windows of it changed."""
+        self.dirty.carriers[carrier_id] = partition
         for kind, start in windows:
-            self.dirty.windows.add((carrier_id, kind, start))
+            self.dirty.windows[(carrier_id, kind, start)] = partition
         for kind, start in expired:
             self.dirty.tombstones.add((carrier_id, kind, start))
-            self.dirty.windows.discard((carrier_id, kind, start))
+            self.dirty.windows.pop((carrier_id, kind, start), None)
 
     def flush(self) -> int:
         """Send every marked record; returns how many were sent."""
         dirty, self.dirty = self.dirty, Dirty()
         wall = int(time.time() * 1000)
         sent = 0
-        for carrier_id in dirty.carriers:
-            state = load_carrier(self._carriers, carrier_id)
+        for carrier_id, partition in dirty.carriers.items():
+            state = carrier_of(self._carriers.get(partition, carrier_id.encode()))
             if state is None:
                 continue
-            sent += self._carrier_records(state, wall)
-        for carrier_id, kind, start in dirty.windows:
-            w = load_window(self._windows, carrier_id, kind, start)
+            sent += self._carrier_records(state, partition, wall)
+        for (carrier_id, kind, start), partition in dirty.windows.items():
+            key = window_key(carrier_id, kind, start).encode()
+            w = window_of(self._windows.get(partition, key))
             if w is None:
                 continue
             rec = records.summary(carrier_id, kind, start, w.stats, w.updated_ms or wall)
-            self._send(SUMMARY_TOPIC[kind], window_key(carrier_id, kind, start).encode(),
-                       orjson.dumps(rec))
+            self._send(SUMMARY_TOPIC[kind], key, orjson.dumps(rec))
             sent += 1
         for carrier_id, kind, start in dirty.tombstones:
             self._send(SUMMARY_TOPIC[kind], window_key(carrier_id, kind, start).encode(), None)
@@ -85,7 +86,7 @@ class Publisher:
         self.published += sent
         return sent
 
-    def _carrier_records(self, state: CarrierState, wall: int) -> int:
+    def _carrier_records(self, state: CarrierState, partition: int, wall: int) -> int:
         cid = state.carrier_id
         key = cid.encode()
         policy = self._policy_for(cid)
@@ -102,7 +103,7 @@ class Publisher:
         for start in live_hours(now):
             if start not in stored:
                 continue
-            w = load_window(self._windows, cid, "hour", start)
+            w = window_of(self._windows.get(partition, window_key(cid, "hour", start).encode()))
             if w is not None:
                 hours.append(w.stats)
         self._send(LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))

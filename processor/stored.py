@@ -16,11 +16,17 @@ def read(table: Any, key: bytes) -> bytes | None:
     return value
 
 
-def load_carrier(table: Any, carrier_id: str) -> CarrierState | None:
-    raw = read(table, carrier_id.encode())
+def carrier_of(raw: bytes | None) -> CarrierState | None:
     return CarrierState.from_json(orjson.loads(raw)) if raw else None
 
 
-def load_window(table: Any, carrier_id: str, kind: str, start: int) -> WindowState | None:
-    raw = read(table, window_key(carrier_id, kind, start).encode())
+def window_of(raw: bytes | None) -> WindowState | None:
     return WindowState.from_json(orjson.loads(raw)) if raw else None
+
+
+def load_carrier(table: Any, carrier_id: str) -> CarrierState | None:
+    return carrier_of(read(table, carrier_id.encode()))
+
+
+def load_window(table: Any, carrier_id: str, kind: str, start: int) -> WindowState | None:
+    return window_of(read(table, window_key(carrier_id, kind, start).encode()))

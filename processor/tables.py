@@ -1,21 +1,16 @@
-"""Table declarations and the small amount of Faust plumbing needed to use them in batches.
+"""Table declarations: RocksDB-backed Faust tables of raw bytes.
 
 Every table lives in RocksDB (rocksdict) under the data dir, with raw bytes keys and values
-that we encode ourselves. Faust picks the RocksDB partition of a read or write from the
-"current event"; a batch holds events of several partitions, so the glue sets the current
-event to one of the carrier's own events around its reads and writes (faust #300, #497).
+that we encode ourselves. Faust owns them (changelogs, recovery, rebalances); the agent
+reads and writes their partitions directly (processor/state.py).
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
 ROCKSDICT = {"driver": "rocksdict"}
 
@@ -69,27 +64,3 @@ def _registry_table(app: faust.App, topic: str) -> Any:
     # topic given here, and hangs the rebalance on the KeyError: name it the real topic.
     table._changelog_topic_name = lambda: topic  # type: ignore[method-assign]
     return table
-
-
-@contextmanager
-def in_partition_of(event: Any) -> Iterator[None]:
-    """Reads and writes inside go to ``event``'s partition of every table."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-def keys_in_partition(table: Any, partition: int) -> list[bytes]:
-    """Every key of ``table`` stored for ``partition`` on this worker (RocksDB scan)."""
-    db = table.data._db_for_partition(partition)  # faust has no per-partition iteration
-    keys = []
-    it = db.iter()
-    it.seek_to_first()
-    while it.valid():
-        key = it.key()
-        if not key.startswith(b"__faust"):
-            keys.append(key)
-        it.next()
-    return keys

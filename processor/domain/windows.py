@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -76,10 +77,16 @@ def live_hours(now_ms: int) -> list[int]:
 
 def iso(ms: int) -> str:
     """RFC 3339 UTC with ``Z``, millisecond precision only when needed."""
-    d = _dt(ms)
-    if ms % 1000:
-        return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    return d.strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds, millis = divmod(ms, 1000)
+    if millis:
+        return f"{_iso_seconds(seconds)}.{millis:03d}Z"
+    return _iso_seconds(seconds) + "Z"
+
+
+@lru_cache(maxsize=65_536)
+def _iso_seconds(seconds: int) -> str:
+    """Formatting a date is slow next to a lookup; window bounds and timestamps repeat."""
+    return _dt(seconds * 1000).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def window_key(carrier_id: str, kind: str, start_ms: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -66,8 +67,23 @@ def contender(module: str, *args: str, python: str = sys.executable,
     return result
 
 
-def last_output_ms(settings: Settings) -> int:
-    """The newest producer timestamp on any output topic (the last record's CreateTime)."""
+def last_output_ms(settings: Settings, attempts: int = 10) -> int:
+    """The newest producer timestamp on any output topic (the last record's CreateTime);
+    retried while the broker is still moving partition leadership about."""
+    from confluent_kafka import KafkaException
+
+    for attempt in range(attempts):
+        try:
+            return _last_output_ms(settings)
+        except KafkaException as exc:
+            if attempt == attempts - 1:
+                raise
+            say(f"reading the outputs' ends: {exc}; again in 1 s")
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+def _last_output_ms(settings: Settings) -> int:
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": settings.bootstrap_servers,
@@ -99,11 +115,15 @@ def log_time_ms(log: str, needle: str) -> int:
     raise RuntimeError(f"{needle!r} not in the worker log")
 
 
-def run_carrierwatch(settings: Settings, events: int, tmp: Path) -> dict[str, Any]:
+def run_carrierwatch(settings: Settings, events: int, tmp: Path,
+                     profile: bool = False) -> dict[str, Any]:
     """The real worker, all outputs on: first event consumed to last output published."""
     worker = start_worker(settings, tmp / "carrierwatch.log")
+    spy = None
     try:
         worker.wait_log("Worker ready", timeout=300)
+        if profile:
+            spy = start_profile(worker.popen.pid, tmp / "profile.txt")
         topics = [settings.topic(settings.input_topic), settings.route_topic]
         while group_lag(settings, topics) > 0:
             time.sleep(1.0)
@@ -115,11 +135,61 @@ def run_carrierwatch(settings: Settings, events: int, tmp: Path) -> dict[str, An
             last = now
         rss = peak_rss_mib(worker.popen.pid)
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         worker.stop()
+    if profile:
+        print_profile(tmp / "profile.txt")
     first = log_time_ms(worker.log(), "processing starts at offset")
     seconds = (last - first) / 1000
     return {"name": "carrierwatch", "events": events, "seconds": round(seconds, 3),
             "events_per_s": round(events / seconds), "peak_rss_mib": round(rss, 1)}
+
+
+def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy samples the worker (collapsed stacks, idle threads left out) until SIGINT."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw",
+                             "--rate", "200", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    """The functions the worker spent its samples in: own time and with callees."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0].rstrip(")")
+                  for f in stack.split(";")]
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            total[f] = total.get(f, 0) + n
+    say(f"profile: {samples:,} samples in {path}")
+    print(f"\n{'own %':>6} {'total %':>8}  function (file)")
+    for f, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{100 * n / samples:>6.1f} {100 * total[f] / samples:>8.1f}  {f}")
+    print(f"\n{'total %':>8}  function (file), by time with callees")
+    for f, n in sorted(total.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{100 * n / samples:>8.1f}  {f}")
+
+
+def create_topics(settings: Settings, attempts: int = 5) -> None:
+    """``carrierwatch topics create``; a broker just started may still refuse it."""
+    for attempt in range(attempts):
+        out = cli(settings, "topics", "create")
+        if out.returncode == 0:
+            return
+        say(f"topics create failed ({out.returncode}): {out.stderr.strip()[-500:]}")
+        if attempt < attempts - 1:
+            time.sleep(3.0)
+    raise SystemExit("could not create the topics")
 
 
 def main() -> None:
@@ -130,6 +200,8 @@ def main() -> None:
     ap.add_argument("--bootstrap", help="use this broker instead of starting the local one")
     ap.add_argument("--only", nargs="*",
                     default=["ceiling", "naive-faust", "quix", "carrierwatch"])
+    ap.add_argument("--profile", action="store_true",
+                    help="sample the worker with py-spy and print where its time goes")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cw-bench-"))
     tag = uuid.uuid4().hex[:6]
@@ -148,7 +220,7 @@ def main() -> None:
                             partitions=args.partitions, data_dir=tmp / "data",
                             web_port=free_port(), clock="stream")
     try:
-        assert cli(settings, "topics", "create").returncode == 0
+        create_topics(settings)
         topic = settings.topic(settings.input_topic)
         traffic = Traffic(seed=7, carriers=args.carriers, events=args.events,
                           start_ms=START_MS, end_ms=START_MS + 7 * 86_400_000)
@@ -169,7 +241,7 @@ def main() -> None:
                 r = contender("tests.benchmarks.quix_peer", settings.bootstrap_servers, topic,
                               str(args.events), str(tmp / "quix"), python=quix_python())
             elif name == "carrierwatch":
-                r = run_carrierwatch(settings, args.events, tmp)
+                r = run_carrierwatch(settings, args.events, tmp, args.profile)
             else:
                 raise SystemExit(f"unknown contender {name}")
             results[name] = r

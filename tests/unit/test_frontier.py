@@ -7,7 +7,8 @@ messages after a rewind); and a commit never passes the first offset not handed 
 
 from __future__ import annotations
 
-from collections import defaultdict
+import asyncio
+from collections import defaultdict, deque
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,6 +22,7 @@ from processor.agents import Processor
 from processor.commit_gate import install
 from processor.frontier import Frontier
 from processor.partition_reader import Fetched, Record
+from processor.sender import Tracker
 
 KEY = ("in", 0)
 
@@ -108,6 +110,22 @@ def test_faust_alone_commits_over_a_dropped_message_and_the_gate_stops_it() -> N
     assert gated._filter_committable_offsets([tp]) == {}
 
 
+@pytest.mark.parametrize("first", [None, 14])
+def test_acks_held_back_are_committed_later_without_new_messages(first: int | None) -> None:
+    """Faust forgets the acks it computed a commit from; the gate hands back those it held,
+    so the offsets are committed once the cap allows, though no new message arrives."""
+    tp = TP("in", 0)
+    caps = [first, 20]
+    c = faust_consumer(10, list(range(11, 20)),
+                       cap=lambda t, o: None if caps[0] is None else min(o, caps[0]))
+    held = c._filter_committable_offsets([tp])
+    assert held == ({} if first is None else {tp: first})
+    if first is not None:
+        c._committed_offset[tp] = first
+    caps.pop(0)
+    assert c._filter_committable_offsets([tp]) == {tp: 20}
+
+
 def test_install_keeps_the_object_and_its_class() -> None:
     obj = object.__new__(Consumer)
     assert install(obj) is obj
@@ -149,8 +167,26 @@ class _Consumer:
         return self.ends[tp]
 
 
+class _Sender:
+    """Hands out the trackers a test controls; every batch's records "delivered" at once
+    unless the test queues a tracker of its own."""
+
+    def __init__(self) -> None:
+        self.trackers: list[Tracker] = []
+
+    def seal(self) -> Tracker:
+        return self.trackers.pop(0) if self.trackers else Tracker(frozenset())
+
+    def poll(self) -> None:
+        pass
+
+
 def _processor(reader: _Reader) -> Processor:
     proc = object.__new__(Processor)
+    proc.sender = _Sender()  # type: ignore[assignment]
+    proc.stores = SimpleNamespace(all=lambda: ())  # type: ignore[assignment]
+    proc._in_flight = deque()
+    proc._durable = {}
     proc.input_name, proc.route_name = "in", "route"
     proc._tracked = ("in", "route")
     proc.frontier = Frontier()
@@ -163,10 +199,17 @@ def _processor(reader: _Reader) -> Processor:
     return proc
 
 
+def _done(proc: Processor, batch: list[Any]) -> list[Any]:
+    """``batch`` processed and its records acknowledged."""
+    proc.track(batch, Tracker(frozenset()))
+    proc.settle()
+    return batch
+
+
 def test_the_batch_is_made_contiguous_by_reading_what_faust_dropped() -> None:
     proc = _processor(_Reader(committed=0))
     batch = [_event("in", 0, o) for o in (0, 1, 4, 5)] + [_event("other", 0, 9)]
-    out = proc.contiguous(batch)
+    out = _done(proc, proc.contiguous(batch))
     assert [(e.message.topic, e.message.offset) for e in out] == [
         ("in", 0), ("in", 1), ("in", 2), ("in", 3), ("in", 4), ("in", 5), ("other", 9)]
     assert proc.commit_cap(TP("in", 0), 100) == 6
@@ -177,7 +220,7 @@ def test_a_gap_that_cannot_be_read_holds_the_partition_and_its_commits() -> None
     reader = _Reader(committed=10)
     proc = _processor(reader)
     reader.down = True
-    out = proc.contiguous([_event("in", 0, o) for o in (10, 13, 14)])
+    out = _done(proc, proc.contiguous([_event("in", 0, o) for o in (10, 13, 14)]))
     assert [e.message.offset for e in out] == [10]
     assert proc.commit_cap(TP("in", 0), 15) == 11
     reader.down = False
@@ -199,7 +242,7 @@ def test_a_gap_with_no_later_message_is_filled_once_the_partition_stalls() -> No
     proc.clock = lambda: 9.0
     assert proc.contiguous([]) == []
     proc.clock = lambda: 11.0
-    assert [e.message.offset for e in proc.contiguous([])] == [2, 3, 4, 5]
+    assert [e.message.offset for e in _done(proc, proc.contiguous([]))] == [2, 3, 4, 5]
     assert proc.commit_cap(tp, 100) == 6
     proc.clock = lambda: 30.0
     assert proc.contiguous([]) == []  # nothing owed any more
@@ -229,10 +272,47 @@ def test_a_failed_batch_is_not_committed_and_is_read_again() -> None:
 
     proc._process = fail  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        proc.process([_event("in", 0, o) for o in (0, 1, 2)])
-    assert proc.commit_cap(TP("in", 0), 3) == 0
+        asyncio.run(proc.process([_event("in", 0, o) for o in (0, 1, 2)]))
+    assert proc.commit_cap(TP("in", 0), 3) is None  # nothing durable yet
     seen: list[int] = []
     proc._process = lambda batch: seen.extend(e.message.offset for e in batch)  # type: ignore[method-assign]
-    proc.process([_event("in", 0, 3)])
+    asyncio.run(proc.process([_event("in", 0, 3)]))
     assert seen == [0, 1, 2, 3]
     assert proc.commit_cap(TP("in", 0), 4) == 4
+
+
+class _Msg:
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self._at = (topic, partition, offset)
+
+    def topic(self) -> str:
+        return self._at[0]
+
+    def partition(self) -> int:
+        return self._at[1]
+
+    def offset(self) -> int:
+        return self._at[2]
+
+
+def test_a_batch_is_committable_only_once_the_broker_acked_all_its_records() -> None:
+    """Records go out in the background: commits wait for each batch's acks, in order,
+    even when a later batch is acked first."""
+    proc = _processor(_Reader(committed=0))
+    first, second = Tracker(frozenset()), Tracker(frozenset())
+    proc.sender.trackers += [first, second]  # type: ignore[attr-defined]
+    proc._process = lambda batch: None  # type: ignore[method-assign]
+    first.queued, second.queued = 2, 1
+    asyncio.run(proc.process([_event("in", 0, o) for o in (0, 1)]))
+    asyncio.run(proc.process([_event("in", 0, 2)]))
+    tp = TP("in", 0)
+    assert proc.commit_cap(tp, 3) is None
+    second.delivered(None, _Msg("out", 0, 0))
+    proc.settle()
+    assert proc.commit_cap(tp, 3) is None  # the first batch still owes an ack
+    first.delivered(None, _Msg("out", 0, 1))
+    proc.settle()
+    assert proc.commit_cap(tp, 3) is None
+    first.delivered(None, _Msg("out", 0, 2))
+    proc.settle()
+    assert proc.commit_cap(tp, 3) == 3

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from processor.domain.consistency import verdict
 from processor.domain.summary import Stats, figures
@@ -65,6 +67,14 @@ def test_keys_and_live_hours() -> None:
     assert hours[-1] == ms("2026-11-25T10:00:00")
     assert hours[0] == ms("2026-11-24T11:00:00")
     assert iso(ms("2026-11-25T10:30:00") + 5) == "2026-11-25T10:30:00.005Z"
+
+
+@given(st.integers(min_value=-10**12, max_value=4 * 10**12))
+def test_iso_matches_isoformat(at: int) -> None:
+    """The cached formatter against the standard library's own RFC 3339 rendering."""
+    expected = datetime.fromtimestamp(at / 1000, tz=UTC).isoformat(
+        timespec="milliseconds" if at % 1000 else "seconds").replace("+00:00", "Z")
+    assert iso(at) == expected
 
 
 def test_summary_figures() -> None:
