@@ -37,7 +37,7 @@ from processor.domain.events import SipEvent, Sourced
 from processor.domain.latest import push as push_latest
 from processor.domain.windows import HOUR_MS, Retention, window_key
 from processor.frontier import Frontier
-from processor.metrics import CarrierCollector, new_registry
+from processor.metrics import CarrierCollector, Exposition
 from processor.partition_reader import PartitionReader
 from processor.partitioning import partition_for
 from processor.profiles import Profiles
@@ -71,6 +71,7 @@ def default_policy(settings: Settings) -> Policy:
         retention=Retention(settings.retention_hour_days, settings.retention_day_days,
                             settings.retention_months),
         dedup_window_ms=settings.dedup_window_s * 1000,
+        counted_once=settings.counted_once,
         short_calls=ShortCallRule(settings.short_call_alert_share,
                                   settings.short_call_resolve_share,
                                   settings.short_call_min_answered),
@@ -356,7 +357,8 @@ class Processor:
         s = self.stores
         key = cid.encode()
         state = carrier_of(s.carriers.get(partition, key))
-        wids, bids = keys_needed(items)
+        policy = self.profiles.policy_for(cid)
+        wids, bids = keys_needed(items, policy.counted_once)
         windows = {}
         for kind, start in wids:
             w = self._window(partition, cid, kind, start)
@@ -367,8 +369,8 @@ class Processor:
             raw = s.dedup.get(partition, f"{cid}|{b}".encode())
             if raw:
                 buckets[b] = orjson.loads(raw)
-        res = fold(cid, state, windows, buckets, items, policy=self.profiles.policy_for(cid),
-                   now_ms=self._now(), wall_ms=wall)
+        res = fold(cid, state, windows, buckets, items, policy=policy, now_ms=self._now(),
+                   wall_ms=wall)
         self._write(cid, res, wall, partition)
         self.view.update(partition, res.carrier, res.windows)
         latest_raw = s.latest.get(partition, key)
@@ -562,7 +564,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
                      default_latest=settings.latest_calls)
     web.register(app, api, carriers_table=proc.tables.carriers,
                  owned_rows=lambda: list(proc.view.owned(proc.owned_partitions())),
-                 registry=new_registry(collector), ready=lambda: is_ready(app),
+                 exposition=Exposition(collector), ready=lambda: is_ready(app),
                  token=settings.api_token)
     _ = (process, tick, settle, revoked, assigned, shutdown)
     return proc

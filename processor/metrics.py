@@ -1,19 +1,30 @@
-"""Prometheus metrics (contract §4) from a collector that reads the carrier view at scrape
-time. The only module that imports prometheus_client; nothing here runs per event."""
+"""Prometheus metrics (contract §4) from the carrier view, read at scrape time. The only
+module that imports prometheus_client; nothing here runs per event.
+
+``CarrierCollector`` says what the metrics are, through prometheus_client's own types.
+``Exposition`` is what /metrics serves: the same text, byte for byte, but each carrier's
+lines are formatted once per change of its row (or of the hour, which moves its windows)
+and kept, so a scrape of 10,000 carriers mostly joins cached strings. prometheus_client
+formats its ~400,000 samples one by one through generic code, which takes seconds.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from processor.domain import live
 from processor.view import WINDOWS, CarrierRow, current_window
 
 OTHER = "_other"
+HOUR_MS = 3_600_000
+_go = cast(Callable[[float], str], floatToGoString)  # prometheus_client's number format
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -47,6 +58,21 @@ class _Agg:
     windows: dict[str, list[int]]  # window -> the live-ring counters
 
 
+def add_row(agg: _Agg | None, row: CarrierRow, now: int | None) -> _Agg:
+    """``row`` added into ``agg`` (a new one when None)."""
+    if agg is None:
+        agg = _Agg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS})
+    agg.consecutive += row.consecutive
+    for code, n in row.codes.items():
+        agg.codes[code] = agg.codes.get(code, 0) + n
+    agg.reliable += 1 if row.codes.get(404) else 0
+    if now is not None:
+        for w in WINDOWS:
+            for j, v in enumerate(current_window(row, w, now)):
+                agg.windows[w][j] += v
+    return agg
+
+
 class CarrierCollector(Collector):
     """Builds every metric family from the rows this worker owns, when scraped."""
 
@@ -67,18 +93,7 @@ class CarrierCollector(Collector):
             for k in ("applied", "duplicate", "late"):
                 results[k] += row.counts.get(k, 0)
             name = row.carrier_id if i < self._max else OTHER
-            agg = exported.get(name)
-            if agg is None:
-                agg = exported[name] = _Agg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS})
-            agg.consecutive += row.consecutive
-            for code, n in row.codes.items():
-                agg.codes[code] = agg.codes.get(code, 0) + n
-            agg.reliable += 1 if row.codes.get(404) else 0
-            now = self._now_ms(row)
-            if now is not None:
-                for w in WINDOWS:
-                    for j, v in enumerate(current_window(row, w, now)):
-                        agg.windows[w][j] += v
+            exported[name] = add_row(exported.get(name), row, self._now_ms(row))
         yield from self._families(exported, results)
 
     def _families(self, exported: dict[str, _Agg], results: dict[str, int]) -> Iterator[Metric]:
@@ -115,6 +130,91 @@ class CarrierCollector(Collector):
         for partition, n in sorted((self._lag() if self._lag else {}).items()):
             lag.add_metric([str(partition)], n)
         yield from (cf, responses, reliable, *windows.values(), events, lag)
+
+
+# The carrier families, in CarrierCollector's order: (name as exposed, type, help).
+FAMILIES: list[tuple[str, str, str]] = [
+    ("carrierwatch_carrier_consecutive_failures", "gauge",
+     "Failed calls in a row since the last connected call"),
+    ("carrierwatch_carrier_responses_total", "counter", "Final SIP responses by code, all time"),
+    ("carrierwatch_carrier_reliable", "gauge",
+     "1 once the carrier returned a 404 (for _other: how many)"),
+    *((f"carrierwatch_carrier_window_{name}", "gauge", text)
+      for name, (text, _) in WINDOW_GAUGES.items()),
+]
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+
+
+def carrier_lines(name: str, agg: _Agg) -> tuple[str, ...]:
+    """One exported carrier's lines of each family in FAMILIES."""
+    c = f'{{carrier="{_label(name)}"'
+    out = [f"{FAMILIES[0][0]}{c}}} {_go(agg.consecutive)}\n",
+           "".join(f'{FAMILIES[1][0]}{c},code="{code}"}} {_go(agg.codes[code])}\n'
+                   for code in sorted(agg.codes)),
+           f"{FAMILIES[2][0]}{c}}} {_go(agg.reliable)}\n"]
+    for i, (_, value) in enumerate(WINDOW_GAUGES.values()):
+        family = FAMILIES[3 + i][0]
+        lines = []
+        for w, f in agg.windows.items():
+            v = value(f)
+            if v is not None:
+                lines.append(f'{family}{c},window="{w}"}} {_go(v)}\n')
+        out.append("".join(lines))
+    return tuple(out)
+
+
+class Exposition:
+    """What /metrics serves: CarrierCollector's text, with each carrier's lines cached."""
+
+    def __init__(self, collector: CarrierCollector) -> None:
+        self._c = collector
+        self._cache: dict[str, tuple[tuple[int, int | None], tuple[str, ...]]] = {}
+
+    def render(self) -> bytes:
+        c = self._c
+        rows = sorted(c._rows(), key=lambda r: r.carrier_id)
+        results = {"applied": 0, "duplicate": 0, "invalid": c._invalid(), "late": 0}
+        chunks: list[tuple[str, ...]] = []
+        other: _Agg | None = None
+        cache, fresh = self._cache, {}
+        for i, row in enumerate(rows):
+            for k in ("applied", "duplicate", "late"):
+                results[k] += row.counts.get(k, 0)
+            now = c._now_ms(row)
+            if i >= c._max:
+                other = add_row(other, row, now)
+                continue
+            key = (row.version, None if now is None else now // HOUR_MS)
+            hit = cache.get(row.carrier_id)
+            if hit is None or hit[0] != key:
+                hit = (key, carrier_lines(row.carrier_id, add_row(None, row, now)))
+            fresh[row.carrier_id] = hit
+            chunks.append(hit[1])
+        self._cache = fresh  # carriers gone (revoked partitions) leave the cache
+        if other is not None:
+            chunks.append(carrier_lines(OTHER, other))
+        out = []
+        for f, (name, kind, text) in enumerate(FAMILIES):
+            out.append(f"# HELP {name} {text}\n# TYPE {name} {kind}\n")
+            out.extend(chunk[f] for chunk in chunks)
+        rest = CollectorRegistry(auto_describe=False)
+        rest.register(_Totals(c, results))
+        return "".join(out).encode() + generate_latest(rest)
+
+
+class _Totals(Collector):
+    """The two small families after the carrier ones, through prometheus_client."""
+
+    def __init__(self, collector: CarrierCollector, results: dict[str, int]) -> None:
+        self._c = collector
+        self._results = results
+
+    def collect(self) -> Iterator[Metric]:
+        families = list(self._c._families({}, self._results))
+        yield from families[-2:]
 
 
 def new_registry(collector: Collector) -> CollectorRegistry:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import count
 
 from processor.domain import live
 from processor.domain.carrier import CarrierState, WindowState
 from processor.domain.windows import KINDS, window_start
+
+_VERSIONS = count(1)
 
 
 @dataclass(slots=True)
@@ -30,6 +33,7 @@ class CarrierRow:
     counts: dict[str, int]
     hours: live.Ring
     windows: dict[str, WindowRow] = field(default_factory=dict)
+    version: int = 0  # unique per update, across rows: what the /metrics cache keys on
 
 
 class CarrierView:
@@ -46,6 +50,7 @@ class CarrierView:
             row = self.rows[state.carrier_id] = CarrierRow(
                 state.carrier_id, partition, 0, {}, {}, {})
         row.partition = partition
+        row.version = next(_VERSIONS)
         row.consecutive = state.streak.count
         row.codes = dict(state.codes)
         row.counts = dict(state.counts)

@@ -77,7 +77,7 @@ def require_token(token: str) -> Callable[[Handler], Handler]:
 
 
 def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
-             owned_rows: Callable[[], Any], registry: Any, ready: Callable[[], bool],
+             owned_rows: Callable[[], Any], exposition: Any, ready: Callable[[], bool],
              token: str = "") -> None:
     """Attach the API pages to ``app``. With ``token`` the /carriers pages need it;
     /metrics, /healthz and /readyz stay open for scrapers and probes (no secrets there)."""
@@ -85,7 +85,7 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
 
     @app.page("/metrics")
     async def metrics_page(view: Any, request: Any) -> Any:
-        return view.bytes(metrics.render(registry), content_type=None,
+        return view.bytes(exposition.render(), content_type=None,
                           headers={"Content-Type": metrics.CONTENT_TYPE})
 
     @app.page("/healthz")

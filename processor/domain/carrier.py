@@ -34,6 +34,7 @@ class Policy:
     min_sample: int = 100
     retention: Retention = field(default_factory=Retention)
     dedup_window_ms: int = dedup.DEFAULT_WINDOW_MS
+    counted_once: bool = True  # False (benchmarks only): no dedup, no offset watermarks
     rates: RateCard = field(default_factory=lambda: RateCard(()))
     short_calls: ShortCallRule = field(default_factory=ShortCallRule)
 
@@ -116,13 +117,15 @@ class FoldResult:
     republish: set[WindowId] = field(default_factory=set)
 
 
-def keys_needed(events: Sequence[Sourced]) -> tuple[set[WindowId], set[int]]:
+def keys_needed(events: Sequence[Sourced],
+                dedup_buckets: bool = True) -> tuple[set[WindowId], set[int]]:
     """The window and dedup-bucket keys a fold of ``events`` reads."""
     wins: set[WindowId] = set()
     buckets: set[int] = set()
     for s in events:
         ts = s.event.ts_ms
-        buckets.add(dedup.bucket_of(ts))
+        if dedup_buckets:
+            buckets.add(dedup.bucket_of(ts))
         if s.event.code >= 200:
             for kind in KINDS:
                 wins.add((kind, window_start(kind, ts)))
@@ -151,10 +154,10 @@ def fold(
     res = FoldResult(cur)
     for s in events:
         ev, src, off = s.event, s.source, s.offset
-        fresh = off > cur.applied.get(src, -1)
+        fresh = not policy.counted_once or off > cur.applied.get(src, -1)
         if not fresh:
             res.republish_carrier = True
-        if _is_duplicate(cur, res, buckets, s, policy):
+        if policy.counted_once and _is_duplicate(cur, res, buckets, s, policy):
             if fresh:
                 cur.applied[src] = off
                 cur.counts["duplicate"] += 1
@@ -251,7 +254,7 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
             if stored is None and not count:
                 continue  # nothing counted there; no empty window for a duplicate
             w = stored.copy() if stored is not None else WindowState()
-        if off <= w.applied.get(src, -1):
+        if policy.counted_once and off <= w.applied.get(src, -1):
             res.republish.add(wid)
         else:
             if count:

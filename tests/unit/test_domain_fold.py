@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.domain.carrier import CarrierState, FoldResult, Policy, WindowState, fold
+from processor.domain.carrier import (
+    CarrierState,
+    FoldResult,
+    Policy,
+    WindowState,
+    fold,
+    keys_needed,
+)
 from processor.domain.codes import ROUTE_FAILURES
 from processor.domain.events import SipEvent, Sourced
 from processor.domain.windows import DAY_MS, HOUR_MS, KINDS, window_start
@@ -194,6 +201,18 @@ def test_producer_duplicate_counted_once_within_ten_minutes_only() -> None:
     store.apply([ev(2, 200, T0 + 11 * 60_000)], now_ms=T0)
     store.apply([Sourced(first.event, "in:0", 3)], now_ms=T0)
     assert store.results == {"applied": 3, "duplicate": 1, "late": 0}
+
+
+def test_with_counting_once_off_copies_and_redeliveries_count_again() -> None:
+    """The benchmark's "counted once off" run: no dedup buckets read, no watermarks."""
+    off = Policy(counted_once=False)
+    assert keys_needed([ev(0, 200, T0)], dedup_buckets=False)[1] == set()
+    store = Store()
+    first = ev(0, 200, T0, event_id="x")
+    store.apply([first, Sourced(first.event, "in:0", 1)], policy=off, now_ms=T0)
+    store.apply([first], policy=off, now_ms=T0)  # a re-delivery of offset 0
+    assert store.results == {"applied": 3, "duplicate": 0, "late": 0}
+    assert store.windows[("day", T0)].stats.attempts == 3
 
 
 def test_late_event_counts_all_time_but_not_in_expired_windows() -> None:

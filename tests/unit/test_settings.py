@@ -52,5 +52,8 @@ def test_bad_values_are_refused_with_the_setting_named(env: dict[str, str], need
 
 
 def test_settings_round_trip_through_the_environment() -> None:
-    s = Settings(app_id="x", partitions=7, topic_prefix="p", data_dir=Path("/d"))
+    s = Settings(app_id="x", partitions=7, topic_prefix="p", data_dir=Path("/d"),
+                 counted_once=False)
     assert Settings.load(s.as_env()) == s
+    with pytest.raises(SettingsError, match="COUNTED_ONCE='maybe': expected true or false"):
+        Settings.load({"CARRIERWATCH_COUNTED_ONCE": "maybe"})

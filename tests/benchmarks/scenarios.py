@@ -1,0 +1,378 @@
+"""The benchmark's runs of the real worker: throughput, latency at a steady rate, and scale.
+
+Each run gets its own consumer group, data dir and (except the throughput variants, which
+share the seeded input) its own topics, on the benchmark's broker. Figures, never
+assertions.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from processor.generate import Message, Traffic, generate
+from processor.produce import produce
+from processor.settings import Settings
+from processor.topic_reader import group_lag
+from tests.faults.harness import peak_rss_mib
+from tests.integration.procs import Proc, cli, free_port, start_worker
+
+OUTPUT_TOPICS = ("carrier.consecutive-failures", "carrier.code-consistency",
+                 "carrier.summary.live", "carrier.summary.hourly", "carrier.summary.daily",
+                 "carrier.summary.monthly")
+DAY_MS = 86_400_000
+
+
+def say(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def create_topics(settings: Settings, attempts: int = 5) -> None:
+    """``carrierwatch topics create``; a broker just started may still refuse it."""
+    for attempt in range(attempts):
+        out = cli(settings, "topics", "create")
+        if out.returncode == 0:
+            return
+        say(f"topics create failed ({out.returncode}): {out.stderr.strip()[-500:]}")
+        if attempt < attempts - 1:
+            time.sleep(3.0)
+    raise SystemExit("could not create the topics")
+
+
+def own_group(settings: Settings, tmp: Path, label: str, **changes: Any) -> Settings:
+    """The same topics, read by a fresh worker (own group, route topic, data dir)."""
+    tag = uuid.uuid4().hex[:6]
+    s = settings.replace(app_id=f"{label}-{tag}", data_dir=tmp / f"{label}-{tag}" / "data",
+                         web_port=free_port(), **changes)
+    create_topics(s)
+    return s
+
+
+def isolated(base: Settings, tmp: Path, label: str, **changes: Any) -> Settings:
+    """Topics of its own too."""
+    tag = uuid.uuid4().hex[:6]
+    return own_group(base.replace(topic_prefix=f"{label}{tag}"), tmp, label, **changes)
+
+
+# -- reading topics back ----------------------------------------------------------------
+def read_all(settings: Settings, topic: str) -> Iterator[tuple[int, int, bytes | None,
+                                                                bytes | None, int]]:
+    """Every record of ``topic``: (partition, offset, key, value, CreateTime ms)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                  "group.id": f"bench-read-{uuid.uuid4()}", "enable.auto.commit": False})
+    try:
+        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+        ends = {}
+        for p in parts:
+            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+            if high > low:
+                ends[p] = high
+        c.assign([TopicPartition(topic, p, 0) for p in ends])
+        while ends:
+            for msg in c.consume(10_000, timeout=5):
+                if msg.error() is not None:
+                    continue
+                p, o = msg.partition(), msg.offset()
+                yield p, o, msg.key(), msg.value(), msg.timestamp()[1]
+                if p in ends and o >= ends[p] - 1:
+                    del ends[p]
+    finally:
+        c.close()
+
+
+def last_output_ms(settings: Settings, attempts: int = 10) -> int:
+    """The newest producer timestamp on any output topic (the last record's CreateTime);
+    retried while the broker is still moving partition leadership about."""
+    from confluent_kafka import KafkaException
+
+    for attempt in range(attempts):
+        try:
+            return _last_output_ms(settings)
+        except KafkaException as exc:
+            if attempt == attempts - 1:
+                raise
+            say(f"reading the outputs' ends: {exc}; again in 1 s")
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+def _last_output_ms(settings: Settings) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers,
+                  "group.id": f"bench-read-{uuid.uuid4()}", "enable.auto.commit": False})
+    newest = 0
+    try:
+        for name in OUTPUT_TOPICS:
+            topic = settings.topic(name)
+            for p in c.list_topics(topic, timeout=30).topics[topic].partitions:
+                low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+                if high <= low:
+                    continue
+                c.assign([TopicPartition(topic, p, high - 1)])
+                msg = c.poll(10)
+                if msg is not None and msg.error() is None:
+                    newest = max(newest, msg.timestamp()[1])
+    finally:
+        c.close()
+    return newest
+
+
+def lag(settings: Settings) -> int:
+    return group_lag(settings, [settings.topic(settings.input_topic), settings.route_topic])
+
+
+def settle(settings: Settings, poll: float = 1.0) -> int:
+    """Wait until the group has committed everything and the outputs went quiet; returns
+    the newest output record's CreateTime."""
+    while lag(settings) > 0:
+        time.sleep(poll)
+    last, still = last_output_ms(settings), 0
+    while still < 3:  # the outputs of the last batches are still being published
+        time.sleep(1.0)
+        now = last_output_ms(settings)
+        still = still + 1 if now == last else 0
+        last = now
+    return last
+
+
+def log_time_ms(log: str, needle: str) -> int:
+    """The wall time of the first worker log line holding ``needle``."""
+    for line in log.splitlines():
+        if needle in line and line.startswith("["):
+            stamp = line[1:24]  # [2026-11-26 07:01:42,957]
+            dt = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+            return int(dt.timestamp() * 1000)
+    raise RuntimeError(f"{needle!r} not in the worker log")
+
+
+# -- profiling --------------------------------------------------------------------------
+def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy samples the worker (collapsed stacks) until SIGINT."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw",
+                             "--rate", "200", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    """The functions the worker spent its samples in: own time and with callees."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0].rstrip(")")
+                  for f in stack.split(";")]
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            total[f] = total.get(f, 0) + n
+    say(f"profile: {samples:,} samples in {path}")
+    print(f"\n{'own %':>6} {'total %':>8}  function (file)")
+    for f, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{100 * n / samples:>6.1f} {100 * total[f] / samples:>8.1f}  {f}")
+    print(f"\n{'total %':>8}  function (file), by time with callees")
+    for f, n in sorted(total.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{100 * n / samples:>8.1f}  {f}")
+
+
+# -- throughput ---------------------------------------------------------------------------
+def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierwatch",
+               profile: bool = False) -> dict[str, Any]:
+    """The real worker, all outputs on, over the seeded topic: from the first event
+    consumed to the last output record published."""
+    worker = start_worker(settings, tmp / f"{name}.log")
+    spy = None
+    try:
+        worker.wait_log("Worker ready", timeout=300)
+        if profile:
+            spy = start_profile(worker.popen.pid, tmp / "profile.txt")
+        last = settle(settings)
+        rss = peak_rss_mib(worker.popen.pid)
+    finally:
+        if spy is not None:
+            spy.send_signal(2)  # SIGINT: py-spy writes its file
+            spy.wait(60)
+        worker.stop()
+    if profile:
+        print_profile(tmp / "profile.txt")
+    first = log_time_ms(worker.log(), "processing starts at offset")
+    seconds = (last - first) / 1000
+    return {"name": name, "events": events, "seconds": round(seconds, 3),
+            "events_per_s": round(events / seconds), "peak_rss_mib": round(rss, 1)}
+
+
+# -- latency --------------------------------------------------------------------------------
+def latency(base: Settings, tmp: Path, rate: int, seconds: float,
+            carriers: int) -> dict[str, Any]:
+    """Events produced at a steady ``rate`` into an idle worker; each event's latency is
+    from its produce time (CreateTime) to the first carrier.code-consistency record that
+    counts it (total_final reaching the event's rank among its carrier's finals)."""
+    s = isolated(base, tmp, "lat")
+    n = int(rate * seconds)
+    now = int(time.time() * 1000)
+    traffic = Traffic(seed=11, carriers=carriers, events=n, start_ms=now,
+                      end_ms=now + int(seconds * 1000), invalid_share=0.0,
+                      duplicate_share=0.0, provisional_share=0.0, late_share=0.0,
+                      miskeyed_carriers=0.0, jitter_ms=0)
+    worker = start_worker(s, tmp / f"latency-{rate}.log")
+    try:
+        worker.wait_log("Worker ready", timeout=300)
+        began = time.monotonic()
+        produce(s.bootstrap_servers, s.topic(s.input_topic), generate(traffic), rate=rate,
+                label=f"bench: latency at {rate:,}/s", total=n)
+        produced_in = time.monotonic() - began
+        settle(s)
+        rss = peak_rss_mib(worker.popen.pid)
+    finally:
+        worker.stop()
+    sent: dict[bytes, list[int]] = {}
+    for _, _, key, _, ts in sorted(read_all(s, s.topic(s.input_topic))):
+        sent.setdefault(key or b"", []).append(ts)
+    seen: dict[bytes, list[tuple[int, int]]] = {}
+    for _, _, key, value, ts in sorted(read_all(s, s.topic("carrier.code-consistency"))):
+        if value is not None:
+            seen.setdefault(key or b"", []).append((orjson.loads(value)["total_final"], ts))
+    waits: list[float] = []
+    missing = 0
+    for key, times in sent.items():
+        outs, i = seen.get(key, []), 0
+        for rank, at in enumerate(times, start=1):
+            while i < len(outs) and outs[i][0] < rank:
+                i += 1
+            if i == len(outs):
+                missing += len(times) - rank + 1
+                break
+            waits.append((outs[i][1] - at) / 1000)
+    waits.sort()
+    return {"name": f"latency@{rate}", "rate_asked": rate,
+            "rate_produced": round(n / produced_in), "events": n,
+            "p50_s": round(statistics.median(waits), 3),
+            "p99_s": round(waits[int(0.99 * (len(waits) - 1))], 3),
+            "max_s": round(waits[-1], 3), "not_seen": missing,
+            "peak_rss_mib": round(rss, 1)}
+
+
+# -- scale ------------------------------------------------------------------------------------
+def daily_traffic(carriers: int, days: int, start_ms: int, seed: int = 5) -> Iterator[Message]:
+    """One final response per carrier per UTC day, day after day: every carrier ends up
+    with ``days`` daily windows (and a week of hourly ones, the hourly retention)."""
+    rng = random.Random(seed)
+    names = [f"scale-{i:05d}" for i in range(carriers)]
+    codes = [200, 200, 200, 486, 487, 480, 404, 503]
+    for day in range(days):
+        base = start_ms + day * DAY_MS
+        for cid in names:
+            code = rng.choice(codes)
+            doc: dict[str, Any] = {
+                "carrier_id": cid, "call_id": f"{rng.getrandbits(64):016x}@sbc",
+                "code": code, "ts": base + rng.randrange(DAY_MS),
+                "destination": f"+44{rng.randrange(10**8, 10**10)}"}
+            if code == 200:
+                doc["duration_ms"] = rng.randint(1_000, 600_000)
+            yield Message(cid.encode(), orjson.dumps(doc), True, cid)
+
+
+def _dir_mib(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def _scrape(settings: Settings, times: int = 5) -> tuple[float, float, int]:
+    """Median and max /metrics time in ms, and the body's size."""
+    took, size = [], 0
+    for _ in range(times):
+        began = time.perf_counter()
+        with urllib.request.urlopen(f"{settings.web_url}/metrics", timeout=120) as resp:
+            size = len(resp.read())
+        took.append((time.perf_counter() - began) * 1000)
+    return statistics.median(took), max(took), size
+
+
+def _metrics_lag(settings: Settings) -> int | None:
+    """The worker's own input lag (its /metrics), None until every partition reports."""
+    try:
+        with urllib.request.urlopen(f"{settings.web_url}/metrics", timeout=30) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    lags = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith("carrierwatch_input_lag_messages{")]
+    return int(sum(lags)) if len(lags) == settings.partitions else None
+
+
+def _wait_caught_up(settings: Settings, worker: Proc, began: float) -> tuple[float, float]:
+    """Seconds from ``began`` (the start) to "Worker ready", and to the worker's own lag
+    reaching 0 on every partition."""
+    worker.wait_log("Worker ready", timeout=1800)
+    ready = time.monotonic() - began
+    while _metrics_lag(settings) != 0:
+        time.sleep(0.05)
+    return ready, time.monotonic() - began
+
+
+def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]:
+    """``carriers`` carriers with ``days`` daily windows each: state size, RSS, /metrics,
+    restart catch-up with the local state intact and rebuild from the changelog."""
+    s = isolated(base, tmp, "scale", metrics_max_carriers=carriers)
+    topic = s.topic(s.input_topic)
+    start = int(time.time() * 1000) // DAY_MS * DAY_MS - days * DAY_MS
+    produce(s.bootstrap_servers, topic, daily_traffic(carriers, days, start), rate=None,
+            label="bench: scale load", total=carriers * days)
+    log = tmp / "scale.log"
+    began = time.monotonic()
+    worker = start_worker(s, log)
+    try:
+        _, loaded = _wait_caught_up(s, worker, began)
+        settle(s)
+        rss = peak_rss_mib(worker.popen.pid)
+        scrape_ms, scrape_max_ms, scrape_bytes = _scrape(s)
+    finally:
+        worker.stop()
+    state_mib = _dir_mib(s.data_dir)
+    # Restart with the local state intact; one more day of traffic arrived meanwhile.
+    produce(s.bootstrap_servers, topic, daily_traffic(carriers, 1, start + days * DAY_MS, 6),
+            rate=None, label="bench: scale, one more day", total=carriers)
+    began = time.monotonic()
+    worker = start_worker(s, log)
+    try:
+        restart_ready, restart_caught_up = _wait_caught_up(s, worker, began)
+        settle(s)
+    finally:
+        worker.stop()
+    # Rebuild: the data dir is gone; every table comes back from its changelog.
+    shutil.rmtree(s.data_dir)
+    began = time.monotonic()
+    worker = start_worker(s, log)
+    try:
+        rebuild_ready, _ = _wait_caught_up(s, worker, began)
+        rebuilt_mib = _dir_mib(s.data_dir)
+    finally:
+        worker.stop()
+    return {"name": "scale", "carriers": carriers, "daily_windows": days,
+            "events": carriers * (days + 1), "load_s": round(loaded, 1),
+            "state_on_disk_mib": round(state_mib, 1), "peak_rss_mib": round(rss, 1),
+            "metrics_scrape_ms": round(scrape_ms, 1),
+            "metrics_scrape_max_ms": round(scrape_max_ms, 1),
+            "metrics_bytes": scrape_bytes,
+            "restart_ready_s": round(restart_ready, 2),
+            "restart_caught_up_s": round(restart_caught_up, 2),
+            "rebuild_ready_s": round(rebuild_ready, 2),
+            "rebuilt_state_mib": round(rebuilt_mib, 1)}
