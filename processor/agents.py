@@ -400,7 +400,8 @@ class Processor:
             s.dedup.delete(p, f"{cid}|{b}".encode())
         if (res.carrier_changed or res.windows or res.expired or res.republish_carrier
                 or res.republish):
-            self.publisher.mark(cid, p, [*res.windows.keys(), *res.republish], res.expired)
+            self.publisher.mark(cid, p, [*res.windows.keys(), *res.republish], res.expired,
+                                state=res.carrier, written=res.windows)
 
     def _count_invalid(self, partition: int, sources: list[tuple[str, int]]) -> None:
         """Invalid input per partition, counted once (offset watermark like every key)."""

@@ -10,6 +10,7 @@ import orjson
 
 from processor.domain.carrier import Policy
 from processor.domain.registry import Profile, parse_profile
+from processor.stored import read
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class Profiles:
         self._cache: dict[str, tuple[bytes | None, Policy, Profile | None]] = {}
 
     def _entry(self, carrier_id: str) -> tuple[bytes | None, Policy, Profile | None]:
-        raw = self._registry.get(carrier_id.encode())
+        raw = read(self._registry, carrier_id.encode())
         cached = self._cache.get(carrier_id)
         if cached is not None and cached[0] == raw:
             return cached

@@ -10,13 +10,13 @@ the batch is drained before its offsets can be committed, so "offset committed" 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
 from processor.domain import records
-from processor.domain.carrier import CarrierState, Policy
+from processor.domain.carrier import CarrierState, Policy, WindowState
 from processor.domain.windows import live_hours, window_key
 from processor.state import Store
 from processor.stored import carrier_of, window_of
@@ -33,6 +33,9 @@ class Dirty:
     carriers: dict[str, int] = field(default_factory=dict)  # carrier -> its partition
     windows: dict[tuple[str, str, int], int] = field(default_factory=dict)
     tombstones: set[tuple[str, str, int]] = field(default_factory=set)
+    # What the batch just wrote, so publishing need not read it back from RocksDB.
+    states: dict[str, CarrierState] = field(default_factory=dict)
+    window_states: dict[tuple[str, str, int], WindowState] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.carriers or self.windows or self.tombstones)
@@ -53,14 +56,21 @@ class Publisher:
         self.published = 0
 
     def mark(self, carrier_id: str, partition: int, windows: Iterable[tuple[str, int]] = (),
-             expired: Iterable[tuple[str, int]] = ()) -> None:
-        """``carrier_id`` (stored in ``partition``) and these windows of it changed."""
+             expired: Iterable[tuple[str, int]] = (), *, state: CarrierState | None = None,
+             written: Mapping[tuple[str, int], WindowState] | None = None) -> None:
+        """``carrier_id`` (stored in ``partition``) and these windows of it changed;
+        ``state`` and ``written`` are the values just stored, if the caller has them."""
         self.dirty.carriers[carrier_id] = partition
+        if state is not None:
+            self.dirty.states[carrier_id] = state
+        for (kind, start), w in (written or {}).items():
+            self.dirty.window_states[(carrier_id, kind, start)] = w
         for kind, start in windows:
             self.dirty.windows[(carrier_id, kind, start)] = partition
         for kind, start in expired:
             self.dirty.tombstones.add((carrier_id, kind, start))
             self.dirty.windows.pop((carrier_id, kind, start), None)
+            self.dirty.window_states.pop((carrier_id, kind, start), None)
 
     def flush(self) -> int:
         """Send every marked record; returns how many were sent."""
@@ -68,13 +78,15 @@ class Publisher:
         wall = int(time.time() * 1000)
         sent = 0
         for carrier_id, partition in dirty.carriers.items():
-            state = carrier_of(self._carriers.get(partition, carrier_id.encode()))
+            state = dirty.states.get(carrier_id) or carrier_of(
+                self._carriers.get(partition, carrier_id.encode()))
             if state is None:
                 continue
-            sent += self._carrier_records(state, partition, wall)
+            sent += self._carrier_records(state, partition, wall, dirty)
         for (carrier_id, kind, start), partition in dirty.windows.items():
             key = window_key(carrier_id, kind, start).encode()
-            w = window_of(self._windows.get(partition, key))
+            w = dirty.window_states.get((carrier_id, kind, start)) or window_of(
+                self._windows.get(partition, key))
             if w is None:
                 continue
             rec = records.summary(carrier_id, kind, start, w.stats, w.updated_ms or wall)
@@ -86,7 +98,8 @@ class Publisher:
         self.published += sent
         return sent
 
-    def _carrier_records(self, state: CarrierState, partition: int, wall: int) -> int:
+    def _carrier_records(self, state: CarrierState, partition: int, wall: int,
+                         dirty: Dirty) -> int:
         cid = state.carrier_id
         key = cid.encode()
         policy = self._policy_for(cid)
@@ -103,7 +116,8 @@ class Publisher:
         for start in live_hours(now):
             if start not in stored:
                 continue
-            w = window_of(self._windows.get(partition, window_key(cid, "hour", start).encode()))
+            w = dirty.window_states.get((cid, "hour", start)) or window_of(
+                self._windows.get(partition, window_key(cid, "hour", start).encode()))
             if w is not None:
                 hours.append(w.stats)
         self._send(LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))

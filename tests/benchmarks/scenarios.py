@@ -195,14 +195,14 @@ def print_profile(path: Path, top: int = 25) -> None:
 
 
 # -- throughput ---------------------------------------------------------------------------
-def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierwatch",
-               profile: bool = False) -> dict[str, Any]:
+def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierwatch", *,
+               profile: bool = False, ready_s: float = 300) -> dict[str, Any]:
     """The real worker, all outputs on, over the seeded topic: from the first event
     consumed to the last output record published."""
     worker = start_worker(settings, tmp / f"{name}.log")
     spy = None
     try:
-        worker.wait_log("Worker ready", timeout=300)
+        worker.wait_log("Worker ready", timeout=ready_s)
         if profile:
             spy = start_profile(worker.popen.pid, tmp / "profile.txt")
         last = settle(settings)
@@ -336,9 +336,8 @@ def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]
     start = int(time.time() * 1000) // DAY_MS * DAY_MS - days * DAY_MS
     produce(s.bootstrap_servers, topic, daily_traffic(carriers, days, start), rate=None,
             label="bench: scale load", total=carriers * days)
-    log = tmp / "scale.log"
     began = time.monotonic()
-    worker = start_worker(s, log)
+    worker = start_worker(s, tmp / "scale-load.log")
     try:
         _, loaded = _wait_caught_up(s, worker, began)
         settle(s)
@@ -351,7 +350,7 @@ def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]
     produce(s.bootstrap_servers, topic, daily_traffic(carriers, 1, start + days * DAY_MS, 6),
             rate=None, label="bench: scale, one more day", total=carriers)
     began = time.monotonic()
-    worker = start_worker(s, log)
+    worker = start_worker(s, tmp / "scale-restart.log")
     try:
         restart_ready, restart_caught_up = _wait_caught_up(s, worker, began)
         settle(s)
@@ -360,7 +359,7 @@ def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]
     # Rebuild: the data dir is gone; every table comes back from its changelog.
     shutil.rmtree(s.data_dir)
     began = time.monotonic()
-    worker = start_worker(s, log)
+    worker = start_worker(s, tmp / "scale-rebuild.log")
     try:
         rebuild_ready, _ = _wait_caught_up(s, worker, began)
         rebuilt_mib = _dir_mib(s.data_dir)
