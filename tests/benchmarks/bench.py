@@ -1,10 +1,19 @@
-"""``make bench``: carrierwatch side by side with its peers on one seeded input topic.
+"""``make bench``: carrierwatch side by side with its peers, and its own figures.
 
 Starts the project's own broker (in ``.local/bench-broker``, on free ports) unless
 ``--bootstrap`` names one, loads one input topic (default 1,000,000 events, 1,000
-carriers over 7 days, 4 partitions), then runs each contender as its own process on that
-same topic and prints events/s, the ratios and each one's peak RSS. Results also go to
+carriers over 7 days, 4 partitions) and runs, each as its own process:
+
+- on that topic: the ceiling (confluent-kafka batches + orjson), naive Faust, Quix Streams
+  (the same naive aggregation, in its own venv) and carrierwatch (all outputs; also on
+  Faust's confluent transport and with counting once off);
+- on topics of their own: carrierwatch on dense traffic (50 carriers within one hour),
+  the latency at steady rates, and the scale run (10,000 carriers with 92 daily windows:
+  state on disk, RSS, /metrics, restart catch-up, rebuild from the changelog).
+
+It prints events/s, the ratios, peak RSS and the other figures, and writes them to
 ``bench-results/bench-<time>.json``. Figures, never assertions: the machine is shared.
+``--only`` picks runs, ``--profile`` samples the worker with py-spy.
 """
 
 from __future__ import annotations
@@ -30,8 +39,8 @@ from tests.integration.procs import REPO, free_port
 
 START_MS = 1763510400000  # 2025-11-19T00:00:00Z
 THROUGHPUT = ["ceiling", "naive-faust", "quix", "carrierwatch"]
-ALL = [*THROUGHPUT, "carrierwatch-confluent", "carrierwatch-counted-once-off", "latency",
-       "scale"]
+ALL = [*THROUGHPUT, "carrierwatch-confluent", "carrierwatch-counted-once-off",
+       "carrierwatch-dense", "latency", "scale"]
 
 
 QUIX_VENV = REPO / ".local" / "bench-quix"
@@ -104,7 +113,7 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
             tmp: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     topic = settings.topic(settings.input_topic)
-    if set(args.only) - {"latency", "scale"}:
+    if set(args.only) - {"latency", "scale", "carrierwatch-dense"}:
         create_topics(settings)
         traffic = Traffic(seed=7, carriers=args.carriers, events=args.events,
                           start_ms=START_MS, end_ms=START_MS + 7 * 86_400_000)
@@ -114,41 +123,55 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
         say(f"loaded {args.events:,} events into {topic} in {time.monotonic() - began:.0f} s")
     for name in args.only:
         say(f"running {name} ...")
-        if name == "ceiling":
-            results[name] = contender("tests.benchmarks.ceiling", settings.bootstrap_servers,
-                                      topic, str(args.events))
-        elif name == "naive-faust":
-            results[name] = contender("tests.benchmarks.naive_faust",
-                                      settings.bootstrap_servers, topic, str(args.events),
-                                      str(tmp / "naive"))
-        elif name == "quix":
-            results[name] = contender("tests.benchmarks.quix_peer",
-                                      settings.bootstrap_servers, topic, str(args.events),
-                                      str(tmp / "quix"), python=quix_python())
-        elif name == "carrierwatch":
-            results[name] = scenarios.throughput(settings, args.events, tmp, name,
-                                                 profile=args.profile)
-        elif name == "carrierwatch-confluent":  # Faust's other transport
-            s = own_group(settings, tmp, "cf", broker=settings.broker.replace(
-                "kafka://", "confluent://"))
-            try:
-                results[name] = scenarios.throughput(s, args.events, tmp, name, ready_s=90)
-            except TimeoutError as exc:
-                # faust/transport/drivers/confluent.py cannot hand Faust's partition
-                # assignor to librdkafka ("need to write C wrapper for this"), and the
-                # tables wait for that assignor's assignment forever.
-                results[name] = {"name": name, "error": f"never ready: {exc}"}
-        elif name == "carrierwatch-counted-once-off":  # no dedup, no offset watermarks
-            s = own_group(settings, tmp, "off", counted_once=False)
-            results[name] = scenarios.throughput(s, args.events, tmp, name)
+        if name in PEERS:
+            module, *extra = PEERS[name]
+            results[name] = contender(
+                module, settings.bootstrap_servers, topic, str(args.events),
+                *(str(tmp / e) for e in extra),
+                python=quix_python() if name == "quix" else sys.executable)
         elif name == "latency":
             for rate in args.latency_rates:
                 results[f"latency@{rate}"] = scenarios.latency(
                     base, tmp, rate, args.latency_seconds, args.carriers)
         elif name == "scale":
             results[name] = scenarios.scale(base, tmp, args.scale_carriers, args.scale_days)
+        else:
+            results[name] = carrierwatch(name, args, base, settings, tmp)
         say(f"{name}: done")
     return results
+
+
+# peer -> (module, its working dir under the run's tmp, if it keeps state)
+PEERS = {"ceiling": ("tests.benchmarks.ceiling",),
+         "naive-faust": ("tests.benchmarks.naive_faust", "naive"),
+         "quix": ("tests.benchmarks.quix_peer", "quix")}
+
+
+def carrierwatch(name: str, args: argparse.Namespace, base: Settings, settings: Settings,
+                 tmp: Path) -> dict[str, Any]:
+    """One throughput run of the real worker, as ``name`` says."""
+    if name == "carrierwatch":
+        return scenarios.throughput(settings, args.events, tmp, name, profile=args.profile)
+    if name == "carrierwatch-confluent":  # Faust's other transport
+        s = own_group(settings, tmp, "cf", broker=settings.broker.replace(
+            "kafka://", "confluent://"))
+        try:
+            return scenarios.throughput(s, args.events, tmp, name, ready_s=90)
+        except TimeoutError as exc:
+            # faust/transport/drivers/confluent.py cannot hand Faust's partition assignor
+            # to librdkafka ("need to write C wrapper for this"), and the tables wait for
+            # that assignor's assignment forever.
+            return {"name": name, "error": f"never ready: {exc}"}
+    if name == "carrierwatch-counted-once-off":  # no dedup, no offset watermarks
+        s = own_group(settings, tmp, "off", counted_once=False)
+        return scenarios.throughput(s, args.events, tmp, name)
+    # carrierwatch-dense: 50 carriers within one hour, so batches coalesce per carrier
+    s = scenarios.isolated(base, tmp, "dense")
+    produce(s.bootstrap_servers, s.topic(s.input_topic), generate(Traffic(
+        seed=1, carriers=50, events=args.events, start_ms=START_MS,
+        end_ms=START_MS + 3_600_000)), rate=None, label="bench: dense load",
+        total=args.events)
+    return scenarios.throughput(s, args.events, tmp, name)
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Path) -> None:
