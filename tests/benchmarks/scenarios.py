@@ -26,7 +26,7 @@ from processor.generate import Message, Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
 from processor.topic_reader import group_lag
-from tests.faults.harness import peak_rss_mib
+from tests.faults.harness import input_lags, peak_rss_mib
 from tests.integration.procs import Proc, cli, free_port, start_worker
 
 OUTPUT_TOPICS = ("carrier.consecutive-failures", "carrier.code-consistency",
@@ -308,14 +308,8 @@ def _scrape(settings: Settings, times: int = 5) -> tuple[float, float, int]:
 
 def _metrics_lag(settings: Settings) -> int | None:
     """The worker's own input lag (its /metrics), None until every partition reports."""
-    try:
-        with urllib.request.urlopen(f"{settings.web_url}/metrics", timeout=30) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None
-    lags = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line.startswith("carrierwatch_input_lag_messages{")]
-    return int(sum(lags)) if len(lags) == settings.partitions else None
+    lags = input_lags(settings.web_url, timeout=30)
+    return sum(lags) if lags is not None and len(lags) == settings.partitions else None
 
 
 def _wait_caught_up(settings: Settings, worker: Proc, began: float) -> tuple[float, float]:

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,18 @@ def check_alerts(reader: TopicState, oracle: Oracle) -> int:
     assert set(got) == set(want), {"missing": sorted(set(want) - set(got))[:5],
                                    "unexpected": sorted(set(got) - set(want))[:5]}
     return sum(got.values()) - len(got)
+
+
+def input_lags(url: str, timeout: float = 10.0) -> list[int] | None:
+    """The worker's carrierwatch_input_lag_messages, one per partition it has processed
+    (None: /metrics did not answer)."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=timeout) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    return [int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+            if line.startswith("carrierwatch_input_lag_messages{")]
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from processor import localbroker
 from processor.settings import Settings
-from tests.faults.harness import SCALE, Feeder, peak_rss_mib, report, settings_for, traffic
+from tests.faults.harness import (
+    SCALE,
+    Feeder,
+    input_lags,
+    peak_rss_mib,
+    report,
+    settings_for,
+    traffic,
+)
 from tests.integration.outputs import TopicState, expected, wait_equal
 from tests.integration.procs import start_worker
 from tests.oracle import Oracle
@@ -24,14 +31,8 @@ RSS_LIMIT_MIB = 1024  # a worker's memory must not grow with the backlog
 
 def input_lag(url: str) -> int | None:
     """Sum of carrierwatch_input_lag_messages over partitions (None: not known yet)."""
-    try:
-        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None
-    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-              if line.startswith("carrierwatch_input_lag_messages{")]
-    return int(sum(values)) if values else None
+    lags = input_lags(url)
+    return sum(lags) if lags else None
 
 
 def test_broker_restart_mid_run(isolated: Settings, broker: Settings, tmp_path: Path) -> None:
