@@ -20,10 +20,10 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from processor.domain import live
+from processor.domain.windows import HOUR_MS
 from processor.view import WINDOWS, CarrierRow, current_window
 
 OTHER = "_other"
-HOUR_MS = 3_600_000
 _go = cast(Callable[[float], str], floatToGoString)  # prometheus_client's number format
 
 
@@ -73,6 +73,19 @@ def add_row(agg: _Agg | None, row: CarrierRow, now: int | None) -> _Agg:
     return agg
 
 
+# The carrier families, in the order exposed: (name as exposed, type, help, labels).
+FAMILIES: list[tuple[str, str, str, list[str]]] = [
+    ("carrierwatch_carrier_consecutive_failures", "gauge",
+     "Failed calls in a row since the last connected call", ["carrier"]),
+    ("carrierwatch_carrier_responses_total", "counter", "Final SIP responses by code, all time",
+     ["carrier", "code"]),
+    ("carrierwatch_carrier_reliable", "gauge",
+     "1 once the carrier returned a 404 (for _other: how many)", ["carrier"]),
+    *((f"carrierwatch_carrier_window_{name}", "gauge", text, ["carrier", "window"])
+      for name, (text, _) in WINDOW_GAUGES.items()),
+]
+
+
 class CarrierCollector(Collector):
     """Builds every metric family from the rows this worker owns, when scraped."""
 
@@ -86,29 +99,22 @@ class CarrierCollector(Collector):
         self._max = max_carriers
 
     def collect(self) -> Iterator[Metric]:
-        rows = sorted(self._rows(), key=lambda r: r.carrier_id)
+        rows = self.sorted_rows()
         exported: dict[str, _Agg] = {}
-        results = {"applied": 0, "duplicate": 0, "invalid": self._invalid(), "late": 0}
         for i, row in enumerate(rows):
-            for k in ("applied", "duplicate", "late"):
-                results[k] += row.counts.get(k, 0)
             name = row.carrier_id if i < self._max else OTHER
             exported[name] = add_row(exported.get(name), row, self._now_ms(row))
-        yield from self._families(exported, results)
+        yield from self._families(exported)
+        yield from self.totals(rows)
 
-    def _families(self, exported: dict[str, _Agg], results: dict[str, int]) -> Iterator[Metric]:
-        cf = GaugeMetricFamily("carrierwatch_carrier_consecutive_failures",
-                               "Failed calls in a row since the last connected call",
-                               labels=["carrier"])
-        responses = CounterMetricFamily("carrierwatch_carrier_responses",
-                                        "Final SIP responses by code, all time",
-                                        labels=["carrier", "code"])
-        reliable = GaugeMetricFamily("carrierwatch_carrier_reliable",
-                                     "1 once the carrier returned a 404 (for _other: how many)",
-                                     labels=["carrier"])
-        windows = {name: GaugeMetricFamily(f"carrierwatch_carrier_window_{name}", text,
-                                           labels=["carrier", "window"])
-                   for name, (text, _) in WINDOW_GAUGES.items()}
+    def sorted_rows(self) -> list[CarrierRow]:
+        return sorted(self._rows(), key=lambda r: r.carrier_id)
+
+    def _families(self, exported: dict[str, _Agg]) -> Iterator[Metric]:
+        cf, responses, reliable, *gauges = (
+            (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
+                name, text, labels=labels) for name, kind, text, labels in FAMILIES)
+        windows = dict(zip(WINDOW_GAUGES, gauges, strict=True))
         for name, agg in exported.items():
             cf.add_metric([name], agg.consecutive)
             reliable.add_metric([name], agg.reliable)
@@ -119,6 +125,14 @@ class CarrierCollector(Collector):
                     v = value(f)
                     if v is not None:
                         windows[gauge].add_metric([name, w], v)
+        yield from (cf, responses, reliable, *windows.values())
+
+    def totals(self, rows: Iterable[CarrierRow]) -> Iterator[Metric]:
+        """The families after the carrier ones: input results and lag."""
+        results = {"applied": 0, "duplicate": 0, "invalid": self._invalid(), "late": 0}
+        for row in rows:
+            for k in ("applied", "duplicate", "late"):
+                results[k] += row.counts.get(k, 0)
         events = CounterMetricFamily("carrierwatch_events",
                                      "Input messages by what became of them",
                                      labels=["result"])
@@ -129,19 +143,7 @@ class CarrierCollector(Collector):
                                 labels=["partition"])
         for partition, n in sorted((self._lag() if self._lag else {}).items()):
             lag.add_metric([str(partition)], n)
-        yield from (cf, responses, reliable, *windows.values(), events, lag)
-
-
-# The carrier families, in CarrierCollector's order: (name as exposed, type, help).
-FAMILIES: list[tuple[str, str, str]] = [
-    ("carrierwatch_carrier_consecutive_failures", "gauge",
-     "Failed calls in a row since the last connected call"),
-    ("carrierwatch_carrier_responses_total", "counter", "Final SIP responses by code, all time"),
-    ("carrierwatch_carrier_reliable", "gauge",
-     "1 once the carrier returned a 404 (for _other: how many)"),
-    *((f"carrierwatch_carrier_window_{name}", "gauge", text)
-      for name, (text, _) in WINDOW_GAUGES.items()),
-]
+        yield from (events, lag)
 
 
 def _label(value: str) -> str:
@@ -175,14 +177,11 @@ class Exposition:
 
     def render(self) -> bytes:
         c = self._c
-        rows = sorted(c._rows(), key=lambda r: r.carrier_id)
-        results = {"applied": 0, "duplicate": 0, "invalid": c._invalid(), "late": 0}
+        rows = c.sorted_rows()
         chunks: list[tuple[str, ...]] = []
         other: _Agg | None = None
         cache, fresh = self._cache, {}
         for i, row in enumerate(rows):
-            for k in ("applied", "duplicate", "late"):
-                results[k] += row.counts.get(k, 0)
             now = c._now_ms(row)
             if i >= c._max:
                 other = add_row(other, row, now)
@@ -197,24 +196,23 @@ class Exposition:
         if other is not None:
             chunks.append(carrier_lines(OTHER, other))
         out = []
-        for f, (name, kind, text) in enumerate(FAMILIES):
+        for f, (name, kind, text, _) in enumerate(FAMILIES):
             out.append(f"# HELP {name} {text}\n# TYPE {name} {kind}\n")
             out.extend(chunk[f] for chunk in chunks)
         rest = CollectorRegistry(auto_describe=False)
-        rest.register(_Totals(c, results))
+        rest.register(_Totals(c, rows))
         return "".join(out).encode() + generate_latest(rest)
 
 
 class _Totals(Collector):
-    """The two small families after the carrier ones, through prometheus_client."""
+    """The small families after the carrier ones, rendered by prometheus_client."""
 
-    def __init__(self, collector: CarrierCollector, results: dict[str, int]) -> None:
+    def __init__(self, collector: CarrierCollector, rows: list[CarrierRow]) -> None:
         self._c = collector
-        self._results = results
+        self._rows = rows
 
     def collect(self) -> Iterator[Metric]:
-        families = list(self._c._families({}, self._results))
-        yield from families[-2:]
+        return self._c.totals(self._rows)
 
 
 def new_registry(collector: Collector) -> CollectorRegistry:
