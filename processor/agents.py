@@ -4,7 +4,7 @@ One stateful agent (concurrency 1) reads the input topic and the internal route 
 batches. An event on the wrong partition for its carrier (mis-keyed or unkeyed input) is
 forwarded to the route topic at the carrier's partition, so one partition, and so one
 worker, owns each carrier. Ticks on the route topic drive retention and the hourly live
-republish in each partition's own event context.
+republish of the partition they arrive on.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ class Store:
     """One table: ``get``/``put``/``delete`` in a given partition, changelog included."""
 
     def __init__(self, table: Any, sender: Sender) -> None:
-        self.table = table
         self._sender = sender
         self._data = table.data  # Faust's rocksdb Store: one Rdict per partition
         self.changelog = table.changelog_topic.get_topic_name()
