@@ -24,6 +24,7 @@ from processor import codec, tables, web
 from processor.api import CarrierApi
 from processor.connection import client_config
 from processor.domain import codes, records
+from processor.domain import latest as latest_calls
 from processor.domain.alerts import ShortCallRule
 from processor.domain.carrier import (
     CarrierState,
@@ -34,7 +35,7 @@ from processor.domain.carrier import (
     keys_needed,
 )
 from processor.domain.events import SipEvent, Sourced
-from processor.domain.latest import push as push_latest
+from processor.domain.latest import Head
 from processor.domain.windows import HOUR_MS, Retention, window_key
 from processor.frontier import Frontier
 from processor.metrics import CarrierCollector, Exposition
@@ -45,7 +46,7 @@ from processor.publish import Publisher
 from processor.sender import POLL_S, Sender, Tracker
 from processor.settings import Settings
 from processor.state import Store, persist_offsets
-from processor.stored import carrier_of, window_of
+from processor.stored import decode_carrier, decode_doc, decode_window
 from processor.view import CarrierRow, CarrierView
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,13 @@ class _Group:
 class Stores:
     """The hot path's view of the tables (processor/state.py)."""
 
-    carriers: Store
-    windows: Store
-    dedup: Store
-    partitions: Store
-    latest: Store
+    carriers: Store[CarrierState]
+    windows: Store[WindowState]
+    dedup: Store[dict[str, Any]]
+    partitions: Store[dict[str, Any]]
+    latest: Store[Head]  # heads, by carrier; the ring's calls are read and written raw
 
-    def all(self) -> tuple[Store, ...]:
+    def all(self) -> tuple[Store[Any], ...]:
         return (self.carriers, self.windows, self.dedup, self.partitions, self.latest)
 
 
@@ -116,10 +117,14 @@ class Processor:
             "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly",
             "carrier.alerts")}
         t = self.tables
-        owned = (t.carriers, t.windows, t.dedup, t.partitions, t.latest)
-        self.sender = Sender(client_config(settings),
-                             {x.changelog_topic.get_topic_name() for x in owned})
-        self.stores = Stores(*(Store(x, self.sender) for x in owned))
+        self.sender = Sender(client_config(settings), {x.changelog_topic.get_topic_name() for x in (
+            t.carriers, t.windows, t.dedup, t.partitions, t.latest)})
+        self.stores = Stores(
+            carriers=Store(t.carriers, self.sender, decode_carrier),
+            windows=Store(t.windows, self.sender, decode_window),
+            dedup=Store(t.dedup, self.sender, decode_doc),
+            partitions=Store(t.partitions, self.sender, decode_doc),
+            latest=Store(t.latest, self.sender, latest_calls.decode_head))
         self.publisher = Publisher(self._send_output, self.stores.carriers,
                                    self.stores.windows, self.profiles.policy_for, self.now_for)
         self._last_tick_hour: dict[int, int] = {}
@@ -240,6 +245,8 @@ class Processor:
         """Partitions revoked or (re)assigned start over from their committed offset."""
         keys = [(tp.topic, tp.partition) for tp in tps]
         self.frontier.forget(keys)
+        for store in self.stores.all():  # the next owner may have changed them meanwhile
+            store.drop({tp.partition for tp in tps})
         for key in keys:
             self._stall.pop(key, None)
             self._durable.pop(key, None)
@@ -356,28 +363,44 @@ class Processor:
     def _fold_carrier(self, cid: str, items: list[Sourced], wall: int, partition: int) -> None:
         s = self.stores
         key = cid.encode()
-        state = carrier_of(s.carriers.get(partition, key))
+        state = s.carriers.load(partition, key)
         policy = self.profiles.policy_for(cid)
         wids, bids = keys_needed(items, policy.counted_once)
+        # A carrier's state lists every window and dedup bucket stored for it (written in
+        # the same batch): the ones it does not list need no read.
         windows = {}
         for kind, start in wids:
-            w = self._window(partition, cid, kind, start)
-            if w is not None:
-                windows[(kind, start)] = w
+            if state is None or start in state.windows[kind]:
+                w = self._window(partition, cid, kind, start)
+                if w is not None:
+                    windows[(kind, start)] = w
         buckets = {}
         for b in bids:
-            raw = s.dedup.get(partition, f"{cid}|{b}".encode())
-            if raw:
-                buckets[b] = orjson.loads(raw)
+            if state is None or b in state.buckets:
+                bucket = s.dedup.load(partition, f"{cid}|{b}".encode())
+                if bucket:
+                    buckets[b] = bucket
         res = fold(cid, state, windows, buckets, items, policy=policy, now_ms=self._now(),
                    wall_ms=wall)
         self._write(cid, res, wall, partition)
         self.view.update(partition, res.carrier, res.windows)
-        latest_raw = s.latest.get(partition, key)
-        latest = push_latest(orjson.loads(latest_raw) if latest_raw else None, res.accepted,
-                             self.settings.latest_calls)
-        if latest is not None:
-            s.latest.put(partition, key, orjson.dumps(latest))
+        self._push_latest(cid, res.accepted, partition)
+
+    def _push_latest(self, cid: str, accepted: list[Sourced], partition: int) -> None:
+        store, size = self.stores.latest, self.settings.latest_calls
+        head = store.load(partition, cid.encode())
+        stored = []
+        if latest_calls.needs_calls(head, size):
+            stored = latest_calls.stored_calls(head, lambda slot: store.get(
+                partition, latest_calls.call_key(cid, slot)))
+        update = latest_calls.push(head, accepted, size, stored)
+        if update is None:
+            return
+        for slot in update.dropped:
+            store.delete(partition, latest_calls.call_key(cid, slot))
+        for slot, call in update.calls.items():  # the calls first, then the head to them
+            store.put(partition, latest_calls.call_key(cid, slot), orjson.dumps(call))
+        store.save(partition, cid.encode(), update.head, orjson.dumps(update.head.to_json()))
 
     def _write(self, cid: str, res: FoldResult, wall: int, partition: int) -> None:
         s, p = self.stores, partition
@@ -389,13 +412,14 @@ class Processor:
                 self._send_output("carrier.alerts", cid.encode(),
                                   orjson.dumps(records.alert(cid, a, contacts, wall)))
         if res.carrier_changed:
-            s.carriers.put(p, cid.encode(), orjson.dumps(res.carrier.to_json()))
+            s.carriers.save(p, cid.encode(), res.carrier, orjson.dumps(res.carrier.to_json()))
         for (kind, start), w in res.windows.items():
-            s.windows.put(p, window_key(cid, kind, start).encode(), orjson.dumps(w.to_json()))
+            s.windows.save(p, window_key(cid, kind, start).encode(), w,
+                           orjson.dumps(w.to_json()))
         for kind, start in res.expired:
             s.windows.delete(p, window_key(cid, kind, start).encode())
         for b, bucket in res.buckets.items():
-            s.dedup.put(p, f"{cid}|{b}".encode(), orjson.dumps(bucket))
+            s.dedup.save(p, f"{cid}|{b}".encode(), bucket, orjson.dumps(bucket))
         for b in res.expired_buckets:
             s.dedup.delete(p, f"{cid}|{b}".encode())
         if (res.carrier_changed or res.windows or res.expired or res.republish_carrier
@@ -432,7 +456,7 @@ class Processor:
             self.view.invalid[partition] = orjson.loads(raw)["invalid"] if raw else 0
         for key in self.stores.carriers.keys(partition):
             cid = key.decode()
-            state = carrier_of(self.stores.carriers.get(partition, key))
+            state = self.stores.carriers.load(partition, key)
             if state is None:
                 continue
             res = fold(cid, state, {}, {}, (), policy=self.profiles.policy_for(cid),
@@ -449,8 +473,7 @@ class Processor:
             self.publisher.mark(cid, partition)
 
     def _window(self, partition: int, cid: str, kind: str, start: int) -> WindowState | None:
-        return window_of(self.stores.windows.get(partition,
-                                                 window_key(cid, kind, start).encode()))
+        return self.stores.windows.load(partition, window_key(cid, kind, start).encode())
 
     def _latest_windows(self, state: CarrierState,
                         partition: int) -> dict[tuple[str, int], WindowState]:
@@ -515,12 +538,12 @@ def register(app: faust.App, settings: Settings) -> Processor:
         last = time.perf_counter()
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             try:
-                began = time.perf_counter()
+                began, cpu = time.perf_counter(), time.thread_time()
                 await proc.process(events)
                 done = time.perf_counter()
-                log.debug("batch of %d events: waited %.3f s, processed in %.3f s, %d records "
-                          "sent so far", len(events), began - last, done - began,
-                          proc.sender.sent)
+                log.debug("batch of %d events: waited %.3f s, processed in %.3f s (%.3f s CPU), "
+                          "%d records sent so far", len(events), began - last, done - began,
+                          time.thread_time() - cpu, proc.sender.sent)
                 last = done
             except Exception:  # not bad input: log it loudly; Faust restarts the agent
                 log.exception("processing a batch of %d events failed; it will be read "

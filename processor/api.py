@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from processor import codec
+from processor.domain import latest as latest_calls
 from processor.domain import records
 from processor.domain.carrier import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats
@@ -141,7 +140,9 @@ class CarrierApi:
         if self._state(cid) is None:
             return not_found(cid)
         raw = self._latest.get(cid.encode())
-        kept = orjson.loads(raw)["calls"] if raw else []
+        kept = latest_calls.stored_calls(latest_calls.decode_head(raw) if raw else None,
+                                         lambda slot: self._latest.get(
+                                             latest_calls.call_key(cid, slot)))
         # The last N received, shown newest first by event time (arrival may be out of order).
         calls = sorted(kept, key=lambda c: parse_iso_ms(c["ts"]), reverse=True)[:limit]
         return Reply(200, {"carrier_id": cid, "calls": calls})

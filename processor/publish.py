@@ -19,7 +19,6 @@ from processor.domain import records
 from processor.domain.carrier import CarrierState, Policy, WindowState
 from processor.domain.windows import live_hours, window_key
 from processor.state import Store
-from processor.stored import carrier_of, window_of
 
 CONSECUTIVE = "carrier.consecutive-failures"
 CONSISTENCY = "carrier.code-consistency"
@@ -44,8 +43,9 @@ class Dirty:
 class Publisher:
     """Collects changes from the agent and sends the records they touch."""
 
-    def __init__(self, send: Callable[[str, bytes, bytes | None], None], carriers: Store,
-                 windows: Store, policy_for: Callable[[str], Policy],
+    def __init__(self, send: Callable[[str, bytes, bytes | None], None],
+                 carriers: Store[CarrierState], windows: Store[WindowState],
+                 policy_for: Callable[[str], Policy],
                  now_for: Callable[[CarrierState], int | None]) -> None:
         self._send = send  # (contract topic name, key, value or None for a tombstone)
         self._carriers = carriers
@@ -78,15 +78,15 @@ class Publisher:
         wall = int(time.time() * 1000)
         sent = 0
         for carrier_id, partition in dirty.carriers.items():
-            state = dirty.states.get(carrier_id) or carrier_of(
-                self._carriers.get(partition, carrier_id.encode()))
+            state = dirty.states.get(carrier_id) or self._carriers.load(
+                partition, carrier_id.encode())
             if state is None:
                 continue
             sent += self._carrier_records(state, partition, wall, dirty)
         for (carrier_id, kind, start), partition in dirty.windows.items():
             key = window_key(carrier_id, kind, start).encode()
-            w = dirty.window_states.get((carrier_id, kind, start)) or window_of(
-                self._windows.get(partition, key))
+            w = dirty.window_states.get((carrier_id, kind, start)) or self._windows.load(
+                partition, key)
             if w is None:
                 continue
             rec = records.summary(carrier_id, kind, start, w.stats, w.updated_ms or wall)
@@ -116,8 +116,8 @@ class Publisher:
         for start in live_hours(now):
             if start not in stored:
                 continue
-            w = dirty.window_states.get((cid, "hour", start)) or window_of(
-                self._windows.get(partition, window_key(cid, "hour", start).encode()))
+            w = dirty.window_states.get((cid, "hour", start)) or self._windows.load(
+                partition, window_key(cid, "hour", start).encode())
             if w is not None:
                 hours.append(w.stats)
         self._send(LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))

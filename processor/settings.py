@@ -93,6 +93,8 @@ class Settings:
             port = getattr(self, name)
             if not 0 < port < 65536:
                 raise SettingsError(f"{name} must be a TCP port (1-65535), got {port}")
+        if self.latest_calls < 1:
+            raise SettingsError(f"CARRIERWATCH_LATEST_CALLS must be >= 1, got {self.latest_calls}")
         if self.clock not in ("wall", "stream"):
             raise SettingsError(f"CARRIERWATCH_CLOCK={self.clock!r}: use 'wall' or 'stream'")
         if self.failure_set not in ("all", "route"):

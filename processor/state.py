@@ -6,25 +6,38 @@ serves them to the HTTP API. The hot path skips its per-key machinery (the curre
 lookup, one awaited changelog send per write): a write goes to the partition's RocksDB
 and its changelog record to the batch's ``Sender``; once the batch is drained, the newest
 changelog offsets are stored the way Faust does, so a restart recovers only what follows.
+
+Each store also keeps the decoded values it read or wrote last (``load``/``save``), so a
+carrier seen again a batch later costs no RocksDB read and no JSON decode. The worker is
+the only writer of a partition it owns, and every write goes through here, so the copy
+can only go stale when the partition changes hands: ``drop`` it then. Values are shared,
+never mutated: the domain copies what it changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 from faust.types import TP
 
 from processor.sender import Sender
 
+T = TypeVar("T")
+CACHE_KEYS = 20_000  # decoded values kept per store and partition (the oldest quarter goes)
 
-class Store:
+
+class Store(Generic[T]):
     """One table: ``get``/``put``/``delete`` in a given partition, changelog included."""
 
-    def __init__(self, table: Any, sender: Sender) -> None:
+    def __init__(self, table: Any, sender: Sender, decode: Callable[[bytes], T],
+                 cache_keys: int = CACHE_KEYS) -> None:
         self._sender = sender
         self._data = table.data  # Faust's rocksdb Store: one Rdict per partition
         self.changelog = table.changelog_topic.get_topic_name()
+        self._decode = decode
+        self._cache_keys = max(4, cache_keys)
+        self._cache: dict[int, dict[bytes, T | None]] = {}  # partition -> key -> value
 
     def db(self, partition: int) -> Any:
         return self._data._db_for_partition(partition)
@@ -33,15 +46,50 @@ class Store:
         value: bytes | None = self.db(partition).get(key)
         return value
 
+    def load(self, partition: int, key: bytes) -> T | None:
+        """The decoded value of ``key`` (None: absent), from the cache when it is there."""
+        cache = self._cache.get(partition)
+        if cache is None:
+            cache = self._cache[partition] = {}
+        elif key in cache:
+            return cache[key]
+        raw = self.get(partition, key)
+        value = self._decode(raw) if raw else None
+        self._remember(cache, key, value)
+        return value
+
+    def save(self, partition: int, key: bytes, value: T, encoded: bytes) -> None:
+        """Store ``value`` (``encoded`` is its bytes); a later ``load`` returns it as is."""
+        self.put(partition, key, encoded)
+        self._remember(self._cache.setdefault(partition, {}), key, value)
+
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         self.db(partition)[key] = value
         self._sender.send(self.changelog, key, value, partition)
+        cache = self._cache.get(partition)
+        if cache is not None:
+            cache.pop(key, None)
 
     def delete(self, partition: int, key: bytes) -> None:
         db = self.db(partition)
         if db.get(key) is not None:
             del db[key]
             self._sender.send(self.changelog, key, None, partition)
+        cache = self._cache.get(partition)
+        if cache is not None:
+            self._remember(cache, key, None)
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        """Forget the decoded values of ``partitions`` (they changed hands: a rebalance)."""
+        for partition in partitions:
+            self._cache.pop(partition, None)
+
+    def _remember(self, cache: dict[bytes, T | None], key: bytes, value: T | None) -> None:
+        cache.pop(key, None)  # re-inserted at the end: oldest read or written first
+        cache[key] = value
+        if len(cache) > self._cache_keys:
+            for old in list(cache)[: len(cache) // 4]:
+                del cache[old]
 
     def keys(self, partition: int) -> list[bytes]:
         """Every key stored for ``partition`` on this worker (a RocksDB scan)."""
@@ -60,7 +108,8 @@ class Store:
         self._data.set_persisted_offset(TP(self.changelog, partition), offset)
 
 
-def persist_offsets(stores: Iterable[Store], delivered: dict[tuple[str, int], int]) -> None:
+def persist_offsets(stores: Iterable[Store[Any]],
+                    delivered: dict[tuple[str, int], int]) -> None:
     """Record the newest delivered changelog offset of each (table, partition)."""
     by_topic = {s.changelog: s for s in stores}
     for (topic, partition), offset in delivered.items():

@@ -17,11 +17,25 @@ def read(table: Any, key: bytes) -> bytes | None:
 
 
 def carrier_of(raw: bytes | None) -> CarrierState | None:
-    return CarrierState.from_json(orjson.loads(raw)) if raw else None
+    return decode_carrier(raw) if raw else None
 
 
 def window_of(raw: bytes | None) -> WindowState | None:
-    return WindowState.from_json(orjson.loads(raw)) if raw else None
+    return decode_window(raw) if raw else None
+
+
+def decode_carrier(raw: bytes) -> CarrierState:
+    return CarrierState.from_json(orjson.loads(raw))
+
+
+def decode_window(raw: bytes) -> WindowState:
+    return WindowState.from_json(orjson.loads(raw))
+
+
+def decode_doc(raw: bytes) -> dict[str, Any]:
+    """A dedup bucket, a latest-calls list or a partition's counters: plain JSON."""
+    doc: dict[str, Any] = orjson.loads(raw)
+    return doc
 
 
 def load_carrier(table: Any, carrier_id: str) -> CarrierState | None:

@@ -43,7 +43,7 @@ class Tables:
     windows: Any  # "<carrier>|<kind>|<start>" -> WindowState
     dedup: Any  # "<carrier>|<minute ms>" -> {identity: "source@offset"}
     partitions: Any  # "p<n>" -> per-partition counters (invalid input) and watermarks
-    latest: Any  # carrier_id -> {"calls": [newest first], "ap": watermarks}
+    latest: Any  # carrier_id -> ring head; "<carrier>|<slot>" -> call (domain/latest.py)
     registry: Any  # GlobalTable over carrier.registry: carrier_id -> profile JSON
 
 

@@ -52,9 +52,10 @@ class CarrierView:
         row.partition = partition
         row.version = next(_VERSIONS)
         row.consecutive = state.streak.count
-        row.codes = dict(state.codes)
-        row.counts = dict(state.counts)
-        row.hours = {h: list(r) for h, r in state.hours.items()}
+        # Shared, not copied: a stored state is never changed again (the fold copies it).
+        row.codes = state.codes
+        row.counts = state.counts
+        row.hours = state.hours
         for (kind, start), w in windows.items():
             current = row.windows.get(kind)
             if current is None or start >= current.start:

@@ -1,0 +1,103 @@
+"""Latest calls as a ring of keys: against a plain list kept newest first, the obvious model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processor.domain import latest
+from processor.domain.events import SipEvent, Sourced
+
+T0 = 1_709_164_800_000
+SOURCES = ("in:0", "in:1", "route:0")
+
+
+class Table:
+    """The ``latest`` table as a dict of bytes, written the way the agent writes it."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def head(self) -> latest.Head | None:
+        raw = self.data.get(b"c1")
+        return latest.decode_head(raw) if raw else None
+
+    def calls(self) -> list[dict[str, Any]]:
+        return latest.stored_calls(self.head(), lambda slot: self.data.get(
+            latest.call_key("c1", slot)))
+
+    def push(self, events: list[Sourced], size: int) -> None:
+        head = self.head()
+        stored = self.calls() if latest.needs_calls(head, size) else []
+        update = latest.push(head, events, size, stored)
+        if update is None:
+            return
+        for slot in update.dropped:
+            self.data.pop(latest.call_key("c1", slot), None)
+        for slot, call in update.calls.items():
+            self.data[latest.call_key("c1", slot)] = orjson.dumps(call)
+        self.data[b"c1"] = orjson.dumps(update.head.to_json())
+
+
+class Model:
+    """What latest calls mean: each final response applied once, newest first, the last N."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.applied: dict[str, int] = {}
+
+    def push(self, events: list[Sourced], size: int) -> None:
+        for s in events:
+            if s.offset > self.applied.get(s.source, -1):
+                self.applied[s.source] = s.offset
+                if s.event.code >= 200:
+                    self.calls.insert(0, latest.call_record(s))
+        self.calls = self.calls[:size]
+
+
+def sourced(source: str, offset: int, code: int) -> Sourced:
+    return Sourced(SipEvent("c1", f"call-{source}-{offset}", code, T0 + offset * 1000,
+                            destination="+4420", duration_ms=1000 if code == 200 else None),
+                   source, offset)
+
+
+batches = st.lists(st.tuples(
+    st.lists(st.tuples(st.sampled_from(SOURCES), st.integers(0, 40),
+                       st.sampled_from([100, 180, 200, 404, 486, 503])), max_size=12),
+    st.integers(1, 6)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches)
+def test_ring_keeps_the_newest_calls_like_a_list(batches: list[Any]) -> None:
+    table, model = Table(), Model()
+    for rows, size in batches:
+        events = [sourced(src, off, code) for src, off, code in rows]
+        table.push(events, size)
+        model.push(events, size)
+        assert table.calls() == model.calls
+        # No call key outlives the ring: at most ``size`` of them besides the head.
+        assert len(table.data) <= (size + 1 if table.data else 0)
+
+
+def test_the_one_value_layout_is_read_and_rewritten_as_a_ring() -> None:
+    old = [latest.call_record(sourced("in:0", n, 200)) for n in (3, 2, 1)]  # newest first
+    table = Table()
+    table.data[b"c1"] = orjson.dumps({"calls": old, "ap": {"in:0": 3}})
+    assert table.calls() == old
+    table.push([sourced("in:0", 3, 200)], 2)  # a re-delivery: nothing new, still rewritten
+    assert table.calls() == old[:2]
+    assert orjson.loads(table.data[b"c1"]) == {"n": 2, "r": 2, "ap": {"in:0": 3}}
+    table.push([sourced("in:0", 4, 486)], 2)
+    assert table.calls() == [latest.call_record(sourced("in:0", 4, 486)), old[0]]
+
+
+def test_nothing_new_writes_nothing() -> None:
+    table = Table()
+    table.push([sourced("in:0", 5, 200)], 3)
+    head = table.head()
+    assert latest.push(head, [sourced("in:0", 5, 200), sourced("in:0", 4, 200)], 3) is None
+    assert latest.push(None, [], 3) is None
