@@ -297,6 +297,9 @@ class Processor:
                 if msg.topic in self._tracked:
                     self.frontier.rewind((msg.topic, msg.partition), msg.offset)
             raise
+        finally:  # what went to the changelog goes to RocksDB, even from a failed batch
+            for store in self.stores.all():
+                store.flush()
         self.track(batch, self.sender.seal())
         self.settle()
         while len(self._in_flight) > IN_FLIGHT:  # the broker is slow or away: wait for it

