@@ -55,6 +55,7 @@ TICK_KEY = b"\x00tick"
 STALL_S = 10.0  # a partition read past its frontier for this long has a gap (see _stalled)
 IN_FLIGHT = 4  # batches whose records may be on their way while the next one is processed
 SETTLE_S = 0.1  # delivery reports are served at least this often when idle
+HOLD_S = 1.0  # a batch is held at most this long to grow while the log holds more
 ROUTED = b"R1|"  # routed value: b"R1|<topic:partition>|<offset>|" + the original bytes
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                        "value_serializer": "raw"}
@@ -138,6 +139,9 @@ class Processor:
         self._in_flight: deque[tuple[Tracker, dict[tuple[str, int], int]]] = deque()
         self._durable: dict[tuple[str, int], int] = {}  # frontier of the settled batches
         self.clock = time.monotonic
+        self._held: list[Any] = []  # events taken from Faust, not processed yet (offer)
+        self._held_since = 0.0
+        self._lock = asyncio.Lock()  # one batch at a time: the agent's or the timer's
 
     # -- clocks -------------------------------------------------------------------------
     def _now(self) -> int | None:
@@ -280,6 +284,56 @@ class Processor:
         self.settle()
 
     # -- the batch ----------------------------------------------------------------------
+    async def offer(self, events: Sequence[Any]) -> int:
+        """Take Faust's batch; returns how many events were processed (0: held).
+
+        While the log holds more than was taken (a backlog: catching up, or input faster
+        than the worker), batches are held and joined, up to ``batch_max`` events or
+        HOLD_S: a bigger batch folds and publishes each carrier once for more of its
+        events. Faust's batches are cut by ``batch_within_s``, and delivery alone fills
+        only a fraction of ``batch_max`` in that time. Caught up, nothing is held.
+        Held events are not in the frontier, so nothing of them is committed."""
+        async with self._lock:
+            if not self._held:
+                self._held_since = self.clock()
+            self._held.extend(events)
+            if (len(self._held) < self.settings.batch_max and self._behind(events)
+                    and self.clock() - self._held_since < HOLD_S):
+                return 0
+            return await self._process_held()
+
+    async def flush_held(self) -> int:
+        """Process what was held for HOLD_S (no more batch came to join it)."""
+        async with self._lock:
+            if self._held and self.clock() - self._held_since >= HOLD_S:
+                return await self._process_held()
+            return 0
+
+    def drop_held(self) -> None:
+        """Partitions change hands: what is held is read again by their next owner."""
+        self._held = []
+
+    async def _process_held(self) -> int:
+        batch, self._held = self._held, []
+        await self.process(batch)
+        return len(batch)
+
+    def _behind(self, events: Sequence[Any]) -> bool:
+        """The log holds messages past ``events`` on one of their partitions."""
+        last: dict[Any, int] = {}
+        for ev in events:
+            msg = ev.message
+            if msg.topic in self._tracked:
+                last[msg.tp] = msg.offset
+        for tp, offset in last.items():
+            try:
+                high = self.app.consumer.highwater(tp)
+            except (KeyError, AttributeError):
+                continue
+            if high is not None and high > offset + 1:
+                return True
+        return False
+
     async def process(self, events: Sequence[Any]) -> None:
         """Decode, route, fold and write one batch; never raises on bad input. Its records
         go out in the background while the next batches are processed (at most IN_FLIGHT
@@ -542,12 +596,13 @@ def register(app: faust.App, settings: Settings) -> Processor:
         async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
             try:
                 began, cpu = time.perf_counter(), time.thread_time()
-                await proc.process(events)
-                done = time.perf_counter()
-                log.debug("batch of %d events: waited %.3f s, processed in %.3f s (%.3f s CPU), "
-                          "%d records sent so far", len(events), began - last, done - began,
-                          time.thread_time() - cpu, proc.sender.sent)
-                last = done
+                n = await proc.offer(events)
+                if n:
+                    done = time.perf_counter()
+                    log.debug("batch of %d events: waited %.3f s, processed in %.3f s "
+                              "(%.3f s CPU), %d records sent so far", n, began - last,
+                              done - began, time.thread_time() - cpu, proc.sender.sent)
+                    last = done
             except Exception:  # not bad input: log it loudly; Faust restarts the agent
                 log.exception("processing a batch of %d events failed; it will be read "
                               "again", len(events))
@@ -557,6 +612,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
 
     @app.on_partitions_revoked.connect
     async def revoked(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        proc.drop_held()
         await proc.drain()  # the next owner recovers from a changelog holding all of it
         proc.forget(args[0])
 
@@ -570,6 +626,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
 
     @app.timer(SETTLE_S, on_leader=False)
     async def settle() -> None:
+        await proc.flush_held()
         proc.settle()
 
     @app.on_before_shutdown.connect

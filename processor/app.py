@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from processor import commit_gate, connection, flush
+from processor import commit_gate, connection, flush, handover
 from processor.settings import Settings
 
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # = max.message.bytes of the DLQ in topics/topics.toml
@@ -18,13 +18,14 @@ MAX_RECORD_BYTES = 4 * 1024 * 1024  # = max.message.bytes of the DLQ in topics/t
 
 class App(faust.App):
     """Faust's app with a producer whose flush really drains (processor/flush.py) and a
-    consumer that commits no further than the processor got (processor/commit_gate.py)."""
+    consumer that commits no further than the processor got (processor/commit_gate.py)
+    and hands messages to the streams without a task per message (processor/handover.py)."""
 
     def _new_producer(self) -> Any:
         return flush.install(super()._new_producer())
 
     def _new_consumer(self) -> Any:
-        return commit_gate.install(super()._new_consumer())
+        return commit_gate.install(handover.install(super()._new_consumer()))
 
 
 def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:

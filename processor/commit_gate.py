@@ -18,24 +18,6 @@ from typing import Any
 CommitCap = Callable[[Any, int], int | None]
 
 
-def _capped_filter(self: Any, tps: Iterable[Any]) -> dict[Any, int]:
-    offsets: dict[Any, int] = super(self.__class__, self)._filter_committable_offsets(tps)
-    cap: CommitCap | None = getattr(self.app, "commit_cap", None)
-    if cap is None:
-        return offsets
-    out = {}
-    for tp, offset in offsets.items():
-        capped = cap(tp, offset)
-        if capped is not None and capped < offset:
-            _hand_back(self, tp, capped, offset)
-        elif capped is None:
-            committed = self._committed_offset.get(tp)
-            _hand_back(self, tp, offset - 1 if committed is None else committed, offset)
-        if capped is not None and self._should_commit(tp, capped):
-            out[tp] = capped
-    return out
-
-
 def _hand_back(self: Any, tp: Any, start: int, end: int) -> None:
     """Faust removed acks ``start <= offset < end`` (it sorts its list before use)."""
     held = range(max(start, 0), end)
@@ -45,8 +27,27 @@ def _hand_back(self: Any, tp: Any, start: int, end: int) -> None:
 
 def install(consumer: Any) -> Any:
     """Make ``consumer`` (same object, same state) cap its commits."""
-    cls = consumer.__class__
-    if not getattr(cls, "capped_commits", False):
-        consumer.__class__ = type(f"Capped{cls.__name__}", (cls,), {
-            "_filter_committable_offsets": _capped_filter, "capped_commits": True})
+    base = consumer.__class__
+    if getattr(base, "capped_commits", False):
+        return consumer
+
+    def filter_committable_offsets(self: Any, tps: Iterable[Any]) -> dict[Any, int]:
+        offsets: dict[Any, int] = base._filter_committable_offsets(self, tps)
+        cap: CommitCap | None = getattr(self.app, "commit_cap", None)
+        if cap is None:
+            return offsets
+        out = {}
+        for tp, offset in offsets.items():
+            capped = cap(tp, offset)
+            if capped is not None and capped < offset:
+                _hand_back(self, tp, capped, offset)
+            elif capped is None:
+                committed = self._committed_offset.get(tp)
+                _hand_back(self, tp, offset - 1 if committed is None else committed, offset)
+            if capped is not None and self._should_commit(tp, capped):
+                out[tp] = capped
+        return out
+
+    consumer.__class__ = type(f"Capped{base.__name__}", (base,), {
+        "_filter_committable_offsets": filter_committable_offsets, "capped_commits": True})
     return consumer
