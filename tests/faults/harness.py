@@ -38,13 +38,13 @@ class Scale:
     kills: int
     kill_gap_s: tuple[float, float]  # a kill comes this long after the previous (re)start
     overload_rate: int  # events/s offered in the overload test (several times throughput)
-    overload_s: int  # for this long
+    overload_events: int  # that many
 
 
 SHORT = Scale("short", events=30_000, carriers=60, rate=1_500, kills=5, kill_gap_s=(1.0, 5.0),
-              overload_rate=4_000, overload_s=15)
+              overload_rate=20_000, overload_events=60_000)
 LONG = Scale("long", events=500_000, carriers=300, rate=1_500, kills=20,
-             kill_gap_s=(4.0, 24.0), overload_rate=5_000, overload_s=60)
+             kill_gap_s=(4.0, 24.0), overload_rate=20_000, overload_events=300_000)
 SCALE = LONG if os.environ.get("CARRIERWATCH_FAULTS") == "long" else SHORT
 
 

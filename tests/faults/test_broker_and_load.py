@@ -63,7 +63,7 @@ def test_broker_restart_mid_run(isolated: Settings, broker: Settings, tmp_path: 
 def test_overload_builds_lag_that_drains(isolated: Settings, tmp_path: Path) -> None:
     settings = settings_for(isolated)
     warmup = traffic(seed=91, events=2_000, carriers=100, days=0.2)
-    flood = traffic(seed=92, events=SCALE.overload_rate * SCALE.overload_s, carriers=100,
+    flood = traffic(seed=92, events=SCALE.overload_events, carriers=100,
                     days=2)
     oracle = Oracle()
     oracle.feed(warmup)
