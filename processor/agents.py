@@ -287,17 +287,19 @@ class Processor:
     async def offer(self, events: Sequence[Any]) -> int:
         """Take Faust's batch; returns how many events were processed (0: held).
 
-        While the log holds more than was taken (a backlog: catching up, or input faster
-        than the worker), batches are held and joined, up to ``batch_max`` events or
-        HOLD_S: a bigger batch folds and publishes each carrier once for more of its
-        events. Faust's batches are cut by ``batch_within_s``, and delivery alone fills
-        only a fraction of ``batch_max`` in that time. Caught up, nothing is held.
+        While the log already holds enough to fill the batch up to ``batch_max`` (a
+        backlog: catching up, or input faster than the worker), batches are held and
+        joined, for at most HOLD_S: a bigger batch folds and publishes each carrier once
+        for more of its events. Faust's batches are cut by ``batch_within_s``, and
+        delivery alone fills only a fraction of ``batch_max`` in that time. Live traffic
+        (little waiting) is processed at once.
         Held events are not in the frontier, so nothing of them is committed."""
         async with self._lock:
             if not self._held:
                 self._held_since = self.clock()
             self._held.extend(events)
-            if (len(self._held) < self.settings.batch_max and self._behind(events)
+            room = self.settings.batch_max - len(self._held)
+            if (room > 0 and self._waiting(events) >= room
                     and self.clock() - self._held_since < HOLD_S):
                 return 0
             return await self._process_held()
@@ -318,21 +320,22 @@ class Processor:
         await self.process(batch)
         return len(batch)
 
-    def _behind(self, events: Sequence[Any]) -> bool:
-        """The log holds messages past ``events`` on one of their partitions."""
+    def _waiting(self, events: Sequence[Any]) -> int:
+        """How many messages the log holds past ``events``, on their partitions."""
         last: dict[Any, int] = {}
         for ev in events:
             msg = ev.message
             if msg.topic in self._tracked:
                 last[msg.tp] = msg.offset
+        waiting = 0
         for tp, offset in last.items():
             try:
                 high = self.app.consumer.highwater(tp)
             except (KeyError, AttributeError):
                 continue
-            if high is not None and high > offset + 1:
-                return True
-        return False
+            if high is not None:
+                waiting += max(0, high - offset - 1)
+        return waiting
 
     async def process(self, events: Sequence[Any]) -> None:
         """Decode, route, fold and write one batch; never raises on bad input. Its records
