@@ -12,8 +12,8 @@ help:
 	@echo "make test       install, lint, type-check and run the whole test suite"
 	@echo "make unit       fast pure tests only (no broker)"
 	@echo "make faults     the fault suite alone (short); faults-long: the long run"
-	@echo "make bench      carrierwatch vs its peers, latency and scale figures (~1 h;"
-	@echo "                BENCH_ARGS='--events 200000' ~45 min, '--only RUN...', '--profile')"
+	@echo "make bench      carrierwatch vs its peers, latency and scale figures (> 1 h;"
+	@echo "                BENCH_ARGS='--events 200000' ~1 h, '--only RUN...', '--profile')"
 	@echo "make stop       stop the local broker started by 'make run'"
 	@echo "make lint       ruff;  make typecheck: mypy --strict"
 
