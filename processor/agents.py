@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.types import TP
 
 from processor import codec, tables, web
 from processor.api import CarrierApi
@@ -322,11 +323,11 @@ class Processor:
 
     def _waiting(self, events: Sequence[Any]) -> int:
         """How many messages the log holds past ``events``, on their partitions."""
-        last: dict[Any, int] = {}
+        last: dict[TP, int] = {}
         for ev in events:
             msg = ev.message
             if msg.topic in self._tracked:
-                last[msg.tp] = msg.offset
+                last[TP(msg.topic, msg.partition)] = msg.offset
         waiting = 0
         for tp, offset in last.items():
             try:
@@ -629,7 +630,10 @@ def register(app: faust.App, settings: Settings) -> Processor:
 
     @app.timer(SETTLE_S, on_leader=False)
     async def settle() -> None:
-        await proc.flush_held()
+        try:
+            await proc.flush_held()
+        except Exception:  # a bug, not bad input: the frontier went back, it is read again
+            log.exception("processing held events failed; they will be read again")
         proc.settle()
 
     @app.on_before_shutdown.connect

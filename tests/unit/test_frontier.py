@@ -18,7 +18,7 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.agents import Processor
+from processor.agents import HOLD_S, Processor
 from processor.commit_gate import install
 from processor.frontier import Frontier
 from processor.partition_reader import Fetched, Record
@@ -316,3 +316,36 @@ def test_a_batch_is_committable_only_once_the_broker_acked_all_its_records() -> 
     first.delivered(None, _Msg("out", 0, 2))
     proc.settle()
     assert proc.commit_cap(tp, 3) == 3
+
+
+def test_batches_are_held_while_the_log_can_fill_one_and_never_longer_than_hold_s() -> None:
+    """Behind, Faust's small batches are joined into one (each carrier folded once for
+    more events); caught up, a batch is processed at once; held, at most HOLD_S."""
+    proc = _processor(_Reader(committed=0))
+    proc.settings = SimpleNamespace(batch_max=10)  # type: ignore[assignment]
+    proc._held, proc._held_since, proc._lock = [], 0.0, asyncio.Lock()
+    now = [0.0]
+    proc.clock = lambda: now[0]
+    seen: list[list[int]] = []
+    proc._process = lambda batch: seen.append(  # type: ignore[method-assign]
+        [e.message.offset for e in batch])
+    ends = proc.app.consumer.ends  # type: ignore[attr-defined]
+    tp = TP("in", 0)
+
+    async def run() -> None:
+        ends[tp] = 100  # 97 more waiting: enough to fill the batch
+        assert await proc.offer([_event("in", 0, o) for o in (0, 1, 2)]) == 0
+        assert await proc.offer([_event("in", 0, o) for o in (3, 4, 5)]) == 0
+        ends[tp] = 9  # caught up: the rest is in hand
+        assert await proc.offer([_event("in", 0, o) for o in (6, 7, 8)]) == 9
+        ends[tp] = 12  # 2 waiting cannot fill the batch: live traffic goes at once
+        assert await proc.offer([_event("in", 0, 9)]) == 1
+        ends[tp] = 100
+        assert await proc.offer([_event("in", 0, 10)]) == 0
+        assert await proc.flush_held() == 0  # not held long enough yet
+        now[0] += HOLD_S
+        assert await proc.flush_held() == 1
+
+    asyncio.run(run())
+    assert seen == [list(range(9)), [9], [10]]
+    assert proc.commit_cap(tp, 11) == 11
