@@ -119,8 +119,9 @@ class Processor:
             "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly",
             "carrier.alerts")}
         t = self.tables
-        self.sender = Sender(client_config(settings), {x.changelog_topic.get_topic_name() for x in (
-            t.carriers, t.windows, t.dedup, t.partitions, t.latest)})
+        owned = (t.carriers, t.windows, t.dedup, t.partitions, t.latest)
+        self.sender = Sender(client_config(settings),
+                             {x.changelog_topic.get_topic_name() for x in owned})
         self.stores = Stores(
             carriers=Store(t.carriers, self.sender, decode_carrier),
             windows=Store(t.windows, self.sender, decode_window),

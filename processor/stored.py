@@ -33,7 +33,7 @@ def decode_window(raw: bytes) -> WindowState:
 
 
 def decode_doc(raw: bytes) -> dict[str, Any]:
-    """A dedup bucket, a latest-calls list or a partition's counters: plain JSON."""
+    """A dedup bucket or a partition's counters: plain JSON."""
     doc: dict[str, Any] = orjson.loads(raw)
     return doc
 
