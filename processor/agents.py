@@ -524,12 +524,14 @@ class Processor:
             res = fold(cid, state, {}, {}, (), policy=self.profiles.policy_for(cid),
                        now_ms=self._now(), wall_ms=wall)
             self._write(cid, res, wall, partition)
-            if first:  # after a start: republish what a crash may have left unpublished
-                recent = [(k, s) for k in state.windows for s in state.windows[k]]
-                self.publisher.mark(cid, partition, [
-                    w for w in recent if self._recent(cid, w, state, partition)])
-                self.view.update(partition, res.carrier,
-                                 self._latest_windows(res.carrier, partition))
+            if first:
+                # After a start: the carrier's records and its newest hour, day and month
+                # again, for consumers that missed them. Records a crash left unsent need
+                # no scan: their batch was not committed, so it is read again, and a
+                # re-delivered event republishes what it had changed (``fold``).
+                newest = self._latest_windows(res.carrier, partition)
+                self.publisher.mark(cid, partition, list(newest), written=newest)
+                self.view.update(partition, res.carrier, newest)
             else:
                 self.view.update(partition, res.carrier, {})
             self.publisher.mark(cid, partition)
@@ -566,11 +568,6 @@ class Processor:
     def owned_partitions(self) -> set[int]:
         return {tp.partition for tp in self.app.assignor.assigned_actives()
                 if tp.topic == self.input_name}
-
-    def _recent(self, cid: str, wid: tuple[str, int], state: CarrierState,
-                partition: int) -> bool:
-        w = self._window(partition, cid, *wid)
-        return w is not None and w.updated_ms >= state.updated_ms - 120_000
 
     async def send_ticks(self) -> None:
         """Put a tick on every route partition this worker owns."""

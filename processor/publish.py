@@ -4,7 +4,8 @@ The agent marks what a batch changed (or re-applied) and flushes at the end of t
 the records are built from the tables and queued behind the batch's changelog writes, and
 the batch is drained before its offsets can be committed, so "offset committed" implies
 "record sent". Records are derived from state, so publishing can be repeated at will
-(after a restart, recent windows and every owned carrier are republished once).
+(after a start, every owned carrier and its newest hour, day and month are republished
+once).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ restores them from the changelog topics, which are never behind the committed of
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 from pathlib import Path
@@ -22,6 +23,19 @@ from processor.settings import Settings
 log = logging.getLogger(__name__)
 
 CLEAN_MARKER = "clean-shutdown"
+GC_GEN0_THRESHOLD = 20_000  # Python's default is 700
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector run less often.
+
+    The worker keeps tens of thousands of decoded states (``state.Store``): with Python's
+    default thresholds, a full collection scanned them all every few hundred events (0.6 s
+    of 3.7 s while catching up 10,000 carriers). Our states hold no reference cycles, so
+    reference counting frees them; the collector only needs to find the rare cycles of
+    the libraries. What exists at start (modules, classes) is frozen out of its scans."""
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
 
 
 def discard_unclean_state(data_dir: Path, tabledir: Path) -> bool:
@@ -52,6 +66,7 @@ def mark_clean(data_dir: Path, app: Any) -> None:
 def run(app: faust.App, settings: Settings) -> None:
     """Start the worker; returns (via SystemExit) when it is stopped."""
     discard_unclean_state(settings.data_dir, Path(app.conf.tabledir))
+    tune_gc()
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     try:
         worker.execute_from_commandline()

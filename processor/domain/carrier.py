@@ -20,7 +20,7 @@ from processor.domain.consistency import verdict
 from processor.domain.events import Sourced
 from processor.domain.rates import RateCard, cost_micros
 from processor.domain.summary import Stats
-from processor.domain.windows import KINDS, Retention, retained, window_start
+from processor.domain.windows import KINDS, Retention, oldest_retained, retained, window_start
 
 WindowId = tuple[str, int]  # (kind, start_ms)
 
@@ -292,16 +292,16 @@ def _is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapp
 
 def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> None:
     for kind in KINDS:
-        keep = []
-        for start in cur.windows[kind]:
-            if retained(kind, start, now_ms, policy.retention):
-                keep.append(start)
-            else:
+        starts = cur.windows[kind]
+        oldest = oldest_retained(kind, now_ms, policy.retention)
+        if not starts or min(starts) >= oldest:
+            continue  # the common case: one comparison per kind, not one per window
+        cur.windows[kind] = [s for s in starts if s >= oldest]
+        for start in starts:
+            if start < oldest:
                 res.expired.append((kind, start))
                 res.windows.pop((kind, start), None)
-        if len(keep) != len(cur.windows[kind]):
-            cur.windows[kind] = keep
-            res.carrier_changed = True
+        res.carrier_changed = True
     if cur.max_ts_ms is not None:
         oldest = dedup.oldest_kept_bucket(cur.max_ts_ms, policy.dedup_window_ms)
         old = [b for b in cur.buckets if b < oldest]

@@ -9,7 +9,14 @@ from processor.domain.alerts import Alert
 from processor.domain.carrier import CarrierState, Policy
 from processor.domain.consistency import verdict
 from processor.domain.summary import Stats, figures, total
-from processor.domain.windows import HOUR_MS, LIVE_HOURS, iso, window_end, window_start
+from processor.domain.windows import (
+    HOUR_MS,
+    LIVE_HOURS,
+    bound_iso,
+    iso,
+    window_end,
+    window_start,
+)
 
 
 def _ts(ms: int | None) -> str | None:
@@ -51,8 +58,8 @@ def summary(carrier_id: str, kind: str, start_ms: int, stats: Stats,
     return {
         "carrier_id": carrier_id,
         "window": kind,
-        "start": iso(start_ms),
-        "end": iso(window_end(kind, start_ms)),
+        "start": bound_iso(start_ms),
+        "end": bound_iso(window_end(kind, start_ms)),
         **figures(stats),
         "updated_at": iso(updated_ms),
     }
@@ -63,7 +70,7 @@ def live(carrier_id: str, now_ms: int, hours: Iterable[Stats], updated_ms: int) 
     end = window_start("hour", now_ms) + HOUR_MS
     rec = summary(carrier_id, "hour", end - LIVE_HOURS * HOUR_MS, total(hours), updated_ms)
     rec["window"] = "live"
-    rec["end"] = iso(end)
+    rec["end"] = bound_iso(end)
     return rec
 
 

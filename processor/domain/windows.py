@@ -36,11 +36,18 @@ def window_start(kind: str, ts_ms: int) -> int:
     if kind == "day":
         return ts_ms - ts_ms % DAY_MS
     if kind == "month":
-        d = _dt(ts_ms)
-        return _ms(datetime(d.year, d.month, 1, tzinfo=UTC))
+        return _month_of_day(ts_ms // DAY_MS)
     raise ValueError(f"unknown window kind {kind!r}")
 
 
+@lru_cache(maxsize=4_096)
+def _month_of_day(day: int) -> int:
+    """Start of the month holding UTC day number ``day``: needed per event, few distinct."""
+    d = _dt(day * DAY_MS)
+    return _ms(datetime(d.year, d.month, 1, tzinfo=UTC))
+
+
+@lru_cache(maxsize=4_096)
 def add_months(start_ms: int, months: int) -> int:
     d = _dt(start_ms)
     index = d.year * 12 + (d.month - 1) + months
@@ -60,12 +67,18 @@ def window_end(kind: str, start_ms: int) -> int:
 
 def retained(kind: str, start_ms: int, now_ms: int, r: Retention) -> bool:
     """Contract §3: hour while end > now-7d, day while end > now-92d, month: current + 24."""
-    if kind == "hour":
-        return start_ms + HOUR_MS > now_ms - r.hour_days * DAY_MS
+    return start_ms >= oldest_retained(kind, now_ms, r)
+
+
+def oldest_retained(kind: str, now_ms: int, r: Retention) -> int:
+    """The earliest window start still retained at ``now_ms``: one bound to compare a
+    carrier's whole list of windows with."""
+    if kind == "hour":  # its end, start + 1 h, after now - 7 d
+        return now_ms - r.hour_days * DAY_MS - HOUR_MS + 1
     if kind == "day":
-        return start_ms + DAY_MS > now_ms - r.day_days * DAY_MS
+        return now_ms - r.day_days * DAY_MS - DAY_MS + 1
     if kind == "month":
-        return start_ms >= add_months(window_start("month", now_ms), -r.months)
+        return add_months(window_start("month", now_ms), -r.months)
     raise ValueError(f"unknown window kind {kind!r}")
 
 
@@ -91,7 +104,13 @@ def _iso_seconds(seconds: int) -> str:
 
 def window_key(carrier_id: str, kind: str, start_ms: int) -> str:
     """Contract key ``<carrier_id>|<window>|<start>``, e.g. ``c-42|day|2026-11-25T00:00:00Z``."""
-    return f"{carrier_id}|{kind}|{iso(start_ms)}"
+    return f"{carrier_id}|{kind}|{bound_iso(start_ms)}"
+
+
+@lru_cache(maxsize=65_536)
+def bound_iso(start_ms: int) -> str:
+    """A window bound's text: every key and record of the window repeats it."""
+    return iso(start_ms)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -13,8 +13,10 @@ from processor.domain.summary import Stats, figures
 from processor.domain.windows import (
     DAY_MS,
     Retention,
+    bound_iso,
     iso,
     live_hours,
+    oldest_retained,
     retained,
     window_end,
     window_key,
@@ -58,6 +60,48 @@ def test_retention_rules() -> None:
     assert not retained("day", ms("2026-08-24T00:00:00"), now, r)
     assert retained("month", ms("2024-11-01T00:00:00"), now, r)  # 24 months before
     assert not retained("month", ms("2024-10-01T00:00:00"), now, r)
+    edge = ms("2026-11-25T10:00:00")  # the hour 2026-11-18T09 ends exactly at edge - 7 d
+    assert not retained("hour", ms("2026-11-18T09:00:00"), edge, r)
+    assert retained("hour", ms("2026-11-18T09:00:00"), edge - 1, r)
+    edge = ms("2026-11-25T00:00:00")  # the day 2026-08-24 ends exactly at edge - 92 d
+    assert not retained("day", ms("2026-08-24T00:00:00"), edge, r)
+    assert retained("day", ms("2026-08-24T00:00:00"), edge - 1, r)
+
+
+TIMES = st.integers(min_value=0, max_value=4 * 10**12)
+
+
+@given(TIMES, st.sampled_from(["hour", "day", "month"]))
+def test_window_start_against_datetime(at: int, kind: str) -> None:
+    """The cached month arithmetic against datetime's own truncation."""
+    d = datetime.fromtimestamp(at / 1000, tz=UTC)
+    fields = {"hour": {"minute": 0}, "day": {"hour": 0, "minute": 0},
+              "month": {"day": 1, "hour": 0, "minute": 0}}[kind]
+    want = d.replace(second=0, microsecond=0, **fields)
+    assert window_start(kind, at) == int(want.timestamp()) * 1000
+    assert bound_iso(window_start(kind, at)) == want.isoformat().replace("+00:00", "Z")
+
+
+RETENTIONS = st.builds(Retention, hour_days=st.integers(1, 100), day_days=st.integers(1, 120),
+                       months=st.integers(0, 30))
+
+
+@given(TIMES, TIMES, st.sampled_from(["hour", "day", "month"]), RETENTIONS)
+def test_retention_bound_against_the_contract_rule(at: int, now: int, kind: str,
+                                                   r: Retention) -> None:
+    """``oldest_retained`` (one bound per carrier and kind) against contract §3 written out
+    with datetime: hour and day windows while their end is after now minus the retention,
+    months while they are at most ``r.months`` months before the current one."""
+    start = window_start(kind, at)
+    s, n = (datetime.fromtimestamp(x / 1000, tz=UTC) for x in (start, now))
+    if kind == "month":
+        want = (n.year * 12 + n.month) - (s.year * 12 + s.month) <= r.months
+    else:
+        length, keep = {"hour": (timedelta(hours=1), r.hour_days),
+                        "day": (timedelta(days=1), r.day_days)}[kind]
+        want = s + length > n - timedelta(days=keep)
+    assert retained(kind, start, now, r) == want
+    assert (start >= oldest_retained(kind, now, r)) == want
 
 
 def test_keys_and_live_hours() -> None:

@@ -1,9 +1,13 @@
-"""Local tables survive only a clean shutdown (see processor/worker.py)."""
+"""Local tables survive only a clean shutdown (see processor/worker.py); they start at once."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 
+from processor.app import TableManager, create_app
+from processor.settings import Settings
 from processor.worker import CLEAN_MARKER, discard_unclean_state
 
 
@@ -31,3 +35,22 @@ def test_after_a_crash_the_tables_are_discarded(tmp_path: Path) -> None:
 
 def test_a_first_start_has_nothing_to_discard(tmp_path: Path) -> None:
     assert not discard_unclean_state(tmp_path, tmp_path / "v1" / "tables")
+
+
+def test_the_tables_start_without_faust_s_one_second_sleep(tmp_path: Path) -> None:
+    """Every start, restart and rebuild used to wait a second before the tables started."""
+    app = create_app(Settings(data_dir=tmp_path), with_agents=False)
+    assert type(app.tables) is TableManager
+    calls: list[str] = []
+
+    async def record(name: str) -> None:
+        calls.append(name)
+
+    async def no_sleep(_: float) -> None:
+        raise AssertionError("slept")
+
+    manager = SimpleNamespace(should_stop=False, sleep=no_sleep,
+                              _update_channels=lambda: record("channels"),
+                              recovery=SimpleNamespace(start=lambda: record("recovery")))
+    asyncio.run(TableManager.on_start(manager))  # type: ignore[arg-type]
+    assert calls == ["channels", "recovery"]
