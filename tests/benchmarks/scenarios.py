@@ -272,9 +272,11 @@ def latency(base: Settings, tmp: Path, rate: int, seconds: float,
 
 
 # -- scale ------------------------------------------------------------------------------------
-def daily_traffic(carriers: int, days: int, start_ms: int, seed: int = 5) -> Iterator[Message]:
-    """One final response per carrier per UTC day, day after day: every carrier ends up
-    with ``days`` daily windows (and a week of hourly ones, the hourly retention)."""
+def daily_traffic(carriers: int, days: int, start_ms: int, seed: int = 5,
+                  span_ms: int = DAY_MS) -> Iterator[Message]:
+    """One final response per carrier per UTC day, day after day, within the first
+    ``span_ms`` of each day: every carrier ends up with ``days`` daily windows (and a week
+    of hourly ones, the hourly retention)."""
     rng = random.Random(seed)
     names = [f"scale-{i:05d}" for i in range(carriers)]
     codes = [200, 200, 200, 486, 487, 480, 404, 503]
@@ -284,7 +286,7 @@ def daily_traffic(carriers: int, days: int, start_ms: int, seed: int = 5) -> Ite
             code = rng.choice(codes)
             doc: dict[str, Any] = {
                 "carrier_id": cid, "call_id": f"{rng.getrandbits(64):016x}@sbc",
-                "code": code, "ts": base + rng.randrange(DAY_MS),
+                "code": code, "ts": base + rng.randrange(span_ms),
                 "destination": f"+44{rng.randrange(10**8, 10**10)}"}
             if code == 200:
                 doc["duration_ms"] = rng.randint(1_000, 600_000)
@@ -340,8 +342,11 @@ def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]
     finally:
         worker.stop()
     state_mib = _dir_mib(s.data_dir)
-    # Restart with the local state intact; one more day of traffic arrived meanwhile.
-    produce(s.bootstrap_servers, topic, daily_traffic(carriers, 1, start + days * DAY_MS, 6),
+    # Restart with the local state intact; one more event per carrier arrived meanwhile,
+    # today before now (an event from the future would only be dead-lettered).
+    today = start + days * DAY_MS
+    produce(s.bootstrap_servers, topic, daily_traffic(
+        carriers, 1, today, 6, span_ms=max(1, int(time.time() * 1000) - today - 60_000)),
             rate=None, label="bench: scale, one more day", total=carriers)
     began = time.monotonic()
     worker = start_worker(s, tmp / "scale-restart.log")
