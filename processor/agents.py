@@ -21,7 +21,7 @@ import faust
 import orjson
 from faust.types import TP
 
-from processor import codec, tables, web
+from processor import codec, commit_gate, tables, web
 from processor.api import CarrierApi
 from processor.connection import client_config
 from processor.domain import codes, records
@@ -144,6 +144,9 @@ class Processor:
         self._held: list[Any] = []  # events taken from Faust, not processed yet (offer)
         self._held_since = 0.0
         self._lock = asyncio.Lock()  # one batch at a time: the agent's or the timer's
+        # The consumer generation whose messages may be processed; None while partitions
+        # are being revoked (see ``current``).
+        self._generation: int | None = None
 
     # -- clocks -------------------------------------------------------------------------
     def _now(self) -> int | None:
@@ -202,6 +205,7 @@ class Processor:
                         "read them directly (%d messages)", key[0], key[1], start, end - 1,
                         why, len(filled))
             self.frontier.skip_to(key, end)
+            commit_gate.acknowledge(self.app.consumer, TP(*key), start, end)
         return filled
 
     def _stalled(self) -> list[Any]:
@@ -297,6 +301,9 @@ class Processor:
         (little waiting) is processed at once.
         Held events are not in the frontier, so nothing of them is committed."""
         async with self._lock:
+            events = self.current(events)
+            if not events:
+                return 0
             if not self._held:
                 self._held_since = self.clock()
             self._held.extend(events)
@@ -313,9 +320,31 @@ class Processor:
                 return await self._process_held()
             return 0
 
-    def drop_held(self) -> None:
-        """Partitions change hands: what is held is read again by their next owner."""
+    def revoke(self) -> None:
+        """Partitions change hands: nothing fetched so far may be processed any more. What
+        is held, or still in Faust's batch buffer, is read again by the partition's owner."""
+        self._generation = None
         self._held = []
+
+    def assign(self, generation: int) -> None:
+        """The new assignment is in place: its messages may be processed."""
+        self._generation = generation
+
+    def current(self, events: Sequence[Any]) -> Sequence[Any]:
+        """``events`` without those fetched before the latest rebalance began.
+
+        Faust skips a stale message when its stream reads it, not once it sits in
+        ``take_events``' buffer; it waits for that buffer before revoking, but a batch
+        handed over after ``revoke`` could hold a partition that is now another worker's.
+        Processing it would write that worker's tables and changelog from this worker's
+        stale state. Dropping costs nothing: a dropped event is never committed (it does
+        not reach the frontier), so its partition's owner reads it again."""
+        gen = self._generation
+        fresh = [ev for ev in events if gen is not None and ev.message.generation_id == gen]
+        if len(fresh) < len(events):
+            log.info("dropped %d events fetched before the rebalance; their partitions are "
+                     "read again from the committed offsets", len(events) - len(fresh))
+        return fresh
 
     async def _process_held(self) -> int:
         batch, self._held = self._held, []
@@ -614,13 +643,14 @@ def register(app: faust.App, settings: Settings) -> Processor:
 
     @app.on_partitions_revoked.connect
     async def revoked(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        proc.drop_held()
+        proc.revoke()
         await proc.drain()  # the next owner recovers from a changelog holding all of it
         proc.forget(args[0])
 
     @app.on_partitions_assigned.connect
     async def assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         proc.forget(args[0])
+        proc.assign(app.consumer_generation_id)
 
     @app.timer(settings.tick_interval_s, on_leader=False)
     async def tick() -> None:

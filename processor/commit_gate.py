@@ -25,6 +25,19 @@ def _hand_back(self: Any, tp: Any, start: int, end: int) -> None:
     self._acked_index[tp].update(held)
 
 
+def acknowledge(consumer: Any, tp: Any, start: int, end: int) -> None:
+    """Offsets ``start <= offset < end`` of ``tp`` were processed without Faust (read
+    directly, processor/frontier.py): count them as acked.
+
+    Faust commits the first run of consecutive acks only; without these its acks keep a
+    hole there and its commits of ``tp`` stay below it for the rest of the assignment,
+    while the acks above pile up. Faust's own record of offsets that need no ack (its
+    "gaps") takes them, and the cap still holds every commit back to the frontier."""
+    gaps = getattr(consumer, "_gap", None)
+    if gaps is not None and start < end:
+        gaps[tp].addi(start, end)
+
+
 def install(consumer: Any) -> Any:
     """Make ``consumer`` (same object, same state) cap its commits."""
     base = consumer.__class__

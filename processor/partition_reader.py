@@ -37,6 +37,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp: float | None  # seconds, as Faust gives it
+    generation_id: int | None = None  # Faust's consumer generation; None: read directly
 
 
 @dataclass(frozen=True)

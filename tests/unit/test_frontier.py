@@ -17,9 +17,10 @@ from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
+from intervaltree import IntervalTree
 
 from processor.agents import HOLD_S, Processor
-from processor.commit_gate import install
+from processor.commit_gate import acknowledge, install
 from processor.frontier import Frontier
 from processor.partition_reader import Fetched, Record
 from processor.sender import Tracker
@@ -110,6 +111,26 @@ def test_faust_alone_commits_over_a_dropped_message_and_the_gate_stops_it() -> N
     assert gated._filter_committable_offsets([tp]) == {}
 
 
+@pytest.mark.parametrize("read_directly", [False, True])
+def test_offsets_read_directly_count_as_acked_so_commits_go_on(read_directly: bool) -> None:
+    """2736..3268 were processed from a direct read (Faust never handed them over), so
+    Faust never acked them: without ``acknowledge`` its commits stop at the hole for the
+    rest of the assignment, and a restart would process everything since once more."""
+    tp = TP("in", 0)
+    c = faust_consumer(2732, [*range(2732, 2736), *range(3269, 3301)], cap=lambda t, o: o)
+    c._gap = defaultdict(IntervalTree)
+    if read_directly:
+        acknowledge(c, tp, 2736, 3269)
+    first = c._filter_committable_offsets([tp])
+    c._committed_offset[tp] = first[tp]
+    later = c._filter_committable_offsets([tp])
+    if read_directly:
+        assert first == {tp: 3301}
+    else:
+        assert first == {tp: 2736}
+        assert later == {}  # stuck below the hole
+
+
 @pytest.mark.parametrize("first", [None, 14])
 def test_acks_held_back_are_committed_later_without_new_messages(first: int | None) -> None:
     """Faust forgets the acks it computed a commit from; the gate hands back those it held,
@@ -152,8 +173,9 @@ class _Reader:
         return [_event(key[0], key[1], o) for o in range(start, end)]
 
 
-def _event(topic: str, partition: int, offset: int) -> Any:
-    return Fetched(Record(topic, partition, offset, None, b"v%d" % offset, None))
+def _event(topic: str, partition: int, offset: int, generation: int | None = 1) -> Any:
+    """A message as Faust hands it over, fetched in consumer ``generation``."""
+    return Fetched(Record(topic, partition, offset, None, b"v%d" % offset, None, generation))
 
 
 class _Consumer:
@@ -162,6 +184,7 @@ class _Consumer:
     def __init__(self) -> None:
         self._read_offset: dict[TP, int | None] = {}
         self.ends: dict[TP, int] = {}
+        self._gap: defaultdict[TP, IntervalTree] = defaultdict(IntervalTree)
 
     def highwater(self, tp: TP) -> int:
         return self.ends[tp]
@@ -196,6 +219,7 @@ def _processor(reader: _Reader) -> Processor:
     proc.app = SimpleNamespace(consumer=consumer, assignor=SimpleNamespace(
         assigned_actives=lambda: set(consumer._read_offset)))
     proc.clock = lambda: 0.0
+    proc._generation = 1
     return proc
 
 
@@ -214,6 +238,8 @@ def test_the_batch_is_made_contiguous_by_reading_what_faust_dropped() -> None:
         ("in", 0), ("in", 1), ("in", 2), ("in", 3), ("in", 4), ("in", 5), ("other", 9)]
     assert proc.commit_cap(TP("in", 0), 100) == 6
     assert proc.commit_cap(TP("other", 0), 100) == 100  # not the processor's to hold back
+    # what was read directly counts as acked for Faust's commits
+    assert [(i.begin, i.end) for i in proc.app.consumer._gap[TP("in", 0)]] == [(2, 4)]
 
 
 def test_a_gap_that_cannot_be_read_holds_the_partition_and_its_commits() -> None:
@@ -349,3 +375,32 @@ def test_batches_are_held_while_the_log_can_fill_one_and_never_longer_than_hold_
     asyncio.run(run())
     assert seen == [list(range(9)), [9], [10]]
     assert proc.commit_cap(tp, 11) == 11
+
+
+def test_events_fetched_before_a_rebalance_are_never_processed() -> None:
+    """A batch handed over once partitions are being revoked, or still holding messages
+    of the previous generation, may hold a partition that is now another worker's:
+    processing it would write that worker's changelog from stale state. Such events are
+    dropped and, never committed, read again by the partition's owner."""
+    reader = _Reader(committed=0)
+    proc = _processor(reader)
+    proc.settings = SimpleNamespace(batch_max=1)  # type: ignore[assignment]
+    proc._held, proc._held_since, proc._lock = [], 0.0, asyncio.Lock()
+    seen: list[tuple[int, int]] = []
+    proc._process = lambda batch: seen.extend(  # type: ignore[method-assign]
+        (e.message.partition, e.message.offset) for e in batch)
+
+    async def run() -> None:
+        assert await proc.offer([_event("in", 0, 0), _event("in", 1, 0)]) == 2
+        proc.revoke()  # a rebalance starts: partition 1 goes to another worker
+        assert await proc.offer([_event("in", 0, 1), _event("in", 1, 1)]) == 0
+        proc.forget([TP("in", 0), TP("in", 1)])
+        reader.committed = 1  # what was processed of partition 0 was committed
+        proc.assign(2)
+        # still in Faust's buffer from generation 1, then fetched in generation 2
+        assert await proc.offer([_event("in", 1, 2), _event("in", 0, 1, generation=2)]) == 1
+
+    asyncio.run(run())
+    assert seen == [(0, 0), (1, 0), (0, 1)]
+    assert proc.commit_cap(TP("in", 1), 3) is None  # nothing of partition 1 since
+    assert proc.commit_cap(TP("in", 0), 2) == 2
