@@ -23,6 +23,7 @@ from tests.faults.harness import (
     report,
     settings_for,
     traffic,
+    wait_committed,
 )
 from tests.integration.outputs import OUTPUTS, TopicState, expected, wait_equal
 from tests.integration.procs import start_worker
@@ -53,6 +54,7 @@ def test_kill_nine_at_random_moments(isolated: Settings, tmp_path: Path) -> None
             worker = start_worker(settings, tmp_path / f"w{kills}.log")
         feeder.join()
         took = wait_equal(reader, expected(oracle), timeout=600)
+        wait_committed(settings)
     finally:
         worker.stop()
     reader.poll(2.0)

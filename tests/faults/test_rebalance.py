@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from processor.settings import Settings
-from tests.faults.harness import Feeder, check_alerts, report, settings_for, traffic
+from tests.faults.harness import (
+    Feeder,
+    check_alerts,
+    report,
+    settings_for,
+    traffic,
+    wait_committed,
+)
 from tests.integration.outputs import OUTPUTS, TopicState, expected, wait_equal
 from tests.integration.procs import free_port, start_worker, wait_for
 from tests.integration.test_two_workers import carriers_in_metrics
@@ -49,6 +56,7 @@ def test_worker_joins_then_dies(isolated: Settings, tmp_path: Path) -> None:
         wait_equal(reader, expected(oracle), timeout=600)
         wait_for(lambda: carriers_in_metrics(a.web_url) == set(oracle.carriers), 120,
                  "the survivor to expose every carrier")
+        wait_committed(settings)
     finally:
         wa.stop()
     reader.poll(2.0)

@@ -76,18 +76,44 @@ def rewind_group(settings: Settings) -> None:
         fut.result(timeout=30)
 
 
+def republished(want: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    """What a start republishes: every carrier's records and its newest hour, day and
+    month (keys ``<carrier>|<window>|<ISO start>``: the newest sorts last)."""
+    out: dict[str, set[str]] = {}
+    for name, records in want.items():
+        if name.startswith("carrier.summary.") and name != "carrier.summary.live":
+            newest: dict[str, str] = {}
+            for key in records:
+                cid = key.split("|", 1)[0]
+                newest[cid] = max(newest.get(cid, key), key)
+            out[name] = set(newest.values())
+        else:
+            out[name] = set(records)
+    return out
+
+
 def restart(settings: Settings, reader: TopicState, want: dict[str, dict[str, Any]],
             log: Path) -> tuple[Proc, float, float]:
-    """Start a worker, wait for its republish and for outputs equal to ``want``.
+    """Start a worker, wait for its republish (each carrier's records and newest windows)
+    and for outputs equal to ``want``.
 
     Returns the running worker, seconds until it was ready and until outputs were equal."""
-    before = reader.seen
+    reader.poll(0.5)
+    before = len(reader.raw)
+    owed = republished(want)
     began = time.monotonic()
     worker = start_worker(settings, log)
+
+    def all_republished() -> bool:
+        reader.poll(0.5)
+        for name, key, _ in reader.raw[before:]:
+            owed.get(name, set()).discard(key)
+        return not any(owed.values())
+
     try:
         worker.wait_log("Worker ready", timeout=300)
         ready = time.monotonic() - began
-        wait_for(lambda: reader.poll(0.5) >= 0 and reader.seen > before, 120, "a republish")
+        wait_for(all_republished, 120, "every carrier's records and newest windows again")
         wait_equal(reader, want, timeout=300)
     except BaseException:
         worker.stop()
