@@ -34,6 +34,7 @@ class Policy:
     min_sample: int = 100
     retention: Retention = field(default_factory=Retention)
     dedup_window_ms: int = dedup.DEFAULT_WINDOW_MS
+    dedup_inline: int = dedup.INLINE_IDENTITIES  # identities kept in the carrier record
     counted_once: bool = True  # False (benchmarks only): no dedup, no offset watermarks
     rates: RateCard = field(default_factory=lambda: RateCard(()))
     short_calls: ShortCallRule = field(default_factory=ShortCallRule)
@@ -53,12 +54,16 @@ class CarrierState:
     updated_ms: int = 0
     firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
     hours: live.Ring = field(default_factory=dict)
+    # Dedup buckets kept here rather than in the dedup table (dedup.py); ``buckets``
+    # lists those in the table.
+    ids: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
                             {k: list(v) for k, v in self.windows.items()}, list(self.buckets),
                             self.max_ts_ms, dict(self.counts), self.updated_ms,
-                            dict(self.firing), {h: list(r) for h, r in self.hours.items()})
+                            dict(self.firing), {h: list(r) for h, r in self.hours.items()},
+                            {b: dict(m) for b, m in self.ids.items()})
 
     @property
     def total_final(self) -> int:
@@ -72,14 +77,16 @@ class CarrierState:
                 "c": {str(k): v for k, v in self.codes.items()}, "ap": self.applied,
                 "w": self.windows, "b": self.buckets, "m": self.max_ts_ms, "n": self.counts,
                 "u": self.updated_ms, "al": self.firing,
-                "h": {str(h): r for h, r in self.hours.items()}}
+                "h": {str(h): r for h, r in self.hours.items()},
+                "i": {str(b): m for b, m in self.ids.items()}}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CarrierState:
         return cls(d["id"], Streak(*d["s"]), {int(k): v for k, v in d["c"].items()},
                    dict(d["ap"]), {k: list(v) for k, v in d["w"].items()}, list(d["b"]), d["m"],
                    dict(d["n"]), d["u"], dict(d.get("al", {})),
-                   {int(h): list(r) for h, r in d.get("h", {}).items()})
+                   {int(h): list(r) for h, r in d.get("h", {}).items()},
+                   {int(b): dict(m) for b, m in d.get("i", {}).items()})
 
 
 @dataclass(slots=True)
@@ -275,13 +282,30 @@ def _is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapp
     if cur.max_ts_ms is not None and bucket_start < dedup.oldest_kept_bucket(
             cur.max_ts_ms, policy.dedup_window_ms):
         return False  # outside the window: cannot tell, count it
+    identity = s.event.identity
+    here = dedup.tag(s.source, s.offset)
+    inline = cur.ids.get(bucket_start)
+    if inline is None and bucket_start not in res.buckets and bucket_start not in cur.buckets:
+        inline = cur.ids[bucket_start] = {}  # a new bucket starts in the carrier's record
+    if inline is not None:
+        first = inline.get(identity)
+        if first is not None:
+            return first != here
+        if sum(len(m) for m in cur.ids.values()) < policy.dedup_inline:
+            inline[identity] = here
+            res.carrier_changed = True
+            return False
+        # Over the limit: this bucket moves to the dedup table.
+        del cur.ids[bucket_start]
+        res.buckets[bucket_start] = inline
+        cur.buckets.append(bucket_start)
+        res.carrier_changed = True
     bucket = res.buckets.get(bucket_start)
     if bucket is None:
         bucket = dict(buckets.get(bucket_start) or {})
-    first = bucket.get(s.event.identity)
-    here = dedup.tag(s.source, s.offset)
+    first = bucket.get(identity)
     if first is None:
-        bucket[s.event.identity] = here
+        bucket[identity] = here
         res.buckets[bucket_start] = bucket
         if bucket_start not in cur.buckets:
             cur.buckets.append(bucket_start)
@@ -304,6 +328,9 @@ def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> 
         res.carrier_changed = True
     if cur.max_ts_ms is not None:
         oldest = dedup.oldest_kept_bucket(cur.max_ts_ms, policy.dedup_window_ms)
+        for b in [b for b in cur.ids if b < oldest]:
+            del cur.ids[b]
+            res.carrier_changed = True
         old = [b for b in cur.buckets if b < oldest]
         if old:
             cur.buckets = [b for b in cur.buckets if b >= oldest]

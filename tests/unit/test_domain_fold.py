@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processor.domain import dedup
 from processor.domain.carrier import (
     CarrierState,
     FoldResult,
@@ -55,11 +57,11 @@ def ev(i: int, code: int, ts: int, **kw: object) -> Sourced:
     return Sourced(SipEvent("c1", f"call-{i}", code, ts, **kw), "in:0", i)  # type: ignore[arg-type]
 
 
-def _stream(rows: list[tuple[int, int, bool, int]]) -> list[Sourced]:
+def _stream(rows: list[tuple[int, int, int, int]]) -> list[Sourced]:
     out: list[Sourced] = []
-    for i, (code, dt, dup, dur) in enumerate(rows):
-        if dup and out:  # a producer re-send: the previous event again, at a new offset
-            out.append(Sourced(out[-1].event, "in:0", i))
+    for i, (code, dt, back, dur) in enumerate(rows):
+        if back and out:  # a producer re-send: an earlier event again, at a new offset
+            out.append(Sourced(out[-min(back, len(out))].event, "in:0", i))
         else:
             out.append(ev(i, code, T0 + dt, duration_ms=dur if 200 <= code < 300 else None,
                           pdd_ms=dur // 3, event_id=f"e{i}" if dur % 2 else None))
@@ -68,17 +70,18 @@ def _stream(rows: list[tuple[int, int, bool, int]]) -> list[Sourced]:
 
 events_strategy = st.lists(
     st.tuples(st.sampled_from(CODES), st.integers(0, 6 * HOUR_MS) | st.integers(0, 40 * DAY_MS),
-              st.booleans(),
+              st.integers(-4, 6).map(lambda back: max(back, 0)),  # > 0: a re-send, that far back
               st.integers(0, 20_000)),
     max_size=120,
 ).map(_stream)
 
 
-def fold_in_batches(events: list[Sourced], cuts: list[int], now_ms: int | None) -> Store:
+def fold_in_batches(events: list[Sourced], cuts: list[int], now_ms: int | None,
+                    policy: Policy | None = None) -> Store:
     store = Store()
     bounds = sorted({0, len(events), *(c % (len(events) + 1) for c in cuts)})
     for a, b in itertools.pairwise(bounds):
-        store.apply(events[a:b], now_ms=now_ms)
+        store.apply(events[a:b], policy=policy, now_ms=now_ms)
     return store
 
 
@@ -142,6 +145,28 @@ def test_window_sums_equal_the_all_time_tallies_inside_retention(events: list[So
         assert summed == codes, kind
 
 
+@settings(max_examples=150, deadline=None)
+@given(events_strategy, st.lists(st.integers(0, 1000), max_size=6), st.integers(1, 40),
+       st.sampled_from([None, T0 + 20 * DAY_MS]))
+def test_identities_kept_in_the_carrier_record_decide_as_the_dedup_table_does(
+        events: list[Sourced], cuts: list[int], inline: int, now_ms: int | None) -> None:
+    """Sparse carriers keep their identities in their own record, dense ones spill them to
+    the dedup table: the decisions (and so every count) equal the table's alone, however
+    the events are batched; the record never holds more than the limit."""
+    table_only = fold_in_batches(events, [], now_ms, Policy(dedup_inline=0))
+    mixed = fold_in_batches(events, cuts, now_ms, Policy(dedup_inline=inline))
+    assert snapshot(mixed) == snapshot(table_only)
+    assert mixed.results == table_only.results
+    if mixed.carrier is not None:
+        assert sum(len(m) for m in mixed.carrier.ids.values()) <= inline
+        assert not set(mixed.carrier.ids) & set(mixed.carrier.buckets)
+        c = mixed.carrier
+        assert c.max_ts_ms is None or all(
+            b >= dedup.oldest_kept_bucket(c.max_ts_ms, dedup.DEFAULT_WINDOW_MS) for b in c.ids)
+        assert set(mixed.buckets) == set(mixed.carrier.buckets)
+        assert not table_only.carrier.ids  # type: ignore[union-attr]
+
+
 @settings(max_examples=100, deadline=None)
 @given(events_strategy, st.integers(0, 120))
 def test_redelivery_changes_nothing_even_after_dedup_state_is_gone(
@@ -149,6 +174,8 @@ def test_redelivery_changes_nothing_even_after_dedup_state_is_gone(
     store = fold_in_batches(events, [7, 19, 40], None)
     before = snapshot(store)
     store.buckets.clear()  # the identities have long left the dedup window
+    if store.carrier is not None:
+        store.carrier = dataclasses.replace(store.carrier, ids={})
     store.apply(events[:upto])
     assert snapshot(store) == before
 
