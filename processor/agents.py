@@ -553,17 +553,13 @@ class Processor:
             res = fold(cid, state, {}, {}, (), policy=self.profiles.policy_for(cid),
                        now_ms=self._now(), wall_ms=wall)
             self._write(cid, res, wall, partition)
-            if first:
-                # After a start: the carrier's records and its newest hour, day and month
-                # again, for consumers that missed them. Records a crash left unsent need
-                # no scan: their batch was not committed, so it is read again, and a
-                # re-delivered event republishes what it had changed (``fold``).
-                newest = self._latest_windows(res.carrier, partition)
-                self.publisher.mark(cid, partition, list(newest), written=newest)
-                self.view.update(partition, res.carrier, newest)
-            else:
-                self.view.update(partition, res.carrier, {})
-            self.publisher.mark(cid, partition)
+            # After a start: the carrier's records and its newest hour, day and month
+            # again, for consumers that missed them. Records a crash left unsent need no
+            # scan: their batch was not committed, so it is read again, and a re-delivered
+            # event republishes what it had changed (``fold``).
+            newest = self._latest_windows(res.carrier, partition) if first else {}
+            self.view.update(partition, res.carrier, newest)
+            self.publisher.mark(cid, partition, list(newest), written=newest)
 
     def _window(self, partition: int, cid: str, kind: str, start: int) -> WindowState | None:
         return self.stores.windows.load(partition, window_key(cid, kind, start).encode())
