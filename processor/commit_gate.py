@@ -27,15 +27,22 @@ def _hand_back(self: Any, tp: Any, start: int, end: int) -> None:
 
 def acknowledge(consumer: Any, tp: Any, start: int, end: int) -> None:
     """Offsets ``start <= offset < end`` of ``tp`` were processed without Faust (read
-    directly, processor/frontier.py): count them as acked.
+    directly, processor/frontier.py): count them as acked, as Faust's ``ack`` would.
 
     Faust commits the first run of consecutive acks only; without these its acks keep a
-    hole there and its commits of ``tp`` stay below it for the rest of the assignment,
-    while the acks above pile up. Faust's own record of offsets that need no ack (its
-    "gaps") takes them, and the cap still holds every commit back to the frontier."""
-    gaps = getattr(consumer, "_gap", None)
-    if gaps is not None and start < end:
-        gaps[tp].addi(start, end)
+    hole there and its commits of ``tp`` stay below it for the rest of the assignment.
+    Faust may deliver and ack some of them itself too: its ack index keeps each offset
+    once (an offset listed twice breaks the run, and commits then crawl by one offset per
+    commit). The cap still holds every commit back to the frontier."""
+    index = getattr(consumer, "_acked_index", None)
+    if index is None:
+        return
+    committed = consumer._committed_offset[tp]
+    held, acked = index[tp], consumer._acked[tp]
+    for offset in range(start if committed is None else max(start, committed), end):
+        if offset not in held:
+            held.add(offset)
+            acked.append(offset)
 
 
 def install(consumer: Any) -> Any:

@@ -17,7 +17,6 @@ from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
-from intervaltree import IntervalTree
 
 from processor.agents import HOLD_S, Processor
 from processor.commit_gate import acknowledge, install
@@ -111,23 +110,44 @@ def test_faust_alone_commits_over_a_dropped_message_and_the_gate_stops_it() -> N
     assert gated._filter_committable_offsets([tp]) == {}
 
 
+class _Delivered:
+    """What Faust's ``Consumer.ack`` reads of a message it handed over."""
+
+    def __init__(self, tp: TP, offset: int) -> None:
+        self.tp, self.offset, self.topic, self.acked = tp, offset, tp.topic, False
+
+
+@pytest.mark.parametrize("faust_acks", ["none", "before", "after"])
 @pytest.mark.parametrize("read_directly", [False, True])
-def test_offsets_read_directly_count_as_acked_so_commits_go_on(read_directly: bool) -> None:
+def test_offsets_read_directly_count_as_acked_so_commits_go_on(read_directly: bool,
+                                                               faust_acks: str) -> None:
     """2736..3268 were processed from a direct read (Faust never handed them over), so
     Faust never acked them: without ``acknowledge`` its commits stop at the hole for the
-    rest of the assignment, and a restart would process everything since once more."""
+    rest of the assignment, and a restart would process everything since once more.
+    Faust may also deliver and ack some of them itself, before or after the direct read
+    (seen in CI: 4780..5132 read directly, 4780..4820 acked by Faust too); an offset
+    counted twice breaks Faust's run of consecutive acks, and its commits then crawled
+    forward by one offset per commit."""
     tp = TP("in", 0)
     c = faust_consumer(2732, [*range(2732, 2736), *range(3269, 3301)], cap=lambda t, o: o)
-    c._gap = defaultdict(IntervalTree)
+    c.app.topics = SimpleNamespace(acks_enabled_for=lambda topic: True)
+    c._unacked_messages, c._n_acked, c._waiting_for_ack = set(), 0, None
+    redelivered = [_Delivered(tp, o) for o in range(2736, 2758)]
+    if faust_acks == "before":
+        for m in redelivered:
+            c.ack(m)
     if read_directly:
         acknowledge(c, tp, 2736, 3269)
+    if faust_acks == "after":
+        for m in redelivered:
+            c.ack(m)
     first = c._filter_committable_offsets([tp])
     c._committed_offset[tp] = first[tp]
     later = c._filter_committable_offsets([tp])
     if read_directly:
         assert first == {tp: 3301}
     else:
-        assert first == {tp: 2736}
+        assert first == {tp: 2758 if faust_acks != "none" else 2736}
         assert later == {}  # stuck below the hole
 
 
@@ -184,7 +204,9 @@ class _Consumer:
     def __init__(self) -> None:
         self._read_offset: dict[TP, int | None] = {}
         self.ends: dict[TP, int] = {}
-        self._gap: defaultdict[TP, IntervalTree] = defaultdict(IntervalTree)
+        self._acked: defaultdict[TP, list[int]] = defaultdict(list)
+        self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
+        self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
 
     def highwater(self, tp: TP) -> int:
         return self.ends[tp]
@@ -239,7 +261,7 @@ def test_the_batch_is_made_contiguous_by_reading_what_faust_dropped() -> None:
     assert proc.commit_cap(TP("in", 0), 100) == 6
     assert proc.commit_cap(TP("other", 0), 100) == 100  # not the processor's to hold back
     # what was read directly counts as acked for Faust's commits
-    assert [(i.begin, i.end) for i in proc.app.consumer._gap[TP("in", 0)]] == [(2, 4)]
+    assert proc.app.consumer._acked[TP("in", 0)] == [2, 3]
 
 
 def test_a_gap_that_cannot_be_read_holds_the_partition_and_its_commits() -> None:
