@@ -23,6 +23,7 @@ from faust.types import TP
 
 from processor import codec, commit_gate, tables, web
 from processor.api import CarrierApi
+from processor.catch_up import CatchUp
 from processor.connection import client_config
 from processor.domain import codes, records
 from processor.domain import latest as latest_calls
@@ -147,6 +148,8 @@ class Processor:
         # The consumer generation whose messages may be processed; None while partitions
         # are being revoked (see ``current``).
         self._generation: int | None = None
+        self.processed = 0  # events (and ticks) processed since the start
+        self.catch_up = CatchUp()
 
     # -- clocks -------------------------------------------------------------------------
     def _now(self) -> int | None:
@@ -329,6 +332,14 @@ class Processor:
     def assign(self, generation: int) -> None:
         """The new assignment is in place: its messages may be processed."""
         self._generation = generation
+        self.catch_up.begin(self.processed)
+
+    def report_catch_up(self) -> None:
+        """Log progress while the assignment's backlog lasts, and when it is gone."""
+        if not self.catch_up.done:
+            line = self.catch_up.observe(self.owned_partitions(), self.lag(), self.processed)
+            if line:
+                log.info(line)
 
     def current(self, events: Sequence[Any]) -> Sequence[Any]:
         """``events`` without those fetched before the latest rebalance began.
@@ -388,6 +399,7 @@ class Processor:
         finally:  # what went to the changelog goes to RocksDB, even from a failed batch
             for store in self.stores.all():
                 store.flush()
+        self.processed += len(batch)
         self.track(batch, self.sender.seal())
         self.settle()
         while len(self._in_flight) > IN_FLIGHT:  # the broker is slow or away: wait for it
@@ -659,6 +671,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
         except Exception:  # a bug, not bad input: the frontier went back, it is read again
             log.exception("processing held events failed; they will be read again")
         proc.settle()
+        proc.report_catch_up()
 
     @app.on_before_shutdown.connect
     async def shutdown(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:

@@ -62,14 +62,14 @@ class Proc:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_log(self, needle: str, timeout: float = 90.0) -> None:
+    def wait_log(self, needle: str, timeout: float = 90.0, poll: float = 0.2) -> None:
         def seen() -> bool:
             if self.popen.poll() is not None:
                 code = self.popen.returncode
                 raise RuntimeError(f"process exited ({code}):\n{self.log()[-4000:]}")
             return needle in self.log()
 
-        wait_for(seen, timeout, f"{needle!r} in {self.log_path}")
+        wait_for(seen, timeout, f"{needle!r} in {self.log_path}", poll)
 
     def stop(self, timeout: float = 60.0) -> int:
         if self.popen.poll() is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,7 @@ from confluent_kafka.admin import AdminClient
 from processor.generate import Message, Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
+from tests.faults.harness import input_lags
 from tests.integration.outputs import TopicState, diff, expected, wait_equal
 from tests.integration.procs import Proc, cli, start_worker, wait_for
 from tests.oracle import Oracle
@@ -147,6 +149,14 @@ def test_outputs_equal_the_oracle_through_restarts_and_rebuilds(settings: Settin
     worker = start_worker(settings, tmp_path / "w1.log")
     try:
         took = wait_equal(reader, want, timeout=600)
+        # The worker says when its backlog is gone (what the benchmark times).
+        worker.wait_log("caught up with the input", timeout=60)
+        caught = re.search(r"caught up with the input \((\d+) partitions\): ([\d,]+) events",
+                           worker.log())
+        assert caught
+        assert int(caught[1]) == settings.partitions
+        assert int(caught[2].replace(",", "")) > 0
+        assert input_lags(settings.web_url) == [0] * settings.partitions
     finally:
         worker.stop()
     elapsed = time.monotonic() - began
