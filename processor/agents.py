@@ -129,8 +129,11 @@ class Processor:
             dedup=Store(t.dedup, self.sender, decode_doc),
             partitions=Store(t.partitions, self.sender, decode_doc),
             latest=Store(t.latest, self.sender, latest_calls.decode_head))
+        # A carrier's policy, looked up once per batch: a registry read through Faust's
+        # global table scans every partition DB, and each carrier needs its policy twice.
+        self._policies: dict[str, Policy] = {}
         self.publisher = Publisher(self._send_output, self.stores.carriers,
-                                   self.stores.windows, self.profiles.policy_for, self.now_for)
+                                   self.stores.windows, self.policy_for, self.now_for)
         self._last_tick_hour: dict[int, int] = {}
         self.view = CarrierView()
         # (topic, partition) -> next offset to process; caps Faust's commits (frontier.py)
@@ -155,6 +158,12 @@ class Processor:
     def _now(self) -> int | None:
         """The reference clock for retention: wall clock, or None for stream time."""
         return now_ms() if self.settings.clock == "wall" else None
+
+    def policy_for(self, carrier_id: str) -> Policy:
+        policy = self._policies.get(carrier_id)
+        if policy is None:
+            policy = self._policies[carrier_id] = self.profiles.policy_for(carrier_id)
+        return policy
 
     def now_for(self, state: CarrierState) -> int | None:
         return now_ms() if self.settings.clock == "wall" else state.max_ts_ms
@@ -407,6 +416,7 @@ class Processor:
             self.settle()
 
     def _process(self, batch: Sequence[Any]) -> None:
+        self._policies = {}  # registry changes apply from the next batch on
         wall = now_ms()
         check_future = self.settings.clock == "wall"
         groups: dict[str, _Group] = {}
@@ -467,7 +477,7 @@ class Processor:
         s = self.stores
         key = cid.encode()
         state = s.carriers.load(partition, key)
-        policy = self.profiles.policy_for(cid)
+        policy = self.policy_for(cid)
         wids, bids = keys_needed(items, policy.counted_once)
         # A carrier's state lists every window and dedup bucket stored for it (written in
         # the same batch): the ones it does not list need no read.
@@ -519,12 +529,12 @@ class Processor:
         for (kind, start), w in res.windows.items():
             s.windows.save(p, window_key(cid, kind, start).encode(), w,
                            orjson.dumps(w.to_json()))
-        for kind, start in res.expired:
-            s.windows.delete(p, window_key(cid, kind, start).encode())
+        for kind, start in res.expired:  # listed by the carrier, so stored: no read
+            s.windows.delete(p, window_key(cid, kind, start).encode(), stored=True)
         for b, bucket in res.buckets.items():
             s.dedup.save(p, f"{cid}|{b}".encode(), bucket, orjson.dumps(bucket))
         for b in res.expired_buckets:
-            s.dedup.delete(p, f"{cid}|{b}".encode())
+            s.dedup.delete(p, f"{cid}|{b}".encode(), stored=True)
         if (res.carrier_changed or res.windows or res.expired or res.republish_carrier
                 or res.republish):
             self.publisher.mark(cid, p, [*res.windows.keys(), *res.republish], res.expired,
@@ -562,7 +572,7 @@ class Processor:
             state = self.stores.carriers.load(partition, key)
             if state is None:
                 continue
-            res = fold(cid, state, {}, {}, (), policy=self.profiles.policy_for(cid),
+            res = fold(cid, state, {}, {}, (), policy=self.policy_for(cid),
                        now_ms=self._now(), wall_ms=wall)
             self._write(cid, res, wall, partition)
             # After a start: the carrier's records and its newest hour, day and month

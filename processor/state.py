@@ -79,8 +79,10 @@ class Store(Generic[T]):
         if cache is not None:
             cache.pop(key, None)
 
-    def delete(self, partition: int, key: bytes) -> None:
-        if self.get(partition, key) is not None:
+    def delete(self, partition: int, key: bytes, *, stored: bool = False) -> None:
+        """Remove ``key``; its tombstone goes to the changelog only if it is there (a read,
+        skipped when the caller knows it is: ``stored``)."""
+        if stored or self.get(partition, key) is not None:
             self._pending.setdefault(partition, {})[key] = None
             self._sender.send(self.changelog, key, None, partition)
         cache = self._cache.get(partition)

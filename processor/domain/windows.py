@@ -91,15 +91,18 @@ def live_hours(now_ms: int) -> list[int]:
 def iso(ms: int) -> str:
     """RFC 3339 UTC with ``Z``, millisecond precision only when needed."""
     seconds, millis = divmod(ms, 1000)
-    if millis:
-        return f"{_iso_seconds(seconds)}.{millis:03d}Z"
-    return _iso_seconds(seconds) + "Z"
+    day, second = divmod(seconds, 86_400)
+    hour, second = divmod(second, 3_600)
+    minute, second = divmod(second, 60)
+    text = f"{_iso_date(day)}T{hour:02d}:{minute:02d}:{second:02d}"
+    return f"{text}.{millis:03d}Z" if millis else text + "Z"
 
 
-@lru_cache(maxsize=65_536)
-def _iso_seconds(seconds: int) -> str:
-    """Formatting a date is slow next to a lookup; window bounds and timestamps repeat."""
-    return _dt(seconds * 1000).strftime("%Y-%m-%dT%H:%M:%S")
+@lru_cache(maxsize=4_096)
+def _iso_date(day: int) -> str:
+    """The date of UTC day number ``day``: formatting a date is slow next to a lookup, and
+    event times (unique to the second, so no use caching whole) share a few days."""
+    return _dt(day * DAY_MS).strftime("%Y-%m-%d")
 
 
 def window_key(carrier_id: str, kind: str, start_ms: int) -> str:

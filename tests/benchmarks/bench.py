@@ -128,6 +128,7 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
         say(f"loaded {args.events:,} events into {topic} in {time.monotonic() - began:.0f} s")
     for name in args.only:
         say(f"running {name} ...")
+        before = set(results)
         if name in PEERS:
             module, *extra = PEERS[name]
             results[name] = contender(
@@ -144,7 +145,8 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
             results[name] = counted_once(args, settings, tmp)
         else:
             results[name] = carrierwatch(name, args, base, settings, tmp)
-        say(f"{name}: done")
+        for key in sorted(set(results) - before):  # figures as they come: a cut run keeps them
+            say(f"{key}: done: {json.dumps(results[key])}")
     return results
 
 

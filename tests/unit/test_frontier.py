@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processor.agents import HOLD_S, Processor
+from processor.catch_up import CatchUp
 from processor.commit_gate import acknowledge, install
 from processor.frontier import Frontier
 from processor.partition_reader import Fetched, Record
@@ -242,6 +243,9 @@ def _processor(reader: _Reader) -> Processor:
         assigned_actives=lambda: set(consumer._read_offset)))
     proc.clock = lambda: 0.0
     proc._generation = 1
+    proc.processed = 0
+    proc.catch_up = CatchUp()
+    proc._policies = {}
     return proc
 
 

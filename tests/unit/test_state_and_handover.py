@@ -57,6 +57,22 @@ def test_writes_reach_rocksdb_at_flush_and_reads_see_them_before(tmp_path: Path)
     db.close()
 
 
+def test_a_delete_known_to_be_stored_reads_nothing(tmp_path: Path) -> None:
+    store, db, sender = _store(tmp_path, [])
+    db[b"w"] = b'{"n":1}'
+    reads: list[bytes] = []
+    real_get = store.get
+    store.get = lambda p, k: reads.append(k) or real_get(p, k)  # type: ignore[method-assign]
+    store.delete(0, b"w", stored=True)
+    assert reads == []
+    store.delete(0, b"other")
+    assert reads == [b"other"]
+    store.flush()
+    assert db.get(b"w") is None
+    assert [(k, v) for _, k, v, _ in sender.sent] == [(b"w", None)]
+    db.close()
+
+
 def test_decoded_values_are_kept_until_the_partition_changes_hands(tmp_path: Path) -> None:
     decoded: list[bytes] = []
     store, db, _ = _store(tmp_path, decoded)
