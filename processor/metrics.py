@@ -10,6 +10,7 @@ formats its ~400,000 samples one by one through generic code, which takes second
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
@@ -24,7 +25,20 @@ from processor.domain.windows import HOUR_MS
 from processor.view import WINDOWS, CarrierRow, current_window
 
 OTHER = "_other"
-_go = cast(Callable[[float], str], floatToGoString)  # prometheus_client's number format
+_float_to_go = cast(Callable[[float], str], floatToGoString)
+
+
+def _go(value: float) -> str:
+    """prometheus_client's number format, without its generic path for the common cases:
+    below a million (where Go's format turns to exponents) an int is itself with ".0"
+    and a finite float its repr."""
+    kind = type(value)
+    if kind is int:
+        if -10**15 < value < 1_000_000:
+            return f"{value}.0"
+    elif kind is float and -math.inf < value < 1_000_000.0:
+        return repr(value)
+    return _float_to_go(value)
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -157,15 +171,15 @@ def carrier_lines(name: str, agg: _Agg) -> tuple[str, ...]:
            "".join(f'{FAMILIES[1][0]}{c},code="{code}"}} {_go(agg.codes[code])}\n'
                    for code in sorted(agg.codes)),
            f"{FAMILIES[2][0]}{c}}} {_go(agg.reliable)}\n"]
-    for i, (_, value) in enumerate(WINDOW_GAUGES.values()):
-        family = FAMILIES[3 + i][0]
-        lines = []
-        for w, f in agg.windows.items():
-            v = value(f)
-            if v is not None:
-                lines.append(f'{family}{c},window="{w}"}} {_go(v)}\n')
-        out.append("".join(lines))
+    windows = [(f'{c},window="{w}"}} ', f) for w, f in agg.windows.items()]
+    for family, value in _WINDOW_FAMILIES:
+        out.append("".join([f"{family}{labels}{_go(v)}\n" for labels, f in windows
+                            if (v := value(f)) is not None]))
     return tuple(out)
+
+
+_WINDOW_FAMILIES = [(FAMILIES[3 + i][0], value)
+                    for i, (_, value) in enumerate(WINDOW_GAUGES.values())]
 
 
 class Exposition:

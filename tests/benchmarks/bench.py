@@ -41,8 +41,8 @@ from tests.integration.procs import REPO, free_port
 
 START_MS = 1763510400000  # 2025-11-19T00:00:00Z
 THROUGHPUT = ["ceiling", "naive-faust", "quix", "carrierwatch"]
-ALL = [*THROUGHPUT, "carrierwatch-confluent", "counted-once", "carrierwatch-dense", "latency",
-       "scale"]
+ALL = [*THROUGHPUT, "carrierwatch-2-workers", "carrierwatch-confluent", "counted-once",
+       "carrierwatch-dense", "latency", "scale"]
 
 
 QUIX_VENV = REPO / ".local" / "bench-quix"
@@ -161,6 +161,9 @@ def carrierwatch(name: str, args: argparse.Namespace, base: Settings, settings: 
     """One throughput run of the real worker, as ``name`` says."""
     if name == "carrierwatch":
         return scenarios.throughput(settings, args.events, tmp, name, profile=args.profile)
+    if name == "carrierwatch-2-workers":  # one worker per core, two partitions each
+        return scenarios.throughput_workers(own_group(settings, tmp, "two"), args.events,
+                                            tmp, 2, name)
     if name == "carrierwatch-confluent":  # Faust's other transport
         s = own_group(settings, tmp, "cf", broker=settings.broker.replace(
             "kafka://", "confluent://"))
@@ -204,6 +207,11 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Pa
     cw = rates.get("carrierwatch", {}).get("events_per_s")
     ratios = {f"carrierwatch/{k}": round(cw / v["events_per_s"], 3)
               for k, v in rates.items() if cw and k != "carrierwatch"}
+    two = rates.get("carrierwatch-2-workers", {}).get("events_per_s")
+    for peer in ("ceiling", "quix"):  # the lever's prototype against the same targets
+        if two and peer in rates:
+            ratios[f"carrierwatch-2-workers/{peer}"] = round(
+                two / rates[peer]["events_per_s"], 3)
     if "counted-once" in results:
         ratios["counted-once cost (1 - median on/off)"] = results["counted-once"]["cost"]
     if rates:

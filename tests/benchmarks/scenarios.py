@@ -220,6 +220,32 @@ def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierw
             "events_per_s": round(events / seconds), "peak_rss_mib": round(rss, 1)}
 
 
+def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
+                       name: str) -> dict[str, Any]:
+    """``workers`` workers in one group over the seeded topic (the lever past one core:
+    each owns a share of the partitions), started together: from the first event any of
+    them consumed to the last output record published, rebalances included."""
+    procs = []
+    try:
+        for i in range(workers):
+            s = settings if i == 0 else settings.replace(
+                data_dir=settings.data_dir.parent / f"data-{i}", web_port=free_port())
+            procs.append(start_worker(s, tmp / f"{name}-{i}.log"))
+        for w in procs:
+            w.wait_log("Worker ready", timeout=300)
+        last = settle(settings)
+        rss = [peak_rss_mib(w.popen.pid) for w in procs]
+    finally:
+        for w in procs:
+            w.stop()
+    first = min(log_time_ms(w.log(), "processing starts at offset") for w in procs
+                if "processing starts at offset" in w.log())
+    seconds = (last - first) / 1000
+    return {"name": name, "workers": workers, "events": events, "seconds": round(seconds, 3),
+            "events_per_s": round(events / seconds), "peak_rss_mib": round(sum(rss), 1),
+            "peak_rss_mib_each": [round(r, 1) for r in rss]}
+
+
 # -- latency --------------------------------------------------------------------------------
 def latency(base: Settings, tmp: Path, rate: int, seconds: float,
             carriers: int) -> dict[str, Any]:

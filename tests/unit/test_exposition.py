@@ -8,9 +8,10 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prometheus_client.utils import floatToGoString
 
 from processor.domain import live
-from processor.metrics import CarrierCollector, Exposition, new_registry, render
+from processor.metrics import CarrierCollector, Exposition, _go, new_registry, render
 from processor.view import CarrierRow, CarrierView, WindowRow
 
 HOUR = 3_600_000
@@ -81,3 +82,9 @@ def test_a_changed_row_is_rendered_again() -> None:
     view.update(0, state, {})
     assert b'carrierwatch_carrier_consecutive_failures{carrier="c-1"} 42.0' in \
         exposition.render()
+
+
+@given(st.one_of(st.integers(-10**17, 10**17), st.floats(allow_nan=True, allow_infinity=True),
+                 st.sampled_from([999_999, 1_000_000, 999_999.99, 1e6, -10**15, 1e-7, 0.0])))
+def test_number_format_is_prometheus_clients(value: float) -> None:
+    assert _go(value) == floatToGoString(value)
