@@ -58,6 +58,10 @@ STALL_S = 10.0  # a partition read past its frontier for this long has a gap (se
 IN_FLIGHT = 4  # batches whose records may be on their way while the next one is processed
 SETTLE_S = 0.1  # delivery reports are served at least this often when idle
 HOLD_S = 1.0  # a batch is held at most this long to grow while the log holds more
+# While no batch came for WARM_S, /metrics lines of changed carriers are formatted ahead,
+# WARM_BUDGET_S at a time (the event loop is blocked meanwhile): ~1,500 carriers a go.
+WARM_S = 0.25
+WARM_BUDGET_S = 0.05
 ROUTED = b"R1|"  # routed value: b"R1|<topic:partition>|<offset>|" + the original bytes
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                        "value_serializer": "raw"}
@@ -152,6 +156,7 @@ class Processor:
         # are being revoked (see ``current``).
         self._generation: int | None = None
         self.processed = 0  # events (and ticks) processed since the start
+        self._last_batch = 0.0
         self.catch_up = CatchUp()
 
     # -- clocks -------------------------------------------------------------------------
@@ -343,6 +348,10 @@ class Processor:
         self._generation = generation
         self.catch_up.begin(self.processed)
 
+    def idle_s(self) -> float:
+        """Seconds since the last batch, 0 while events are held for a batch."""
+        return 0.0 if self._held else self.clock() - self._last_batch
+
     def report_catch_up(self) -> None:
         """Log progress while the assignment's backlog lasts, and when it is gone."""
         if not self.catch_up.done:
@@ -409,6 +418,7 @@ class Processor:
             for store in self.stores.all():
                 store.flush()
         self.processed += len(batch)
+        self._last_batch = self.clock()
         self.track(batch, self.sender.seal())
         self.settle()
         while len(self._in_flight) > IN_FLIGHT:  # the broker is slow or away: wait for it
@@ -691,20 +701,26 @@ def register(app: faust.App, settings: Settings) -> Processor:
             log.warning("stopping with %d records unacknowledged: their input is not "
                         "committed and will be read again", proc.sender.pending())
 
+    @app.timer(WARM_S, on_leader=False)
+    async def warm_metrics() -> None:
+        if proc.idle_s() >= WARM_S:
+            exposition.warm(WARM_BUDGET_S)
+
     collector = CarrierCollector(
         rows=lambda: list(proc.view.owned(proc.owned_partitions())),
         invalid=lambda: sum(n for p, n in proc.view.invalid.items()
                             if p in proc.owned_partitions()),
         now_ms=lambda row: now_ms() if settings.clock == "wall" else row_stream_time(row),
         max_carriers=settings.metrics_max_carriers, lag=proc.lag)
+    exposition = Exposition(collector)
     api = CarrierApi(carriers=proc.tables.carriers, windows=proc.tables.windows,
                      latest=proc.tables.latest, profiles=proc.profiles, now_for=proc.now_for,
                      default_latest=settings.latest_calls)
     web.register(app, api, carriers_table=proc.tables.carriers,
                  owned_rows=lambda: list(proc.view.owned(proc.owned_partitions())),
-                 exposition=Exposition(collector), ready=lambda: is_ready(app),
+                 exposition=exposition, ready=lambda: is_ready(app),
                  token=settings.api_token)
-    _ = (process, tick, settle, revoked, assigned, shutdown)
+    _ = (process, tick, settle, revoked, assigned, shutdown, warm_metrics)
     return proc
 
 

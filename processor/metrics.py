@@ -11,6 +11,7 @@ formats its ~400,000 samples one by one through generic code, which takes second
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
@@ -189,6 +190,29 @@ class Exposition:
         self._c = collector
         self._cache: dict[str, tuple[tuple[int, int | None], tuple[str, ...]]] = {}
 
+    def _key(self, row: CarrierRow) -> tuple[tuple[int, int | None], int | None]:
+        """What a carrier's cached lines depend on: its row, and the hour (windows move)."""
+        now = self._c._now_ms(row)
+        return (row.version, None if now is None else now // HOUR_MS), now
+
+    def warm(self, budget_s: float, clock: Callable[[], float] = time.perf_counter) -> int:
+        """Format the lines of carriers changed since they were last formatted, for about
+        ``budget_s``; returns how many. Run while the worker is idle, so that a scrape
+        after a burst of changes mostly joins cached text instead of formatting them all."""
+        c, cache = self._c, self._cache
+        deadline = clock() + budget_s
+        done = 0
+        for row in c.sorted_rows()[: c._max]:
+            key, now = self._key(row)
+            hit = cache.get(row.carrier_id)
+            if hit is None or hit[0] != key:
+                cache[row.carrier_id] = (key, carrier_lines(row.carrier_id,
+                                                            add_row(None, row, now)))
+                done += 1
+                if done % 16 == 0 and clock() >= deadline:
+                    break
+        return done
+
     def render(self) -> bytes:
         c = self._c
         rows = c.sorted_rows()
@@ -196,11 +220,10 @@ class Exposition:
         other: _Agg | None = None
         cache, fresh = self._cache, {}
         for i, row in enumerate(rows):
-            now = c._now_ms(row)
             if i >= c._max:
-                other = add_row(other, row, now)
+                other = add_row(other, row, c._now_ms(row))
                 continue
-            key = (row.version, None if now is None else now // HOUR_MS)
+            key, now = self._key(row)
             hit = cache.get(row.carrier_id)
             if hit is None or hit[0] != key:
                 hit = (key, carrier_lines(row.carrier_id, add_row(None, row, now)))

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.utils import floatToGoString
 
+from processor import metrics
 from processor.domain import live
 from processor.metrics import CarrierCollector, Exposition, _go, new_registry, render
 from processor.view import CarrierRow, CarrierView, WindowRow
@@ -43,9 +44,10 @@ def _row(spec: Any, version: int) -> CarrierRow:
 
 @settings(max_examples=150, deadline=None)
 @given(first=rows, second=rows, cap=st.integers(0, 6), hours=st.integers(0, 30),
-       clock=st.sampled_from(["wall", "stream"]))
-def test_the_exposition_is_prometheus_clients_text(first: Any, second: Any, cap: int,
-                                                   hours: int, clock: str) -> None:
+       clock=st.sampled_from(["wall", "stream"]), warm=st.sampled_from([None, 0.0, 60.0]))
+def test_the_exposition_is_prometheus_clients_text(first: Any, second: Any, cap: int, *,
+                                                   hours: int, clock: str,
+                                                   warm: float | None) -> None:
     state: dict[str, Any] = {"rows": [_row(r, i) for i, r in enumerate(first)],
                              "now": NOW + 20 * 60_000}
 
@@ -64,6 +66,8 @@ def test_the_exposition_is_prometheus_clients_text(first: Any, second: Any, cap:
     ids = {r.carrier_id for r in kept}
     state["rows"] = kept + [_row(r, 100 + i) for i, r in enumerate(second) if r[0] not in ids]
     state["now"] += hours * HOUR
+    if warm is not None:  # lines formatted ahead (all of them, or a budget's worth)
+        exposition.warm(warm)
     assert exposition.render() == render(oracle)
 
 
@@ -88,3 +92,25 @@ def test_a_changed_row_is_rendered_again() -> None:
                  st.sampled_from([999_999, 1_000_000, 999_999.99, 1e6, -10**15, 1e-7, 0.0])))
 def test_number_format_is_prometheus_clients(value: float) -> None:
     assert _go(value) == floatToGoString(value)
+
+
+def test_lines_formatted_ahead_are_not_formatted_again(monkeypatch: Any) -> None:
+    specs = [(f"c-{i}", i, {200: i, 404: 1}, {NOW: [i] * live.WIDTH},
+              {"hour": (0, [i] * live.WIDTH)}, {"applied": i}) for i in range(40)]
+    rows = [_row(spec, i + 1) for i, spec in enumerate(specs)]
+    collector = CarrierCollector(lambda: rows, lambda: 0, lambda _r: NOW, 100)
+    want = Exposition(collector).render()
+    exposition = Exposition(collector)
+    ticks = iter(range(1000))
+    assert exposition.warm(0.5, clock=lambda: float(next(ticks))) == 16  # budget spent
+    assert exposition.warm(1000.0) == 24  # the rest
+    assert exposition.warm(1000.0) == 0  # nothing changed since
+    formatted: list[str] = []
+    real = metrics.carrier_lines
+    monkeypatch.setattr(metrics, "carrier_lines",
+                        lambda name, agg: formatted.append(name) or real(name, agg))
+    assert exposition.render() == want
+    assert formatted == []
+    rows[3] = _row(specs[3], 500)  # a changed carrier is formatted again, ahead or not
+    exposition.warm(1000.0)
+    assert formatted == ["c-3"]
