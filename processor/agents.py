@@ -701,10 +701,16 @@ def register(app: faust.App, settings: Settings) -> Processor:
             log.warning("stopping with %d records unacknowledged: their input is not "
                         "committed and will be read again", proc.sender.pending())
 
+    # (events processed, hour) when every carrier's lines were last found fresh: rows
+    # change only in batches, cached lines with the hour; an idle worker skips the scan.
+    warmed: list[tuple[int, int] | None] = [None]
+
     @app.timer(WARM_S, on_leader=False)
     async def warm_metrics() -> None:
-        if proc.idle_s() >= WARM_S:
-            exposition.warm(WARM_BUDGET_S)
+        mark = (proc.processed, now_ms() // HOUR_MS)
+        idle = proc.idle_s() >= WARM_S and warmed[0] != mark
+        if idle and exposition.warm(WARM_BUDGET_S) == 0:  # 0: all were fresh already
+            warmed[0] = mark
 
     collector = CarrierCollector(
         rows=lambda: list(proc.view.owned(proc.owned_partitions())),

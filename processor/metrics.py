@@ -190,24 +190,27 @@ class Exposition:
         self._c = collector
         self._cache: dict[str, tuple[tuple[int, int | None], tuple[str, ...]]] = {}
 
-    def _key(self, row: CarrierRow) -> tuple[tuple[int, int | None], int | None]:
-        """What a carrier's cached lines depend on: its row, and the hour (windows move)."""
+    def _lines(self, row: CarrierRow) -> tuple[tuple[tuple[int, int | None],
+                                                    tuple[str, ...]], bool]:
+        """A carrier's cache entry, formatted again if its row or the hour (windows move)
+        changed since; and whether it was."""
         now = self._c._now_ms(row)
-        return (row.version, None if now is None else now // HOUR_MS), now
+        key = (row.version, None if now is None else now // HOUR_MS)
+        hit = self._cache.get(row.carrier_id)
+        if hit is not None and hit[0] == key:
+            return hit, False
+        return (key, carrier_lines(row.carrier_id, add_row(None, row, now))), True
 
     def warm(self, budget_s: float, clock: Callable[[], float] = time.perf_counter) -> int:
         """Format the lines of carriers changed since they were last formatted, for about
         ``budget_s``; returns how many. Run while the worker is idle, so that a scrape
         after a burst of changes mostly joins cached text instead of formatting them all."""
-        c, cache = self._c, self._cache
         deadline = clock() + budget_s
         done = 0
-        for row in c.sorted_rows()[: c._max]:
-            key, now = self._key(row)
-            hit = cache.get(row.carrier_id)
-            if hit is None or hit[0] != key:
-                cache[row.carrier_id] = (key, carrier_lines(row.carrier_id,
-                                                            add_row(None, row, now)))
+        for row in self._c.sorted_rows()[: self._c._max]:
+            entry, formatted = self._lines(row)
+            if formatted:
+                self._cache[row.carrier_id] = entry
                 done += 1
                 if done % 16 == 0 and clock() >= deadline:
                     break
@@ -218,15 +221,12 @@ class Exposition:
         rows = c.sorted_rows()
         chunks: list[tuple[str, ...]] = []
         other: _Agg | None = None
-        cache, fresh = self._cache, {}
+        fresh = {}
         for i, row in enumerate(rows):
             if i >= c._max:
                 other = add_row(other, row, c._now_ms(row))
                 continue
-            key, now = self._key(row)
-            hit = cache.get(row.carrier_id)
-            if hit is None or hit[0] != key:
-                hit = (key, carrier_lines(row.carrier_id, add_row(None, row, now)))
+            hit, _ = self._lines(row)
             fresh[row.carrier_id] = hit
             chunks.append(hit[1])
         self._cache = fresh  # carriers gone (revoked partitions) leave the cache
