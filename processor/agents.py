@@ -45,7 +45,7 @@ from processor.partition_reader import PartitionReader
 from processor.partitioning import partition_for
 from processor.profiles import Profiles
 from processor.publish import Publisher
-from processor.sender import POLL_S, Sender, Tracker
+from processor.sender import CARRIER_STAGE, DELETE_STAGE, POLL_S, Sender, Tracker
 from processor.settings import Settings
 from processor.state import Store, persist_offsets
 from processor.stored import decode_carrier, decode_doc, decode_window
@@ -127,10 +127,13 @@ class Processor:
         owned = (t.carriers, t.windows, t.dedup, t.partitions, t.latest)
         self.sender = Sender(client_config(settings),
                              {x.changelog_topic.get_topic_name() for x in owned})
+        # A carrier record never reaches the changelog ahead of its batch's windows and
+        # buckets, nor a delete of one ahead of the carrier record that dropped it: a
+        # replay after a crash decides re-delivered events as they were (sender.py).
         self.stores = Stores(
-            carriers=Store(t.carriers, self.sender, decode_carrier),
-            windows=Store(t.windows, self.sender, decode_window),
-            dedup=Store(t.dedup, self.sender, decode_doc),
+            carriers=Store(t.carriers, self.sender, decode_carrier, put_stage=CARRIER_STAGE),
+            windows=Store(t.windows, self.sender, decode_window, delete_stage=DELETE_STAGE),
+            dedup=Store(t.dedup, self.sender, decode_doc, delete_stage=DELETE_STAGE),
             partitions=Store(t.partitions, self.sender, decode_doc),
             latest=Store(t.latest, self.sender, latest_calls.decode_head))
         # A carrier's policy, looked up once per batch: a registry read through Faust's
@@ -145,6 +148,7 @@ class Processor:
         self.reader = PartitionReader(settings)
         self._tracked = (self.input_name, self.route_name)
         self._stall: dict[tuple[str, int], tuple[int, float]] = {}  # key -> (next, since)
+        self.log_ends: dict[tuple[str, int], int] = {}  # asked of the broker (watch_stalls)
         # batches processed, records on their way: (tracker, frontier of each partition)
         self._in_flight: deque[tuple[Tracker, dict[tuple[str, int], int]]] = deque()
         self._durable: dict[tuple[str, int], int] = {}  # frontier of the settled batches
@@ -226,26 +230,25 @@ class Processor:
         return filled
 
     def _stalled(self) -> list[Any]:
-        """Gaps with nothing after them: the consumer has read past the frontier (its read
-        offset moved on) yet the messages never came, for STALL_S. Without newer traffic on
-        the partition no later message would reveal them. A message merely slow to arrive
-        is read twice at worst, and the watermarks skip the second copy."""
+        """Gaps with nothing after them: the log holds messages past a partition's
+        frontier, yet for STALL_S none came. Without newer traffic no later message would
+        reveal them; and after a rebalance Faust may not fetch a partition at all (its
+        read offset never moves). The log end is Faust's read offset when that moved on,
+        else the broker's (``log_ends``, kept fresh by a timer). A message merely slow to
+        arrive is read twice at worst, and the watermarks skip the second copy. One read
+        is at most ``batch_max`` messages; the rest follows a stall later, or from Faust."""
         reads = getattr(self.app.consumer, "_read_offset", {})
         now = self.clock()
         out: list[Any] = []
         actives = [tp for tp in self.app.assignor.assigned_actives()
-                   if tp.topic in self._tracked and reads.get(tp) is not None]
-        self._start({(tp.topic, tp.partition) for tp in actives})
+                   if tp.topic in self._tracked]
+        self._start({(tp.topic, tp.partition) for tp in actives
+                     if reads.get(tp) is not None
+                     or self.log_ends.get((tp.topic, tp.partition), 0) > 0})
         for tp in actives:
             key = (tp.topic, tp.partition)
             nxt = self.frontier.next(key)
-            try:
-                high = self.app.consumer.highwater(tp)
-            except (KeyError, AttributeError):
-                high = None
-            # Faust's read offset is the last offset read, or right after a seek the next one
-            # to read: either way nothing past min(read + 1, end of log) is owed yet.
-            end = min(reads[tp] + 1, high) if high is not None else None
+            end = self._log_end(tp, reads.get(tp))
             if nxt is None or end is None or end <= nxt:
                 self._stall.pop(key, None)
                 continue
@@ -253,10 +256,43 @@ class Processor:
             if since is None or since[0] != nxt:
                 self._stall[key] = (nxt, now)
             elif now - since[1] >= STALL_S:
+                end = min(end, nxt + self.settings.batch_max)
                 filled = self._fill(key, nxt, end, f"stalled {now - since[1]:.0f} s")
                 out.extend(filled or ())
                 self._stall.pop(key, None)
         return out
+
+    def _log_end(self, tp: Any, read: int | None) -> int | None:
+        """How far the log of ``tp`` is known to reach (None: not known)."""
+        ends = [self.log_ends.get((tp.topic, tp.partition))]
+        if read is not None:
+            try:
+                high = self.app.consumer.highwater(tp)
+            except (KeyError, AttributeError):
+                high = None
+            # Faust's read offset is the last offset read, or right after a seek the next
+            # one to read: either way nothing past min(read + 1, end of log) is owed yet.
+            if high is not None:
+                ends.append(min(read + 1, high))
+        known = [e for e in ends if e is not None]
+        return max(known) if known else None
+
+    async def watch_stalls(self) -> None:
+        """Ask the broker for the log ends of the owned input partitions (off the event
+        loop), then read what a stalled partition owes even if no batch comes."""
+        keys = sorted((tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives()
+                      if tp.topic in self._tracked)
+        generation = self._generation
+        ends = await asyncio.get_running_loop().run_in_executor(
+            None, self.reader.log_ends, keys)
+        if generation is None or generation != self._generation:
+            return  # a rebalance came meanwhile: the next round asks again
+        self.log_ends = ends
+        async with self._lock:
+            if self._generation == generation:
+                batch = self._stalled()
+                if batch:
+                    await self._run(batch)
 
     def commit_cap(self, tp: Any, offset: int) -> int | None:
         """How far Faust may commit ``tp``: never past a message whose batch is not yet
@@ -276,6 +312,7 @@ class Processor:
             store.drop({tp.partition for tp in tps})
         for key in keys:
             self._stall.pop(key, None)
+            self.log_ends.pop(key, None)
             self._durable.pop(key, None)
             for _, marks in self._in_flight:
                 marks.pop(key, None)
@@ -405,7 +442,10 @@ class Processor:
         If it raises anyway (a bug, or a broken table), Faust still acks the batch: the
         frontier goes back to the batch's first offsets so nothing of it is committed, and
         the next batch reads it again."""
-        batch = self.contiguous(events)
+        await self._run(self.contiguous(events))
+
+    async def _run(self, batch: Sequence[Any]) -> None:
+        """Process ``batch``, already contiguous (see ``process``)."""
         try:
             self._process(batch)
         except Exception:
@@ -693,6 +733,13 @@ def register(app: faust.App, settings: Settings) -> Processor:
         proc.settle()
         proc.report_catch_up()
 
+    @app.timer(STALL_S / 2, on_leader=False)
+    async def watch_stalls() -> None:
+        try:
+            await proc.watch_stalls()
+        except Exception:  # a bug, not bad input: the frontier went back, it is read again
+            log.exception("reading a stalled partition failed; it will be read again")
+
     @app.on_before_shutdown.connect
     async def shutdown(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         try:
@@ -701,6 +748,13 @@ def register(app: faust.App, settings: Settings) -> Processor:
             log.warning("stopping with %d records unacknowledged: their input is not "
                         "committed and will be read again", proc.sender.pending())
 
+    _register_http(app, proc, settings)
+    _ = (process, tick, settle, revoked, assigned, shutdown, watch_stalls)
+    return proc
+
+
+def _register_http(app: faust.App, proc: Processor, settings: Settings) -> None:
+    """``/metrics`` (formatted ahead while idle) and the carrier API."""
     # (events processed, hour) when every carrier's lines were last found fresh: rows
     # change only in batches, cached lines with the hour; an idle worker skips the scan.
     warmed: list[tuple[int, int] | None] = [None]
@@ -726,8 +780,7 @@ def register(app: faust.App, settings: Settings) -> Processor:
                  owned_rows=lambda: list(proc.view.owned(proc.owned_partitions())),
                  exposition=exposition, ready=lambda: is_ready(app),
                  token=settings.api_token)
-    _ = (process, tick, settle, revoked, assigned, shutdown, warm_metrics)
-    return proc
+    _ = warm_metrics
 
 
 def row_stream_time(row: CarrierRow) -> int | None:

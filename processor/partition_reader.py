@@ -20,6 +20,7 @@ from processor.settings import Settings
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 10.0
+ENDS_TIMEOUT_S = 2.0
 
 Key = tuple[str, int]  # (topic, partition)
 
@@ -51,16 +52,37 @@ class PartitionReader:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._consumer: Any = None
+        self._ends_client: Any = None  # log_ends runs on a thread: a client of its own
+
+    def _new_client(self) -> Any:
+        from confluent_kafka import Consumer
+
+        return Consumer({**client_config(self._settings), "group.id": self._settings.app_id,
+                         "enable.auto.commit": False, "enable.partition.eof": True})
 
     def _client(self) -> Any:
         if self._consumer is None:
-            from confluent_kafka import Consumer
-
-            self._consumer = Consumer({**client_config(self._settings),
-                                       "group.id": self._settings.app_id,
-                                       "enable.auto.commit": False,
-                                       "enable.partition.eof": True})
+            self._consumer = self._new_client()
         return self._consumer
+
+    def log_ends(self, keys: Iterable[Key]) -> dict[Key, int]:
+        """The end of the log of each key, asked of the broker (Faust's highwater is only
+        as fresh as its last fetch of the partition). Blocking: call it off the event
+        loop. Keys the broker did not answer for are left out."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if self._ends_client is None:
+            self._ends_client = self._new_client()
+        out = {}
+        for topic, partition in keys:
+            try:
+                _, high = self._ends_client.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=ENDS_TIMEOUT_S, cached=False)
+            except KafkaException as exc:
+                log.debug("no log end for %s[%d]: %s", topic, partition, exc)
+                continue
+            out[(topic, partition)] = high
+        return out
 
     def starts(self, keys: Iterable[Key]) -> dict[Key, tuple[int | None, int]]:
         """(committed offset or None, log start offset) per key; empty on failure."""
@@ -128,6 +150,7 @@ class PartitionReader:
         return None
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close()
-            self._consumer = None
+        for client in (self._consumer, self._ends_client):
+            if client is not None:
+                client.close()
+        self._consumer = self._ends_client = None

@@ -12,6 +12,17 @@ implies in the changelog). Idempotence keeps each partition's records in order a
 retries and records are never given up on (``message.timeout.ms=0``): a broker outage only
 holds commits back. A record the broker refuses for good (an authorisation or size error)
 is logged and sent again, and its batch stays uncommitted until it goes through.
+
+A batch's records go out in stages (``STAGES``): its carrier records only once the rest of
+the batch is acknowledged, and its deletes of windows and dedup buckets only once those
+are. Each changelog partition keeps its own prefix when the worker is killed, so without
+stages a recovered carrier record could be a batch ahead of its windows and buckets; the
+replay would then decide a re-delivered event again from the carrier's later stream time
+and identities, and a window could count a producer duplicate (the kill -9 fault test
+did). With them, the carrier record is never ahead of what it depends on, and a replay
+from it decides every event as before (tests/unit/test_crash_replay.py). Stages keep
+order: a batch's stage goes only after every earlier batch's records of that stage or a
+lower one, and a record of a key that is still held waits behind it.
 """
 
 from __future__ import annotations
@@ -24,12 +35,19 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 POLL_S = 0.01  # how often a waiting drain looks for delivery reports
+# 0: queued at once (windows, buckets, latest calls, outputs); 1: once the batch's stage 0
+# is acknowledged (carrier records); 2: once its stage 1 is (deletes the carrier records).
+STAGES = 3
+CARRIER_STAGE = 1
+DELETE_STAGE = 2
+
+Record = tuple[str, bytes | None, bytes | None, int | None]  # topic, key, value, partition
 
 
 class Tracker:
     """The records of one batch: how many were queued and how many the broker acked."""
 
-    __slots__ = ("acked", "changelogs", "failed", "offsets", "queued")
+    __slots__ = ("acked", "changelogs", "failed", "held", "offsets", "queued")
 
     def __init__(self, changelogs: frozenset[str]) -> None:
         self.queued = 0
@@ -37,10 +55,11 @@ class Tracker:
         self.failed: list[Any] = []  # refused messages, to send again
         self.changelogs = changelogs
         self.offsets: dict[tuple[str, int], int] = {}  # changelog (topic, partition) -> max
+        self.held: dict[int, list[Record]] = {}  # stage -> records not yet queued
 
     @property
     def done(self) -> bool:
-        return self.acked == self.queued
+        return self.acked == self.queued and not self.held
 
     def delivered(self, err: Any, msg: Any) -> None:
         if err is not None:
@@ -58,10 +77,11 @@ class Tracker:
 class Sender:
     """Queues records for the current batch's tracker; ``seal()`` starts the next batch."""
 
-    def __init__(self, config: dict[str, Any], changelogs: Iterable[str] = ()) -> None:
+    def __init__(self, config: dict[str, Any], changelogs: Iterable[str] = (),
+                  producer: Any = None) -> None:
         from confluent_kafka import Producer
 
-        self._producer = Producer({
+        self._producer = producer if producer is not None else Producer({
             **config,
             "enable.idempotence": True,
             "message.timeout.ms": 0,  # never give a record up: an outage delays commits
@@ -74,13 +94,29 @@ class Sender:
         self._changelogs = frozenset(changelogs)
         self._tracker = Tracker(self._changelogs)
         self._unsettled: list[Tracker] = []
+        # topic -> key -> (highest stage, count) of the records held back
+        self._held: dict[str, dict[bytes | None, tuple[int, int]]] = {}
+        self._held_n = 0
         self.sent = 0
 
     def send(self, topic: str, key: bytes | None, value: bytes | None,
-             partition: int | None = None) -> None:
+             partition: int | None = None, stage: int = 0) -> None:
         """Queue one record (``partition`` None: librdkafka's murmur2 on the key, as Java's
-        default partitioner and Faust's)."""
-        self._produce(self._tracker, topic, key, value, partition)
+        default partitioner and Faust's), or hold it back until its ``stage``."""
+        held = self._held.get(topic)
+        if held is not None:
+            mark = held.get(key)
+            if mark is not None and mark[0] > stage:
+                stage = mark[0]  # an earlier record of the key is held: stay behind it
+        if stage:
+            self._tracker.held.setdefault(stage, []).append((topic, key, value, partition))
+            if held is None:
+                held = self._held[topic] = {}
+            top, n = held.get(key, (stage, 0))
+            held[key] = (max(top, stage), n + 1)
+            self._held_n += 1
+        else:
+            self._produce(self._tracker, topic, key, value, partition)
         self.sent += 1
 
     def _produce(self, tracker: Tracker, topic: str, key: bytes | None, value: bytes | None,
@@ -104,8 +140,10 @@ class Sender:
         return tracker
 
     def poll(self) -> None:
-        """Serve delivery reports; send refused records again (loudly)."""
+        """Serve delivery reports; send refused records again (loudly); queue the held
+        records whose stage has come."""
         self._producer.poll(0)
+        self._release()
         for tracker in self._unsettled:
             if tracker.failed:
                 failed, tracker.failed = tracker.failed, []
@@ -118,12 +156,40 @@ class Sender:
                                   msg.partition())
         self._unsettled = [t for t in self._unsettled if not t.done]
 
+    def _release(self) -> None:
+        """Queue each sealed batch's next stage once all its queued records are acked and
+        no earlier batch holds a record of that stage or a lower one."""
+        floor = STAGES  # the lowest stage an earlier batch still holds
+        for tracker in self._unsettled:
+            while tracker.held and tracker.acked == tracker.queued:
+                stage = min(tracker.held)
+                if stage >= floor:
+                    break
+                for topic, key, value, partition in tracker.held.pop(stage):
+                    self._unhold(topic, key)
+                    self._produce(tracker, topic, key, value, partition)
+            if tracker.held:
+                floor = min(floor, *tracker.held)
+
+    def _unhold(self, topic: str, key: bytes | None) -> None:
+        held = self._held[topic]
+        top, n = held[key]
+        if n == 1:
+            del held[key]
+            if not held:
+                del self._held[topic]
+        else:
+            held[key] = (top, n - 1)
+        self._held_n -= 1
+
     def pending(self) -> int:
-        """Records queued and not yet acknowledged."""
-        return len(self._producer)
+        """Records queued or held back, and not yet acknowledged."""
+        return len(self._producer) + self._held_n
 
     async def drain(self) -> None:
         """Return once every record queued so far is acknowledged by the broker."""
+        if self._tracker.held:  # held records go out with a sealed batch only
+            self.seal()
         self.poll()
         while self._unsettled or not self._tracker.done:
             await asyncio.sleep(POLL_S)

@@ -36,8 +36,11 @@ class Store(Generic[T]):
     """One table: ``get``/``put``/``delete`` in a given partition, changelog included."""
 
     def __init__(self, table: Any, sender: Sender, decode: Callable[[bytes], T],
-                 cache_keys: int = CACHE_KEYS) -> None:
+                 cache_keys: int = CACHE_KEYS, *, put_stage: int = 0,
+                 delete_stage: int = 0) -> None:
         self._sender = sender
+        # When the changelog records go out within their batch (processor/sender.py).
+        self._put_stage, self._delete_stage = put_stage, delete_stage
         self._data = table.data  # Faust's rocksdb Store: one Rdict per partition
         self.changelog = table.changelog_topic.get_topic_name()
         self._decode = decode
@@ -74,7 +77,7 @@ class Store(Generic[T]):
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         self._pending.setdefault(partition, {})[key] = value
-        self._sender.send(self.changelog, key, value, partition)
+        self._sender.send(self.changelog, key, value, partition, self._put_stage)
         cache = self._cache.get(partition)
         if cache is not None:
             cache.pop(key, None)
@@ -84,7 +87,7 @@ class Store(Generic[T]):
         skipped when the caller knows it is: ``stored``)."""
         if stored or self.get(partition, key) is not None:
             self._pending.setdefault(partition, {})[key] = None
-            self._sender.send(self.changelog, key, None, partition)
+            self._sender.send(self.changelog, key, None, partition, self._delete_stage)
         cache = self._cache.get(partition)
         if cache is not None:
             self._remember(cache, key, None)

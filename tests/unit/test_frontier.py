@@ -181,11 +181,15 @@ class _Reader:
 
     def __init__(self, committed: int | None) -> None:
         self.committed = committed
+        self.end = 0  # the log end the broker reports
         self.down = False
         self.reads: list[tuple[int, int]] = []
 
     def starts(self, keys: Any) -> dict[tuple[str, int], tuple[int | None, int]]:
         return dict.fromkeys(keys, (self.committed, 0))
+
+    def log_ends(self, keys: Any) -> dict[tuple[str, int], int]:
+        return dict.fromkeys(keys, self.end)
 
     def read(self, key: tuple[str, int], start: int, end: int) -> list[Fetched] | None:
         self.reads.append((start, end))
@@ -238,6 +242,9 @@ def _processor(reader: _Reader) -> Processor:
     proc.frontier = Frontier()
     proc.reader = reader  # type: ignore[assignment]
     proc._stall = {}
+    proc.log_ends = {}
+    proc.settings = SimpleNamespace(batch_max=10_000)  # type: ignore[assignment]
+    proc._lock = asyncio.Lock()
     consumer = _Consumer()
     proc.app = SimpleNamespace(consumer=consumer, assignor=SimpleNamespace(
         assigned_actives=lambda: set(consumer._read_offset)))
@@ -298,6 +305,50 @@ def test_a_gap_with_no_later_message_is_filled_once_the_partition_stalls() -> No
     assert proc.commit_cap(tp, 100) == 6
     proc.clock = lambda: 30.0
     assert proc.contiguous([]) == []  # nothing owed any more
+
+
+def test_a_partition_faust_never_fetches_is_read_directly_in_batches() -> None:
+    """After a rebalance Faust may not fetch a partition at all: its read offset never
+    moves, so only the broker's log end shows what is owed. The stall timer reads it,
+    ``batch_max`` at a time, with no batch from Faust to start it."""
+    reader = _Reader(committed=3)
+    proc = _processor(reader)
+    proc.settings = SimpleNamespace(batch_max=4)  # type: ignore[assignment]
+    tp = TP("in", 1)
+    proc.app.consumer._read_offset[tp] = None  # assigned, never read
+    seen: list[int] = []
+    proc._process = lambda batch: seen.extend(e.message.offset for e in batch)  # type: ignore[method-assign]
+    proc._generation = 1
+    reader.end = 3
+    asyncio.run(proc.watch_stalls())  # at the end of the log: nothing owed
+    reader.end = 9
+    for t in (20.0, 25.0):
+        proc.clock = lambda t=t: t
+        asyncio.run(proc.watch_stalls())
+    assert seen == []  # behind, but not yet for STALL_S
+    for t in (31.0, 45.0, 60.0, 75.0):
+        proc.clock = lambda t=t: t
+        asyncio.run(proc.watch_stalls())
+    assert seen == [3, 4, 5, 6, 7, 8]
+    assert reader.reads == [(3, 7), (7, 9)]
+    assert proc.frontier.next(("in", 1)) == 9
+
+
+def test_a_log_end_asked_before_a_rebalance_is_not_used_after_it() -> None:
+    reader = _Reader(committed=0)
+    proc = _processor(reader)
+    proc.app.consumer._read_offset[TP("in", 1)] = None
+    reader.end = 5
+    real = reader.log_ends
+
+    def rebalanced(keys: Any) -> dict[tuple[str, int], int]:
+        proc._generation = None  # revoked while the broker was asked
+        return real(keys)
+
+    reader.log_ends = rebalanced  # type: ignore[method-assign]
+    asyncio.run(proc.watch_stalls())
+    assert proc.log_ends == {}
+    assert reader.reads == []
 
 
 def test_an_idle_partition_right_after_a_seek_owes_nothing() -> None:

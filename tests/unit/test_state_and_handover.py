@@ -20,7 +20,8 @@ class _Sender:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes | None, int | None]] = []
 
-    def send(self, topic: str, key: bytes, value: bytes | None, partition: int | None) -> None:
+    def send(self, topic: str, key: bytes, value: bytes | None, partition: int | None,
+             stage: int = 0) -> None:
         self.sent.append((topic, key, value, partition))
 
 
