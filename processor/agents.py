@@ -237,6 +237,8 @@ class Processor:
         else the broker's (``log_ends``, kept fresh by a timer). A message merely slow to
         arrive is read twice at worst, and the watermarks skip the second copy. One read
         is at most ``batch_max`` messages; the rest follows a stall later, or from Faust."""
+        if not is_ready(self.app):  # tables still recovering: Faust's pause is right
+            return []
         reads = getattr(self.app.consumer, "_read_offset", {})
         now = self.clock()
         out: list[Any] = []
@@ -260,7 +262,25 @@ class Processor:
                 filled = self._fill(key, nxt, end, f"stalled {now - since[1]:.0f} s")
                 out.extend(filled or ())
                 self._stall.pop(key, None)
+                self._refetch(tp)
         return out
+
+    def _refetch(self, tp: Any) -> None:
+        """Make Faust fetch ``tp`` again if its flow control dropped it and never took it
+        back: it stops fetching a partition whose stream buffer fills up and resumes when
+        the buffer drains, but a rebalance in between can leave it out for good. Faust's
+        own pauses (table recovery) are left alone."""
+        consumer: Any = self.app.consumer  # Faust's private flow-control state
+        paused = getattr(consumer, "_paused_partitions", None)
+        buffered = getattr(consumer, "_buffered_partitions", None)
+        if paused is None or buffered is None or tp in paused:
+            return
+        active = consumer._get_active_partitions()
+        if tp not in active:
+            log.warning("%s[%d]: Faust had stopped fetching it (flow control); fetching it "
+                        "again", tp.topic, tp.partition)
+            buffered.discard(tp)
+            active.add(tp)
 
     def _log_end(self, tp: Any, read: int | None) -> int | None:
         """How far the log of ``tp`` is known to reach (None: not known)."""
@@ -649,14 +669,19 @@ class Processor:
         return out
 
     def lag(self) -> dict[int, int]:
-        """Input messages behind the broker's end, per owned partition (for /metrics)."""
+        """Input messages behind the broker's end, per owned partition (for /metrics).
+        The end is Faust's highwater or the stall timer's, whichever is newer: a partition
+        Faust does not fetch has a stale highwater."""
         out = {}
         for tp in self.app.assignor.assigned_actives():
             if tp.topic == self.input_name:
                 try:
                     high = self.app.consumer.highwater(tp)
                 except (KeyError, AttributeError):
-                    continue
+                    high = None
+                asked = self.log_ends.get((tp.topic, tp.partition))
+                if asked is not None:
+                    high = asked if high is None else max(high, asked)
                 position = self.frontier.next((tp.topic, tp.partition))
                 if high is not None and position is not None:  # known once it processed
                     out[tp.partition] = max(0, high - position)

@@ -212,9 +212,15 @@ class _Consumer:
         self._acked: defaultdict[TP, list[int]] = defaultdict(list)
         self._acked_index: defaultdict[TP, set[int]] = defaultdict(set)
         self._committed_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._paused_partitions: set[TP] = set()  # Faust's flow control
+        self._buffered_partitions: set[TP] = set()
+        self.active: set[TP] = set()
 
     def highwater(self, tp: TP) -> int:
         return self.ends[tp]
+
+    def _get_active_partitions(self) -> set[TP]:
+        return self.active
 
 
 class _Sender:
@@ -246,8 +252,10 @@ def _processor(reader: _Reader) -> Processor:
     proc.settings = SimpleNamespace(batch_max=10_000)  # type: ignore[assignment]
     proc._lock = asyncio.Lock()
     consumer = _Consumer()
+    recovered = SimpleNamespace(is_set=lambda: True)
     proc.app = SimpleNamespace(consumer=consumer, assignor=SimpleNamespace(
-        assigned_actives=lambda: set(consumer._read_offset)))
+        assigned_actives=lambda: set(consumer._read_offset)), rebalancing=False,
+        tables=SimpleNamespace(recovery=SimpleNamespace(completed=recovered)))
     proc.clock = lambda: 0.0
     proc._generation = 1
     proc.processed = 0
@@ -316,6 +324,7 @@ def test_a_partition_faust_never_fetches_is_read_directly_in_batches() -> None:
     proc.settings = SimpleNamespace(batch_max=4)  # type: ignore[assignment]
     tp = TP("in", 1)
     proc.app.consumer._read_offset[tp] = None  # assigned, never read
+    proc.app.consumer._buffered_partitions.add(tp)  # dropped by flow control, not taken back
     seen: list[int] = []
     proc._process = lambda batch: seen.extend(e.message.offset for e in batch)  # type: ignore[method-assign]
     proc._generation = 1
@@ -326,12 +335,27 @@ def test_a_partition_faust_never_fetches_is_read_directly_in_batches() -> None:
         proc.clock = lambda t=t: t
         asyncio.run(proc.watch_stalls())
     assert seen == []  # behind, but not yet for STALL_S
+    proc.app.rebalancing = True  # tables not recovered yet: no direct read
+    proc.clock = lambda: 31.0
+    asyncio.run(proc.watch_stalls())
+    assert seen == []
+    proc.app.rebalancing = False
     for t in (31.0, 45.0, 60.0, 75.0):
         proc.clock = lambda t=t: t
         asyncio.run(proc.watch_stalls())
     assert seen == [3, 4, 5, 6, 7, 8]
     assert reader.reads == [(3, 7), (7, 9)]
     assert proc.frontier.next(("in", 1)) == 9
+    assert proc.app.consumer.active == {tp}  # and Faust fetches it again
+    assert not proc.app.consumer._buffered_partitions
+
+
+def test_a_partition_paused_by_faust_is_not_made_to_fetch() -> None:
+    proc = _processor(_Reader(committed=0))
+    tp = TP("in", 0)
+    proc.app.consumer._paused_partitions.add(tp)
+    proc._refetch(tp)
+    assert not proc.app.consumer.active
 
 
 def test_a_log_end_asked_before_a_rebalance_is_not_used_after_it() -> None:
@@ -481,3 +505,16 @@ def test_events_fetched_before_a_rebalance_are_never_processed() -> None:
     assert seen == [(0, 0), (1, 0), (0, 1)]
     assert proc.commit_cap(TP("in", 1), 3) is None  # nothing of partition 1 since
     assert proc.commit_cap(TP("in", 0), 2) == 2
+
+
+def test_lag_counts_to_the_newest_known_log_end() -> None:
+    """A partition Faust does not fetch has a stale highwater: /metrics must not show it
+    nearly caught up while the broker's log has moved on."""
+    proc = _processor(_Reader(committed=3))
+    tp = TP("in", 1)
+    proc.app.consumer._read_offset[tp] = None
+    proc.app.consumer.ends[tp] = 5  # as of Faust's last fetch
+    proc.frontier.start(("in", 1), 3, 0)
+    assert proc.lag() == {1: 2}
+    proc.log_ends[("in", 1)] = 9  # asked of the broker
+    assert proc.lag() == {1: 6}
