@@ -147,7 +147,8 @@ class Processor:
         self.frontier: Frontier[tuple[str, int]] = Frontier()
         self.reader = PartitionReader(settings)
         self._tracked = (self.input_name, self.route_name)
-        self._stall: dict[tuple[str, int], tuple[int, float]] = {}  # key -> (next, since)
+        # key -> (frontier, since when, Faust's read offset): unchanged for STALL_S, a stall
+        self._stall: dict[tuple[str, int], tuple[int, float, int | None]] = {}
         self.log_ends: dict[tuple[str, int], int] = {}  # asked of the broker (watch_stalls)
         # batches processed, records on their way: (tracker, frontier of each partition)
         self._in_flight: deque[tuple[Tracker, dict[tuple[str, int], int]]] = deque()
@@ -231,12 +232,14 @@ class Processor:
 
     def _stalled(self) -> list[Any]:
         """Gaps with nothing after them: the log holds messages past a partition's
-        frontier, yet for STALL_S none came. Without newer traffic no later message would
-        reveal them; and after a rebalance Faust may not fetch a partition at all (its
-        read offset never moves). The log end is Faust's read offset when that moved on,
-        else the broker's (``log_ends``, kept fresh by a timer). A message merely slow to
-        arrive is read twice at worst, and the watermarks skip the second copy. One read
-        is at most ``batch_max`` messages; the rest follows a stall later, or from Faust."""
+        frontier, yet for STALL_S none came and Faust read none. Without newer traffic no
+        later message would reveal them; and after a rebalance Faust may not fetch a
+        partition at all (its read offset never moves). The log end is Faust's read offset
+        when that moved on, else the broker's (``log_ends``, kept fresh by a timer). A
+        partition Faust is still reading (a backlog it delivers slowly) is left to it; a
+        message merely slow to arrive is read twice at worst, and the watermarks skip the
+        second copy. One read is at most ``batch_max`` messages; the rest follows a stall
+        later, or from Faust."""
         if not is_ready(self.app):  # tables still recovering: Faust's pause is right
             return []
         reads = getattr(self.app.consumer, "_read_offset", {})
@@ -254,9 +257,10 @@ class Processor:
             if nxt is None or end is None or end <= nxt:
                 self._stall.pop(key, None)
                 continue
+            read = reads.get(tp)
             since = self._stall.get(key)
-            if since is None or since[0] != nxt:
-                self._stall[key] = (nxt, now)
+            if since is None or since[0] != nxt or since[2] != read:  # progress: wait on
+                self._stall[key] = (nxt, now, read)
             elif now - since[1] >= STALL_S:
                 end = min(end, nxt + self.settings.batch_max)
                 filled = self._fill(key, nxt, end, f"stalled {now - since[1]:.0f} s")
@@ -298,8 +302,8 @@ class Processor:
         return max(known) if known else None
 
     async def watch_stalls(self) -> None:
-        """Ask the broker for the log ends of the owned input partitions (off the event
-        loop), then read what a stalled partition owes even if no batch comes."""
+        """Ask the broker for the log ends of the owned input and route partitions (off the
+        event loop), then read what a stalled partition owes even if no batch comes."""
         keys = sorted((tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives()
                       if tp.topic in self._tracked)
         generation = self._generation

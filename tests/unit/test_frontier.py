@@ -518,3 +518,24 @@ def test_lag_counts_to_the_newest_known_log_end() -> None:
     assert proc.lag() == {1: 2}
     proc.log_ends[("in", 1)] = 9  # asked of the broker
     assert proc.lag() == {1: 6}
+
+
+def test_a_backlog_faust_is_still_reading_is_left_to_it() -> None:
+    """Behind, but Faust's read offset moves: the messages are on their way, so no direct
+    read (it would process them twice); once the reading stops, the stall check reads."""
+    reader = _Reader(committed=0)
+    proc = _processor(reader)
+    tp = TP("in", 0)
+    consumer = proc.app.consumer
+    consumer._read_offset[tp] = None
+    consumer.ends[tp] = 100
+    reader.end = 100
+    proc._process = lambda batch: None  # type: ignore[method-assign]
+    for t, read in ((0.0, None), (6.0, 10), (12.0, 20), (18.0, 30), (24.0, 40)):
+        proc.clock = lambda t=t: t
+        consumer._read_offset[tp] = read
+        asyncio.run(proc.watch_stalls())
+    assert reader.reads == []
+    proc.clock = lambda: 35.0
+    asyncio.run(proc.watch_stalls())
+    assert reader.reads == [(0, 100)]
