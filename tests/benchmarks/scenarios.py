@@ -199,51 +199,47 @@ def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierw
                profile: bool = False, ready_s: float = 300) -> dict[str, Any]:
     """The real worker, all outputs on, over the seeded topic: from the first event
     consumed to the last output record published."""
-    worker = start_worker(settings, tmp / f"{name}.log")
-    spy = None
-    try:
-        worker.wait_log("Worker ready", timeout=ready_s)
-        if profile:
-            spy = start_profile(worker.popen.pid, tmp / "profile.txt")
-        last = settle(settings)
-        rss = peak_rss_mib(worker.popen.pid)
-    finally:
-        if spy is not None:
-            spy.send_signal(2)  # SIGINT: py-spy writes its file
-            spy.wait(60)
-        worker.stop()
-    if profile:
-        print_profile(tmp / "profile.txt")
-    first = log_time_ms(worker.log(), "processing starts at offset")
-    seconds = (last - first) / 1000
-    return {"name": name, "events": events, "seconds": round(seconds, 3),
-            "events_per_s": round(events / seconds), "peak_rss_mib": round(rss, 1)}
+    return throughput_workers(settings, events, tmp, 1, name, profile=profile,
+                              ready_s=ready_s)
 
 
 def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
-                       name: str) -> dict[str, Any]:
+                       name: str, *, profile: bool = False,
+                       ready_s: float = 300) -> dict[str, Any]:
     """``workers`` workers in one group over the seeded topic (the lever past one core:
     each owns a share of the partitions), started together: from the first event any of
-    them consumed to the last output record published, rebalances included."""
-    procs = []
+    them consumed to the last output record published, rebalances included. ``profile``
+    samples the first one."""
+    procs: list[Proc] = []
+    spy = None
     try:
         for i in range(workers):
             s = settings if i == 0 else settings.replace(
                 data_dir=settings.data_dir.parent / f"data-{i}", web_port=free_port())
-            procs.append(start_worker(s, tmp / f"{name}-{i}.log"))
+            procs.append(start_worker(s, tmp / (f"{name}.log" if workers == 1
+                                                else f"{name}-{i}.log")))
         for w in procs:
-            w.wait_log("Worker ready", timeout=300)
+            w.wait_log("Worker ready", timeout=ready_s)
+        if profile:
+            spy = start_profile(procs[0].popen.pid, tmp / "profile.txt")
         last = settle(settings)
         rss = [peak_rss_mib(w.popen.pid) for w in procs]
     finally:
+        if spy is not None:
+            spy.send_signal(2)  # SIGINT: py-spy writes its file
+            spy.wait(60)
         for w in procs:
             w.stop()
+    if profile:
+        print_profile(tmp / "profile.txt")
     first = min(log_time_ms(w.log(), "processing starts at offset") for w in procs
                 if "processing starts at offset" in w.log())
     seconds = (last - first) / 1000
-    return {"name": name, "workers": workers, "events": events, "seconds": round(seconds, 3),
-            "events_per_s": round(events / seconds), "peak_rss_mib": round(sum(rss), 1),
-            "peak_rss_mib_each": [round(r, 1) for r in rss]}
+    out = {"name": name, "events": events, "seconds": round(seconds, 3),
+           "events_per_s": round(events / seconds), "peak_rss_mib": round(sum(rss), 1)}
+    if workers > 1:
+        out |= {"workers": workers, "peak_rss_mib_each": [round(r, 1) for r in rss]}
+    return out
 
 
 # -- latency --------------------------------------------------------------------------------
