@@ -784,16 +784,10 @@ def register(app: faust.App, settings: Settings) -> Processor:
 
 def _register_http(app: faust.App, proc: Processor, settings: Settings) -> None:
     """``/metrics`` (formatted ahead while idle) and the carrier API."""
-    # (events processed, hour) when every carrier's lines were last found fresh: rows
-    # change only in batches, cached lines with the hour; an idle worker skips the scan.
-    warmed: list[tuple[int, int] | None] = [None]
-
     @app.timer(WARM_S, on_leader=False)
     async def warm_metrics() -> None:
-        mark = (proc.processed, now_ms() // HOUR_MS)
-        idle = proc.idle_s() >= WARM_S and warmed[0] != mark
-        if idle and exposition.warm(WARM_BUDGET_S) == 0:  # 0: all were fresh already
-            warmed[0] = mark
+        if proc.idle_s() >= WARM_S:  # rows change only in batches, cached lines by the hour
+            exposition.warm_idle((proc.processed, now_ms() // HOUR_MS), WARM_BUDGET_S)
 
     collector = CarrierCollector(
         rows=lambda: list(proc.view.owned(proc.owned_partitions())),

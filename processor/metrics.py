@@ -189,6 +189,7 @@ class Exposition:
     def __init__(self, collector: CarrierCollector) -> None:
         self._c = collector
         self._cache: dict[str, tuple[tuple[int, int | None], tuple[str, ...]]] = {}
+        self._fresh_at: object = None  # the mark of the last warm pass that found no work
 
     def _lines(self, row: CarrierRow) -> tuple[tuple[tuple[int, int | None],
                                                     tuple[str, ...]], bool]:
@@ -214,6 +215,18 @@ class Exposition:
                 done += 1
                 if done % 16 == 0 and clock() >= deadline:
                     break
+        return done
+
+    def warm_idle(self, mark: object, budget_s: float) -> int | None:
+        """``warm``, unless the worker has changed nothing since a pass found every line
+        fresh: ``mark`` (events processed, hour) moves whenever rows or the hour can have.
+        Rows are many, so an idle worker should not sort and key them all 4 times a
+        second for nothing. Returns None when skipped."""
+        if mark == self._fresh_at:
+            return None
+        done = self.warm(budget_s)
+        if done == 0:
+            self._fresh_at = mark
         return done
 
     def render(self) -> bytes:

@@ -114,3 +114,20 @@ def test_lines_formatted_ahead_are_not_formatted_again(monkeypatch: Any) -> None
     rows[3] = _row(specs[3], 500)  # a changed carrier is formatted again, ahead or not
     exposition.warm(1000.0)
     assert formatted == ["c-3"]
+
+
+def test_an_idle_worker_skips_the_warm_pass_until_something_changed() -> None:
+    rows = [_row((f"c-{i}", i, {200: i}, {}, {}, {}), i + 1) for i in range(3)]
+    sorts: list[int] = []
+    collector = CarrierCollector(lambda: sorts.append(1) or rows, lambda: 0,
+                                 lambda _r: NOW, 100)
+    exposition = Exposition(collector)
+    assert exposition.warm_idle((10, 1), 1.0) == 3
+    assert exposition.warm_idle((10, 1), 1.0) == 0  # all fresh: remembered for this mark
+    passes = len(sorts)
+    assert exposition.warm_idle((10, 1), 1.0) is None  # nothing changed: not even a sort
+    assert len(sorts) == passes
+    rows[1] = _row(("c-1", 9, {200: 9}, {}, {}, {}), 50)
+    assert exposition.warm_idle((11, 1), 1.0) == 1  # events processed: a pass again
+    assert exposition.warm_idle((11, 1), 1.0) == 0
+    assert exposition.warm_idle((11, 2), 1.0) == 0  # a new hour: a pass again
