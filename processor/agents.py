@@ -253,11 +253,11 @@ class Processor:
         for tp in actives:
             key = (tp.topic, tp.partition)
             nxt = self.frontier.next(key)
-            end = self._log_end(tp, reads.get(tp))
+            read = reads.get(tp)
+            end = self._log_end(tp, read)
             if nxt is None or end is None or end <= nxt:
                 self._stall.pop(key, None)
                 continue
-            read = reads.get(tp)
             since = self._stall.get(key)
             if since is None or since[0] != nxt or since[2] != read:  # progress: wait on
                 self._stall[key] = (nxt, now, read)
@@ -288,18 +288,19 @@ class Processor:
 
     def _log_end(self, tp: Any, read: int | None) -> int | None:
         """How far the log of ``tp`` is known to reach (None: not known)."""
-        ends = [self.log_ends.get((tp.topic, tp.partition))]
-        if read is not None:
-            try:
-                high = self.app.consumer.highwater(tp)
-            except (KeyError, AttributeError):
-                high = None
-            # Faust's read offset is the last offset read, or right after a seek the next
-            # one to read: either way nothing past min(read + 1, end of log) is owed yet.
-            if high is not None:
-                ends.append(min(read + 1, high))
-        known = [e for e in ends if e is not None]
-        return max(known) if known else None
+        high = self._highwater(tp)
+        # Faust's read offset is the last offset read, or right after a seek the next one
+        # to read: either way nothing past min(read + 1, end of log) is owed yet.
+        read_end = None if read is None or high is None else min(read + 1, high)
+        return _newest(self.log_ends.get((tp.topic, tp.partition)), read_end)
+
+    def _highwater(self, tp: Any) -> int | None:
+        """Faust's end of the log of ``tp``, as of its last fetch of it (None: unknown)."""
+        try:
+            high: int | None = self.app.consumer.highwater(tp)
+        except (KeyError, AttributeError):
+            return None
+        return high
 
     async def watch_stalls(self) -> None:
         """Ask the broker for the log ends of the owned input and route partitions (off the
@@ -450,10 +451,7 @@ class Processor:
                 last[TP(msg.topic, msg.partition)] = msg.offset
         waiting = 0
         for tp, offset in last.items():
-            try:
-                high = self.app.consumer.highwater(tp)
-            except (KeyError, AttributeError):
-                continue
+            high = self._highwater(tp)
             if high is not None:
                 waiting += max(0, high - offset - 1)
         return waiting
@@ -679,13 +677,7 @@ class Processor:
         out = {}
         for tp in self.app.assignor.assigned_actives():
             if tp.topic == self.input_name:
-                try:
-                    high = self.app.consumer.highwater(tp)
-                except (KeyError, AttributeError):
-                    high = None
-                asked = self.log_ends.get((tp.topic, tp.partition))
-                if asked is not None:
-                    high = asked if high is None else max(high, asked)
+                high = _newest(self._highwater(tp), self.log_ends.get((tp.topic, tp.partition)))
                 position = self.frontier.next((tp.topic, tp.partition))
                 if high is not None and position is not None:  # known once it processed
                     out[tp.partition] = max(0, high - position)
@@ -701,6 +693,11 @@ class Processor:
         for tp in self.app.assignor.assigned_actives():
             if tp.topic == self.route_name:
                 await self.route.send(key=TICK_KEY, value=value, partition=tp.partition)
+
+
+def _newest(*ends: int | None) -> int | None:
+    """The furthest of the log ends known (None: none is)."""
+    return max((e for e in ends if e is not None), default=None)
 
 
 def _unwrap_routed(value: bytes | None) -> tuple[bytes, str, int] | None:

@@ -96,7 +96,6 @@ class Sender:
         self._unsettled: list[Tracker] = []
         # topic -> key -> (highest stage, count) of the records held back
         self._held: dict[str, dict[bytes | None, tuple[int, int]]] = {}
-        self._held_n = 0
         self.sent = 0
 
     def send(self, topic: str, key: bytes | None, value: bytes | None,
@@ -114,7 +113,6 @@ class Sender:
                 held = self._held[topic] = {}
             top, n = held.get(key, (stage, 0))
             held[key] = (max(top, stage), n + 1)
-            self._held_n += 1
         else:
             self._produce(self._tracker, topic, key, value, partition)
         self.sent += 1
@@ -180,11 +178,11 @@ class Sender:
                 del self._held[topic]
         else:
             held[key] = (top, n - 1)
-        self._held_n -= 1
 
     def pending(self) -> int:
         """Records queued or held back, and not yet acknowledged."""
-        return len(self._producer) + self._held_n
+        held = sum(n for keys in self._held.values() for _, n in keys.values())
+        return len(self._producer) + held
 
     async def drain(self) -> None:
         """Return once every record queued so far is acknowledged by the broker."""
