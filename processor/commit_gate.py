@@ -33,10 +33,16 @@ def acknowledge(consumer: Any, tp: Any, start: int, end: int) -> None:
     hole there and its commits of ``tp`` stay below it for the rest of the assignment.
     Faust may deliver and ack some of them itself too: its ack index keeps each offset
     once (an offset listed twice breaks the run, and commits then crawl by one offset per
-    commit). The cap still holds every commit back to the frontier."""
+    commit). Faust may also have recorded the range as a gap (it skipped the messages it
+    dropped, and takes a jump in offsets for offsets missing from the log): its next
+    commit would add them to its acks a second time, so they leave the gap record. The
+    cap still holds every commit back to the frontier."""
     index = getattr(consumer, "_acked_index", None)
     if index is None:
         return
+    gaps = getattr(consumer, "_gap", {})
+    if gaps.get(tp):
+        gaps[tp].chop(start, end)
     committed = consumer._committed_offset[tp]
     held, acked = index[tp], consumer._acked[tp]
     for offset in range(start if committed is None else max(start, committed), end):
