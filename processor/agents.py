@@ -33,6 +33,7 @@ from processor.domain.carrier import (
     FoldResult,
     Policy,
     WindowState,
+    buckets_needed,
     fold,
     keys_needed,
 )
@@ -62,7 +63,10 @@ HOLD_S = 1.0  # a batch is held at most this long to grow while the log holds mo
 # WARM_BUDGET_S at a time (the event loop is blocked meanwhile): ~1,500 carriers a go.
 WARM_S = 0.25
 WARM_BUDGET_S = 0.05
-ROUTED = b"R1|"  # routed value: b"R1|<topic:partition>|<offset>|" + the original bytes
+# A routed value: b"R2|<topic:partition>|<offset>|<arrival ms>|" + the original bytes
+# (R1, from before arrivals were kept, has no arrival: the route record's timestamp is).
+ROUTED = b"R2|"
+ROUTED_V1 = b"R1|"
 RAW: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                        "value_serializer": "raw"}
 
@@ -491,6 +495,7 @@ class Processor:
         self._policies = {}  # registry changes apply from the next batch on
         wall = now_ms()
         check_future = self.settings.clock == "wall"
+        arrival_wall = wall if check_future else None
         groups: dict[str, _Group] = {}
         invalid: dict[int, list[tuple[str, int]]] = {}
         ticks = []
@@ -502,13 +507,16 @@ class Processor:
                 continue
             is_input = msg.topic == self.input_name
             raw, source, offset = msg.value, f"{msg.topic}:{msg.partition}", msg.offset
-            routed = None if is_input else _unwrap_routed(raw)
+            ts = msg.timestamp
+            arrival = codec.arrival_ms(None if ts is None else round(ts * 1000), msg.headers,
+                                       arrival_wall)
+            routed = None if is_input else _unwrap_routed(raw, arrival)
             decoded: SipEvent | codec.Rejected
             if not is_input and routed is None:
                 decoded = codec.Rejected("bad-route-message", "not a routed event")
             else:
                 if routed is not None:
-                    raw, source, offset = routed
+                    raw, source, offset, arrival = routed
                 decoded = codec.decode(raw, wall if (check_future and is_input) else None)
             if isinstance(decoded, codec.Rejected):
                 self._dead_letter(msg, decoded)
@@ -519,14 +527,14 @@ class Processor:
             if is_input and owner != msg.partition:
                 # Keep the original coordinates: a re-forwarded copy (after a restart) then
                 # carries the same source offset and is skipped like any re-delivery.
-                wrapped = b"%s%s|%d|%s" % (ROUTED, source.encode(), offset, raw)
+                wrapped = b"%s%s|%d|%d|%s" % (ROUTED, source.encode(), offset, arrival, raw)
                 self.sender.send(self.route_name, cid.encode(), wrapped, owner)
                 continue
             grp = groups.get(cid)
             if grp is None:
                 grp = groups[cid] = _Group(msg.partition)
             grp.partition = msg.partition
-            grp.items.append(Sourced(decoded, source, offset))
+            grp.items.append(Sourced(decoded, source, offset, arrival))
         for cid, grp in groups.items():
             self._fold_carrier(cid, grp.items, wall, grp.partition)
         for partition, sources in invalid.items():
@@ -550,7 +558,7 @@ class Processor:
         key = cid.encode()
         state = s.carriers.load(partition, key)
         policy = self.policy_for(cid)
-        wids, bids = keys_needed(items, policy.counted_once)
+        wids = keys_needed(items)
         # A carrier's state lists every window and dedup bucket stored for it (written in
         # the same batch): the ones it does not list need no read.
         windows = {}
@@ -560,11 +568,10 @@ class Processor:
                 if w is not None:
                     windows[(kind, start)] = w
         buckets = {}
-        for b in bids:
-            if state is None or b in state.buckets:
-                bucket = s.dedup.load(partition, f"{cid}|{b}".encode())
-                if bucket:
-                    buckets[b] = bucket
+        for b in buckets_needed(state, policy):
+            bucket = s.dedup.load(partition, f"{cid}|{b}".encode())
+            if bucket:
+                buckets[b] = bucket
         res = fold(cid, state, windows, buckets, items, policy=policy, now_ms=self._now(),
                    wall_ms=wall)
         self._write(cid, res, wall, partition)
@@ -700,15 +707,22 @@ def _newest(*ends: int | None) -> int | None:
     return max((e for e in ends if e is not None), default=None)
 
 
-def _unwrap_routed(value: bytes | None) -> tuple[bytes, str, int] | None:
-    """The original bytes and input coordinates of a routed message (None: malformed)."""
-    if not value or not value.startswith(ROUTED):
+def _unwrap_routed(value: bytes | None,
+                   route_arrival: int) -> tuple[bytes, str, int, int] | None:
+    """The original bytes, input coordinates and arrival of a routed message (None:
+    malformed). A v1 message carries no arrival: the route record's stands for it."""
+    if not value:
         return None
     try:
-        _, source, offset, raw = value.split(b"|", 3)
-        return raw, source.decode(), int(offset)
+        if value.startswith(ROUTED):
+            _, source, offset, arrival, raw = value.split(b"|", 4)
+            return raw, source.decode(), int(offset), int(arrival)
+        if value.startswith(ROUTED_V1):
+            _, source, offset, raw = value.split(b"|", 3)
+            return raw, source.decode(), int(offset), route_arrival
     except ValueError:
         return None
+    return None
 
 
 def register(app: faust.App, settings: Settings) -> Processor:

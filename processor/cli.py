@@ -163,7 +163,8 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
             created = topics.create(settings)
             for name in created:
                 print(f"created {name}")
-            problems = topics.check(settings)
+            # A topic just created may reach the broker's metadata a moment later.
+            problems = topics.check_settled(settings) if created else topics.check(settings)
             if not created and not problems:
                 print("all topics exist as declared")
         else:

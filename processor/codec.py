@@ -7,6 +7,7 @@ ourselves, so every message is applied, counted as a duplicate, or dead-lettered
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -165,3 +166,28 @@ def dlq_record(rejected: Rejected, *, topic: str, partition: int, offset: int,
         "key": key_text,
         "value_b64": base64.b64encode(value or b"").decode("ascii"),
     })
+
+
+# The arrival a replay stamps on each message it sends: the recorded record's timestamp
+# (a topic range) or the file's stream clock (a file); see ``arrival_ms``.
+ARRIVAL_HEADER = "carrierwatch-arrival-ms"
+
+
+def arrival_ms(timestamp_ms: int | None, headers: Any, wall_ms: int | None) -> int:
+    """When an input record arrived, the clock of duplicate detection (domain/dedup.py).
+
+    The record's Kafka timestamp, unless a replay stamped the recorded arrival in
+    ``ARRIVAL_HEADER``: either is stored in the log, so a re-read decides alike. In a
+    wall-clock run (``wall_ms`` given) a record cannot have arrived after now: a producer
+    clock running ahead would otherwise move the carrier's dedup clock into the future and
+    keep every identity until real time caught up. No timestamp at all: now."""
+    if headers:
+        items = headers.items() if isinstance(headers, dict) else headers
+        for name, value in items:
+            if name == ARRIVAL_HEADER and value:
+                with contextlib.suppress(ValueError):
+                    timestamp_ms = int(value)
+                break
+    if timestamp_ms is None or timestamp_ms < 0:
+        return wall_ms if wall_ms is not None else 0
+    return timestamp_ms if wall_ms is None else min(timestamp_ms, wall_ms)

@@ -40,6 +40,9 @@ class Message:
     valid: bool
     carrier_id: str | None
     duplicate: bool = False  # a producer re-send of an earlier valid message
+    # When it arrives (epoch ms): sent as the record's timestamp, or in the replay's
+    # arrival header; None: when it is produced.
+    arrival_ms: int | None = None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class Record:
     value: bytes | None
     timestamp: float | None  # seconds, as Faust gives it
     generation_id: int | None = None  # Faust's consumer generation; None: read directly
+    headers: list[tuple[str, bytes]] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ class PartitionReader:
                         return out
                     ts_type, ts_ms = msg.timestamp()
                     out.append(Fetched(Record(topic, partition, msg.offset(), msg.key(),
-                                              msg.value(), ts_ms / 1000 if ts_type else None)))
+                                              msg.value(), ts_ms / 1000 if ts_type else None,
+                                              headers=msg.headers())))
                     if msg.offset() == end - 1:
                         return out
             finally:

@@ -29,9 +29,15 @@ def producer_config(target: str | Settings) -> dict[str, object]:
 def produce(target: str | Settings, topic: str, messages: Iterable[Message], *, rate: float | None,
             progress: TextIO | None = sys.stderr, clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep, label: str = "generate",
-            total: int | None = None) -> int:
-    """Send ``messages``; ``rate`` events/s (None = as fast as possible). Returns the count."""
+            total: int | None = None, arrival_in_header: bool = False) -> int:
+    """Send ``messages``; ``rate`` events/s (None = as fast as possible). Returns the count.
+
+    A message's ``arrival_ms`` becomes its record timestamp, or with ``arrival_in_header``
+    the replay's arrival header (the record keeps the time it is sent: the topic's
+    retention then never sees traffic recorded weeks ago as expired)."""
     from confluent_kafka import Producer
+
+    from processor.codec import ARRIVAL_HEADER
 
     producer = Producer(producer_config(target))
     errors: list[str] = []
@@ -46,7 +52,14 @@ def produce(target: str | Settings, topic: str, messages: Iterable[Message], *, 
     for m in messages:
         while True:
             try:
-                producer.produce(topic, key=m.key, value=m.value, on_delivery=on_delivery)
+                if m.arrival_ms is None:
+                    producer.produce(topic, key=m.key, value=m.value, on_delivery=on_delivery)
+                elif arrival_in_header:
+                    producer.produce(topic, key=m.key, value=m.value, on_delivery=on_delivery,
+                                     headers=[(ARRIVAL_HEADER, b"%d" % m.arrival_ms)])
+                else:
+                    producer.produce(topic, key=m.key, value=m.value, on_delivery=on_delivery,
+                                     timestamp=m.arrival_ms)
                 break
             except BufferError:
                 producer.poll(0.05)

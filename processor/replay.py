@@ -72,16 +72,22 @@ def _open(path: Path) -> IO[bytes]:
         raise ReplayError(f"{path}: {exc}") from None
 
 
-def jsonl_lines(path: Path) -> Iterator[tuple[int | str, bytes]]:
-    """(line number, bytes) of a JSON Lines file; ``.gz`` accepted; blank lines skipped."""
+# What a replay source yields: where (a line number, or "partition@offset" for a topic
+# range), the message's bytes, and its recorded arrival (a topic record's timestamp; None
+# for a file, whose lines arrive on the file's own clock: see ``messages``).
+Recorded = tuple[int | str, bytes, int | None]
+
+
+def jsonl_lines(path: Path) -> Iterator[Recorded]:
+    """The lines of a JSON Lines file; ``.gz`` accepted; blank lines skipped."""
     with _open(path) as fh:
         for number, line in enumerate(fh, start=1):
             raw = line.rstrip(b"\r\n")
             if raw.strip():
-                yield number, raw
+                yield number, raw, None
 
 
-def csv_lines(path: Path, mapping: Mapping[str, str]) -> Iterator[tuple[int | str, bytes]]:
+def csv_lines(path: Path, mapping: Mapping[str, str]) -> Iterator[Recorded]:
     """Call records as input events: ``mapping`` names the CSV column of each event field.
 
     Numeric fields (code, duration_ms, pdd_ms, and ts when it is all digits) become
@@ -103,7 +109,7 @@ def csv_lines(path: Path, mapping: Mapping[str, str]) -> Iterator[tuple[int | st
                 if cell == "":
                     continue
                 doc[fld] = int(cell) if fld in INT_FIELDS and _is_int(cell) else cell
-            yield reader.line_num, orjson.dumps(doc)
+            yield reader.line_num, orjson.dumps(doc), None
 
 
 EVENT_FIELDS = {"v", "carrier_id", "call_id", "code", "ts", "event_id", "reason",
@@ -137,8 +143,9 @@ def parse_mapping(spec: str | None, path: Path | None) -> dict[str, str]:
 
 
 def topic_range(settings: Settings, topic: str, since_ms: int, until_ms: int,
-                ) -> Iterator[tuple[int | str, bytes]]:
-    """Messages of ``topic`` with broker timestamps in [since, until), all partitions.
+                ) -> Iterator[Recorded]:
+    """Messages of ``topic`` with broker timestamps in [since, until), all partitions; each
+    keeps its timestamp as its arrival, so duplicates are decided as the live run did.
 
     The start offsets come from the broker's time index (offsets_for_times). The consumer
     never commits, so no consumer group's offsets change."""
@@ -175,30 +182,44 @@ def topic_range(settings: Settings, topic: str, since_ms: int, until_ms: int,
                     consumer.pause([TopicPartition(topic, p)])
                     continue
                 if ts >= since_ms and value is not None:
-                    yield f"{p}@{msg.offset()}", value
+                    yield f"{p}@{msg.offset()}", value, min(ts, int(time.time() * 1000))
     finally:
         consumer.close()
 
 
-def messages(source: Iterable[tuple[int | str, bytes]], carriers: set[str] | None,
+def messages(source: Iterable[Recorded], carriers: set[str] | None,
              scan: FileScan) -> Iterator[Message]:
-    """Input messages keyed by carrier_id.
+    """Input messages keyed by carrier_id, each with its arrival.
+
+    A topic record arrives at its recorded timestamp. A file records no arrival: a line
+    arrives at the newest ``ts`` of the file up to it (its stream clock), so a late event
+    arrives when the lines around it do, as it did in the recorded traffic, and copies a
+    few lines apart are duplicates. Either way the same source gives the same arrivals,
+    whatever ``carriers`` selects or how fast it is sent.
 
     A message the contract refuses is still sent (the investigation's DLQ gets it, as in
     production) and recorded in ``scan.bad`` with where it came from. ``carriers`` narrows
     the replay to those carriers (bad messages are kept: they may belong to them)."""
-    for where, raw in source:
+    clock = 0
+    for where, raw, recorded in source:
         decoded = codec.decode(raw, None)
+        if recorded is not None:
+            arrival = recorded
+        else:
+            if isinstance(decoded, SipEvent):
+                clock = max(clock, decoded.ts_ms)
+            arrival = clock
         if isinstance(decoded, codec.Rejected):
             scan.bad.append((where, decoded.error, decoded.detail))
             scan.sent += 1
-            yield Message(_lenient_key(raw), raw, False, None)
+            yield Message(_lenient_key(raw), raw, False, None, arrival_ms=arrival)
             continue
         if carriers and decoded.carrier_id not in carriers:
             continue
         scan.sent += 1
         scan.carriers.add(decoded.carrier_id)
-        yield Message(decoded.carrier_id.encode(), raw, True, decoded.carrier_id)
+        yield Message(decoded.carrier_id.encode(), raw, True, decoded.carrier_id,
+                      arrival_ms=arrival)
 
 
 def _lenient_key(raw: bytes) -> bytes | None:
@@ -243,7 +264,7 @@ class Pacer:
             yield m
 
 
-Source = Callable[[], Iterable[tuple[int | str, bytes]]]
+Source = Callable[[], Iterable[Recorded]]
 
 
 def run(settings: Settings, name: str, source: Source, *, carriers: set[str] | None,
@@ -266,7 +287,7 @@ def run(settings: Settings, name: str, source: Source, *, carriers: set[str] | N
         pacer = Pacer(speed)
         produce(inv, inv.topic(inv.input_topic),
                 pacer.paced(messages(source(), carriers, scan)), rate=None, progress=out,
-                label=f"replay {name}", total=total)
+                label=f"replay {name}", total=total, arrival_in_header=True)
         print(f"replay {name}: {scan.sent} messages sent ({len(scan.bad)} bad); waiting for "
               "the worker to process them", file=out)
         _wait_drained(inv, worker, scan.sent, out)
@@ -298,23 +319,25 @@ def _free_port() -> int:
 
 def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], sent: int, out: TextIO,
                   timeout_s: float = 3600.0) -> None:
-    from processor.topic_reader import group_lag
+    """Until the worker committed every message sent and every event it routed."""
+    from processor.topic_reader import Drain
 
     deadline = time.monotonic() + timeout_s
     shown = Progress("processed", sent, out)
-    quiet = 0
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise ReplayError(f"the replay worker exited ({worker.returncode}); see "
-                              f"{inv.data_dir / 'worker.log'}")
-        left = group_lag(inv, [inv.topic(inv.input_topic), inv.route_topic])
-        quiet = quiet + 1 if left == 0 else 0
-        shown.update(max(0, sent - left), f"{left:,} left")
-        if quiet >= 3:  # committed to the end three times in a row: outputs published too
-            shown.close()
-            time.sleep(1.0)  # records are queued before the commit; let readers catch up
-            return
-        time.sleep(1.0)
+    drain = Drain(inv)
+    try:
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise ReplayError(f"the replay worker exited ({worker.returncode}); see "
+                                  f"{inv.data_dir / 'worker.log'}")
+            done = drain.check()
+            shown.update(max(0, sent - drain.left), f"{drain.left:,} left")
+            if done:
+                shown.close()
+                return
+            time.sleep(1.0)
+    finally:
+        drain.close()
     raise ReplayError(f"the replay did not drain within {timeout_s:.0f} s")
 
 
@@ -327,7 +350,8 @@ def _report(inv: Settings, name: str, source: Source, *, carriers: set[str] | No
                                 "carrier.summary.hourly", "carrier.summary.daily",
                                 "carrier.alerts"])
     policy = default_policy(inv)
-    valid = (m.value for m in messages(source(), carriers, FileScan()) if m.valid)
+    valid = ((m.value, m.arrival_ms or 0) for m in messages(source(), carriers, FileScan())
+             if m.valid)
     series: dict[str, list[tuple[int, int]]] = {}
     rep = Report(name=name, sent=scan.sent, bad_lines=scan.bad,
                  streaks=streak_timeline(valid, lambda _cid: policy, min_streak, series),

@@ -10,7 +10,14 @@ from typing import Any
 import orjson
 
 from processor import codec, formats
-from processor.domain.carrier import CarrierState, Policy, WindowState, fold, keys_needed
+from processor.domain.carrier import (
+    CarrierState,
+    Policy,
+    WindowState,
+    buckets_needed,
+    fold,
+    keys_needed,
+)
 from processor.domain.events import Sourced
 from processor.domain.windows import iso
 
@@ -41,27 +48,28 @@ class Report:
     counter_series: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
-def streak_timeline(lines: Iterable[bytes], policy_for: Callable[[str], Policy],
+def streak_timeline(lines: Iterable[tuple[bytes, int]], policy_for: Callable[[str], Policy],
                     min_peak: int, series: dict[str, list[tuple[int, int]]] | None = None,
                     ) -> list[StreakSpan]:
-    """Streaks of at least ``min_peak`` failures, replaying the events through the same fold
-    as the processor (so duplicates and provisional responses count the same way)."""
+    """Streaks of at least ``min_peak`` failures, replaying the events (bytes, arrival)
+    through the same fold as the processor (so duplicates and provisional responses count
+    the same way)."""
     states: dict[str, CarrierState] = {}
     windows: dict[str, dict[tuple[str, int], WindowState]] = {}
     buckets: dict[str, dict[int, dict[str, str]]] = {}
     open_spans: dict[str, StreakSpan] = {}
     done: list[StreakSpan] = []
-    for offset, raw in enumerate(lines):
+    for offset, (raw, arrival) in enumerate(lines):
         ev = codec.decode(raw, None)
         if isinstance(ev, codec.Rejected):
             continue
         cid = ev.carrier_id
-        item = Sourced(ev, "replay", offset)
+        item = Sourced(ev, "replay", offset, arrival)
         wins, bks = windows.setdefault(cid, {}), buckets.setdefault(cid, {})
-        wanted_w, wanted_b = keys_needed([item])
-        res = fold(cid, states.get(cid), {w: wins[w] for w in wanted_w if w in wins},
-                   {b: bks[b] for b in wanted_b if b in bks}, [item], policy=policy_for(cid),
-                   now_ms=None, wall_ms=0)
+        policy, state = policy_for(cid), states.get(cid)
+        res = fold(cid, state, {w: wins[w] for w in keys_needed([item]) if w in wins},
+                   {b: bks[b] for b in buckets_needed(state, policy) if b in bks}, [item],
+                   policy=policy, now_ms=None, wall_ms=0)
         before = states[cid].streak.count if cid in states else 0
         states[cid] = res.carrier
         wins.update(res.windows)

@@ -41,7 +41,7 @@ class Tables:
 
     carriers: Any  # carrier_id -> CarrierState
     windows: Any  # "<carrier>|<kind>|<start>" -> WindowState
-    dedup: Any  # "<carrier>|<minute ms>" -> {identity: "source@offset"}
+    dedup: Any  # "<carrier>|<bucket ms>" -> {identity: "source@offset#arrival ms"}
     partitions: Any  # "p<n>" -> per-partition counters (invalid input) and watermarks
     latest: Any  # carrier_id -> ring head; "<carrier>|<slot>" -> call (domain/latest.py)
     registry: Any  # GlobalTable over carrier.registry: carrier_id -> profile JSON

@@ -77,19 +77,68 @@ def latest(records: list[tuple[str, Any]]) -> dict[str, Any]:
     return state
 
 
-def group_lag(settings: Settings, topics: list[str]) -> int:
-    """Messages the app's consumer group has not committed yet on ``topics`` (real names)."""
+def group_positions(settings: Settings, topics: list[str], client: Any = None,
+                    ) -> dict[tuple[str, int], tuple[int, int]]:
+    """(committed offset, log end) of the app's consumer group per partition of ``topics``
+    (real names); nothing committed counts as 0. ``client``: a consumer of the group's id
+    to ask (else one is made for the call)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({**client_config(settings), "group.id": settings.app_id})
+    c = client or Consumer({**client_config(settings), "group.id": settings.app_id})
     try:
         md = c.list_topics(timeout=30)
         tps = [TopicPartition(t, p) for t in topics if t in md.topics
                for p in md.topics[t].partitions]
-        total = 0
+        out = {}
         for tp in c.committed(tps, timeout=30):
-            _, high = c.get_watermark_offsets(tp, timeout=30)
-            total += high - max(tp.offset, 0)
-        return total
+            _, high = c.get_watermark_offsets(tp, timeout=30, cached=False)
+            out[(tp.topic, tp.partition)] = (max(tp.offset, 0), int(high))
+        return out
     finally:
-        c.close()
+        if client is None:
+            c.close()
+
+
+class Drain:
+    """Whether a worker group has committed all of a finished input and what it routed.
+
+    The input is complete, so its lag must reach 0. The route topic also carries the
+    workers' own ticks (one per partition every tick interval), so its lag is rarely 0:
+    once the input is committed, which implies that what it routed was acknowledged, the
+    route topic's log ends are taken, and the group must commit up to them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.input_topic = settings.topic(settings.input_topic)
+        self.route_topic = settings.route_topic
+        self.route_ends: dict[tuple[str, int], int] | None = None
+        self.left = -1  # input messages not committed yet, as of the last check
+        self._client: Any = None
+
+    def check(self) -> bool:
+        """Whether it is drained now (a few broker round trips)."""
+        from confluent_kafka import Consumer
+
+        if self._client is None:
+            self._client = Consumer({**client_config(self.settings),
+                                     "group.id": self.settings.app_id})
+        positions = group_positions(self.settings, [self.input_topic, self.route_topic],
+                                    self._client)
+        self.left = sum(end - done for (topic, _), (done, end) in positions.items()
+                        if topic == self.input_topic)
+        if self.left:
+            return False
+        if self.route_ends is None:
+            self.route_ends = {tp: end for tp, (_, end) in positions.items()
+                               if tp[0] == self.route_topic}
+        return all(positions.get(tp, (0, 0))[0] >= end for tp, end in self.route_ends.items())
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def group_lag(settings: Settings, topics: list[str]) -> int:
+    """Messages the app's consumer group has not committed yet on ``topics`` (real names)."""
+    return sum(end - done for done, end in group_positions(settings, topics).values())

@@ -130,10 +130,16 @@ def observe(settings: Settings, names: Iterable[str], timeout_s: float = 15.0) -
     configs: dict[str, dict[str, str]] = {}
     if resources:
         for res, fut in admin.describe_configs(resources, request_timeout=timeout_s).items():
-            entries = fut.result(timeout=timeout_s)
+            try:
+                entries = fut.result(timeout=timeout_s)
+            except KafkaException as exc:
+                if "UNKNOWN_TOPIC" not in str(exc):
+                    raise TopicsError(f"cannot describe topic {res.name}: {exc}") from None
+                continue  # listed, not yet known to the broker answering: not there yet
             configs[res.name] = {k: str(v.value) for k, v in entries.items()}
     return {
-        n: ObservedTopic(n, len(md.topics[n].partitions), configs.get(n, {})) for n in wanted
+        n: ObservedTopic(n, len(md.topics[n].partitions), configs[n]) for n in wanted
+        if n in configs
     }
 
 
@@ -154,7 +160,11 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     ]
     errors = []
     admin = _admin(settings)  # keep a reference: a collected client cancels its futures
-    for name, fut in admin.create_topics(new, request_timeout=timeout_s).items():
+    # operation_timeout: the broker answers once the topics are created, not merely
+    # accepted (librdkafka's default, 0, answers at once; a busy broker then lists them
+    # only later, and a check right after called them missing).
+    for name, fut in admin.create_topics(new, operation_timeout=timeout_s,
+                                         request_timeout=timeout_s).items():
         try:
             fut.result(timeout=timeout_s)
         except KafkaException as exc:  # collect every failure, then report them all

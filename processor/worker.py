@@ -45,12 +45,19 @@ def discard_unclean_state(data_dir: Path, tabledir: Path) -> bool:
     marker = data_dir / CLEAN_MARKER
     clean = marker.exists()
     marker.unlink(missing_ok=True)
-    if clean or not tabledir.is_dir() or not any(tabledir.iterdir()):
+    if clean or not has_tables(tabledir):
         return False
     log.warning("the last run of this worker did not shut down cleanly: discarding the local "
                 "tables in %s; they are restored from the changelog topics", tabledir)
     shutil.rmtree(tabledir)
     return True
+
+
+def has_tables(tabledir: Path) -> bool:
+    """Whether a table database exists (a RocksDB directory has a ``CURRENT`` file). Faust
+    makes empty directories for its tables' backups as soon as they are declared: those are
+    no state, and a first start must not report an unclean end of a run that never was."""
+    return tabledir.is_dir() and any(tabledir.rglob("CURRENT"))
 
 
 def mark_clean(data_dir: Path, app: Any) -> None:

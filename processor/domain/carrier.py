@@ -57,13 +57,14 @@ class CarrierState:
     # Dedup buckets kept here rather than in the dedup table (dedup.py); ``buckets``
     # lists those in the table.
     ids: dict[int, dict[str, str]] = field(default_factory=dict)
+    arrival_ms: int | None = None  # the dedup clock: newest input record timestamp seen
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
                             {k: list(v) for k, v in self.windows.items()}, list(self.buckets),
                             self.max_ts_ms, dict(self.counts), self.updated_ms,
                             dict(self.firing), {h: list(r) for h, r in self.hours.items()},
-                            {b: dict(m) for b, m in self.ids.items()})
+                            {b: dict(m) for b, m in self.ids.items()}, self.arrival_ms)
 
     @property
     def total_final(self) -> int:
@@ -78,7 +79,7 @@ class CarrierState:
                 "w": self.windows, "b": self.buckets, "m": self.max_ts_ms, "n": self.counts,
                 "u": self.updated_ms, "al": self.firing,
                 "h": {str(h): r for h, r in self.hours.items()},
-                "i": {str(b): m for b, m in self.ids.items()}}
+                "i": {str(b): m for b, m in self.ids.items()}, "a": self.arrival_ms}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CarrierState:
@@ -86,7 +87,7 @@ class CarrierState:
                    dict(d["ap"]), {k: list(v) for k, v in d["w"].items()}, list(d["b"]), d["m"],
                    dict(d["n"]), d["u"], dict(d.get("al", {})),
                    {int(h): list(r) for h, r in d.get("h", {}).items()},
-                   {int(b): dict(m) for b, m in d.get("i", {}).items()})
+                   {int(b): dict(m) for b, m in d.get("i", {}).items()}, d.get("a"))
 
 
 @dataclass(slots=True)
@@ -124,19 +125,21 @@ class FoldResult:
     republish: set[WindowId] = field(default_factory=set)
 
 
-def keys_needed(events: Sequence[Sourced],
-                dedup_buckets: bool = True) -> tuple[set[WindowId], set[int]]:
-    """The window and dedup-bucket keys a fold of ``events`` reads."""
+def keys_needed(events: Sequence[Sourced]) -> set[WindowId]:
+    """The window keys a fold of ``events`` reads (those the carrier lists as stored)."""
     wins: set[WindowId] = set()
-    buckets: set[int] = set()
     for s in events:
-        ts = s.event.ts_ms
-        if dedup_buckets:
-            buckets.add(dedup.bucket_of(ts))
         if s.event.code >= 200:
+            ts = s.event.ts_ms
             for kind in KINDS:
                 wins.add((kind, window_start(kind, ts)))
-    return wins, buckets
+    return wins
+
+
+def buckets_needed(state: CarrierState | None, policy: Policy) -> list[int]:
+    """The dedup-table buckets a fold reads: every one the carrier lists, since a copy may
+    match an identity of any bucket still inside the window."""
+    return list(state.buckets) if state is not None and policy.counted_once else []
 
 
 def fold(
@@ -152,10 +155,11 @@ def fold(
 ) -> FoldResult:
     """Apply ``events`` (one carrier, arrival order) and expire what is past retention.
 
-    ``windows``/``buckets`` hold the stored values of the keys from ``keys_needed``
-    (absent = empty). ``now_ms`` is the reference clock for retention (the wall clock in a
-    normal run); ``None`` means stream time: the newest ``ts`` the carrier has seen, as of
-    each event (a replay). ``wall_ms`` stamps ``updated_ms``.
+    ``windows``/``buckets`` hold the stored values of the keys from ``keys_needed`` and
+    ``buckets_needed`` (absent = empty). ``now_ms`` is the reference clock for retention
+    (the wall clock in a normal run); ``None`` means stream time: the newest ``ts`` the
+    carrier has seen, as of each event (a replay). ``wall_ms`` stamps ``updated_ms``.
+    Duplicates are decided on the carrier's arrival clock (``CarrierState.arrival_ms``).
     """
     cur = state.copy() if state is not None else CarrierState(carrier_id)
     res = FoldResult(cur)
@@ -164,7 +168,12 @@ def fold(
         fresh = not policy.counted_once or off > cur.applied.get(src, -1)
         if not fresh:
             res.republish_carrier = True
-        if policy.counted_once and _is_duplicate(cur, res, buckets, s, policy):
+        arrival = s.arrival_ms if cur.arrival_ms is None else max(cur.arrival_ms, s.arrival_ms)
+        if fresh and arrival != cur.arrival_ms:
+            cur.arrival_ms = arrival
+            res.carrier_changed = True
+        if policy.counted_once and _is_duplicate(cur, res, buckets, s, arrival=arrival,
+                                                   policy=policy, fresh=fresh):
             if fresh:
                 cur.applied[src] = off
                 cur.counts["duplicate"] += 1
@@ -276,23 +285,50 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
     return late
 
 
+def _first_arrival(cur: CarrierState, res: FoldResult,
+                   buckets: Mapping[int, Mapping[str, str]], identity: str,
+                   oldest_ms: int) -> str | None:
+    """Where ``identity`` was first read, if it arrived at ``oldest_ms`` or later."""
+    for start, inline in cur.ids.items():
+        value = inline.get(identity)
+        if value is not None:
+            where, arrived = dedup.parse(value, start)
+            if arrived >= oldest_ms:
+                return where
+    for start in cur.buckets:
+        bucket: Mapping[str, str] | None = res.buckets.get(start)
+        if bucket is None:
+            bucket = buckets.get(start)
+        value = bucket.get(identity) if bucket is not None else None
+        if value is not None:
+            where, arrived = dedup.parse(value, start)
+            if arrived >= oldest_ms:
+                return where
+    return None
+
+
 def _is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapping[str, str]],
-                  s: Sourced, policy: Policy) -> bool:
-    bucket_start = dedup.bucket_of(s.event.ts_ms)
-    if cur.max_ts_ms is not None and bucket_start < dedup.oldest_kept_bucket(
-            cur.max_ts_ms, policy.dedup_window_ms):
-        return False  # outside the window: cannot tell, count it
+                  s: Sourced, *, arrival: int, policy: Policy, fresh: bool) -> bool:
+    """Whether ``s`` is a copy of an event that arrived at most a window before it.
+
+    A first copy is remembered; a re-delivery the carrier already applied (not ``fresh``)
+    is only looked up: its decision was taken, and an entry written now would carry a
+    later arrival than the one it was decided at."""
     identity = s.event.identity
     here = dedup.tag(s.source, s.offset)
+    first = _first_arrival(cur, res, buckets, identity, arrival - policy.dedup_window_ms)
+    if first is not None:
+        return first != here
+    if not fresh:
+        return False
+    value = dedup.entry(s.source, s.offset, arrival)
+    bucket_start = dedup.bucket_of(arrival, policy.dedup_window_ms)
     inline = cur.ids.get(bucket_start)
     if inline is None and bucket_start not in res.buckets and bucket_start not in cur.buckets:
         inline = cur.ids[bucket_start] = {}  # a new bucket starts in the carrier's record
     if inline is not None:
-        first = inline.get(identity)
-        if first is not None:
-            return first != here
         if sum(len(m) for m in cur.ids.values()) < policy.dedup_inline:
-            inline[identity] = here
+            inline[identity] = value
             res.carrier_changed = True
             return False
         # Over the limit: this bucket moves to the dedup table.
@@ -303,15 +339,12 @@ def _is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapp
     bucket = res.buckets.get(bucket_start)
     if bucket is None:
         bucket = dict(buckets.get(bucket_start) or {})
-    first = bucket.get(identity)
-    if first is None:
-        bucket[identity] = here
-        res.buckets[bucket_start] = bucket
-        if bucket_start not in cur.buckets:
-            cur.buckets.append(bucket_start)
-            res.carrier_changed = True
-        return False
-    return first != here
+    bucket[identity] = value
+    res.buckets[bucket_start] = bucket
+    if bucket_start not in cur.buckets:
+        cur.buckets.append(bucket_start)
+        res.carrier_changed = True
+    return False
 
 
 def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> None:
@@ -326,8 +359,8 @@ def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> 
                 res.expired.append((kind, start))
                 res.windows.pop((kind, start), None)
         res.carrier_changed = True
-    if cur.max_ts_ms is not None:
-        oldest = dedup.oldest_kept_bucket(cur.max_ts_ms, policy.dedup_window_ms)
+    if cur.arrival_ms is not None:
+        oldest = dedup.oldest_kept_bucket(cur.arrival_ms, policy.dedup_window_ms)
         for b in [b for b in cur.ids if b < oldest]:
             del cur.ids[b]
             res.carrier_changed = True

@@ -30,8 +30,11 @@ class SipEvent:
 
 @dataclass(frozen=True, slots=True)
 class Sourced:
-    """An event with where it was read from, so every state key can skip re-deliveries."""
+    """An event with where and when it was read: every state key skips re-deliveries by
+    (source, offset); duplicates are told by identity within a window of ``arrival_ms``,
+    the input record's Kafka timestamp (domain/dedup.py)."""
 
     event: SipEvent
     source: str  # "topic:partition"
     offset: int
+    arrival_ms: int

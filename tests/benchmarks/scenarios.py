@@ -25,7 +25,7 @@ import orjson
 from processor.generate import Message, Traffic, generate
 from processor.produce import produce
 from processor.settings import Settings
-from processor.topic_reader import group_lag
+from processor.topic_reader import Drain, group_lag
 from tests.faults.harness import peak_rss_mib
 from tests.integration.procs import Proc, cli, free_port, start_worker
 
@@ -150,6 +150,20 @@ def settle(settings: Settings, poll: float = 1.0) -> int:
     return last
 
 
+def drained_ms(settings: Settings, poll: float = 0.1) -> int:
+    """The wall time at which the group had committed the whole input and what it routed.
+    A commit comes only once every record produced for those events was acknowledged, so
+    this is when the last event was processed and its records were durable (not the last
+    output record's time: the first tick, ~30 s after a start, republishes every carrier)."""
+    drain = Drain(settings)
+    try:
+        while not drain.check():
+            time.sleep(poll)
+        return int(time.time() * 1000)
+    finally:
+        drain.close()
+
+
 def log_time_ms(log: str, needle: str) -> int:
     """The wall time of the first worker log line holding ``needle``."""
     for line in log.splitlines():
@@ -198,7 +212,7 @@ def print_profile(path: Path, top: int = 25) -> None:
 def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierwatch", *,
                profile: bool = False, ready_s: float = 300) -> dict[str, Any]:
     """The real worker, all outputs on, over the seeded topic: from the first event
-    consumed to the last output record published."""
+    consumed to the whole input committed (its records acknowledged)."""
     return throughput_workers(settings, events, tmp, 1, name, profile=profile,
                               ready_s=ready_s)
 
@@ -208,7 +222,7 @@ def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
                        ready_s: float = 300) -> dict[str, Any]:
     """``workers`` workers in one group over the seeded topic (the lever past one core:
     each owns a share of the partitions), started together: from the first event any of
-    them consumed to the last output record published, rebalances included. ``profile``
+    them consumed to the whole input committed, rebalances included. ``profile``
     samples the first one."""
     procs: list[Proc] = []
     spy = None
@@ -222,7 +236,7 @@ def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
             w.wait_log("Worker ready", timeout=ready_s)
         if profile:
             spy = start_profile(procs[0].popen.pid, tmp / "profile.txt")
-        last = settle(settings)
+        last = drained_ms(settings)
         rss = [peak_rss_mib(w.popen.pid) for w in procs]
     finally:
         if spy is not None:

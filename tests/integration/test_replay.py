@@ -16,7 +16,7 @@ from processor.produce import produce
 from processor.settings import Settings
 from tests.integration.outputs import diff
 from tests.integration.procs import REPO, cli
-from tests.oracle import Oracle, to_ms
+from tests.oracle import Oracle, file_arrivals, to_ms
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_replay_report_equals_the_oracle_and_touches_nothing_else(isolated: Sett
     path = tmp_path / "incident.jsonl"
     path.write_bytes(b"".join(m.value + b"\n" for m in recorded))
     oracle = Oracle()
-    oracle.feed(recorded)
+    oracle.feed(file_arrivals(recorded))
     name = f"t{uuid.uuid4().hex[:6]}"
     out = tmp_path / "report"
     result = cli(prod, "replay", str(path), "--name", name, "--min-streak", "5", "--out",

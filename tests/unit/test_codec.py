@@ -126,3 +126,21 @@ json_values = st.recursive(
                        json_values))
 def test_mistyped_objects_never_raise(doc: dict[str, object]) -> None:
     assert isinstance(decode(json.dumps(doc).encode(), NOW), SipEvent | Rejected)
+
+
+def test_arrival_is_the_record_timestamp_or_the_replays_header() -> None:
+    from processor.codec import ARRIVAL_HEADER, arrival_ms
+
+    assert arrival_ms(1_000, None, None) == 1_000
+    assert arrival_ms(1_000, [("other", b"5"), (ARRIVAL_HEADER, b"42")], None) == 42
+    assert arrival_ms(1_000, {ARRIVAL_HEADER: b"42"}, None) == 42
+    assert arrival_ms(1_000, [(ARRIVAL_HEADER, b"junk")], None) == 1_000
+
+
+def test_arrival_never_lies_ahead_of_the_wall_clock_and_defaults_to_it() -> None:
+    from processor.codec import arrival_ms
+
+    assert arrival_ms(9_000, None, 5_000) == 5_000  # a producer clock running ahead
+    assert arrival_ms(4_000, None, 5_000) == 4_000
+    assert arrival_ms(None, None, 5_000) == 5_000
+    assert arrival_ms(-1, None, 5_000) == 5_000

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.domain.carrier import CarrierState, Policy, WindowState, fold, keys_needed
+from processor.domain.carrier import (
+    CarrierState,
+    Policy,
+    WindowState,
+    buckets_needed,
+    fold,
+    keys_needed,
+)
 from processor.domain.events import Sourced
 from tests.unit.test_domain_fold import T0, events_strategy
 
@@ -51,10 +58,10 @@ class Tables:
         """What ``Processor._fold_carrier`` reads and writes, without Kafka."""
         state = self.values.get(CARRIER)
         assert state is None or isinstance(state, CarrierState)
-        wids, bids = keys_needed(events, policy.counted_once)
-        windows = {w: v for w in wids if state is None or w[1] in state.windows[w[0]]
+        windows = {w: v for w in keys_needed(events)
+                   if state is None or w[1] in state.windows[w[0]]
                    if isinstance(v := self.values.get(("window", *w)), WindowState)}
-        buckets = {b: v for b in bids if state is None or b in state.buckets
+        buckets = {b: v for b in buckets_needed(state, policy)
                    if isinstance(v := self.values.get(("bucket", b)), dict)}
         res = fold("c1", state, windows, buckets, events, policy=policy, now_ms=now_ms,
                    wall_ms=1)

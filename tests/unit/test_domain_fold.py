@@ -15,8 +15,8 @@ from processor.domain.carrier import (
     FoldResult,
     Policy,
     WindowState,
+    buckets_needed,
     fold,
-    keys_needed,
 )
 from processor.domain.codes import ROUTE_FAILURES
 from processor.domain.events import SipEvent, Sourced
@@ -53,17 +53,22 @@ class Store:
         return res
 
 
-def ev(i: int, code: int, ts: int, **kw: object) -> Sourced:
-    return Sourced(SipEvent("c1", f"call-{i}", code, ts, **kw), "in:0", i)  # type: ignore[arg-type]
+def ev(i: int, code: int, ts: int, arrival: int | None = None, **kw: object) -> Sourced:
+    """Event ``i`` at offset ``i``; it arrives at ``arrival`` (default: T0 + i seconds)."""
+    return Sourced(SipEvent("c1", f"call-{i}", code, ts, **kw),  # type: ignore[arg-type]
+                   "in:0", i, T0 + i * 1000 if arrival is None else arrival)
 
 
-def _stream(rows: list[tuple[int, int, int, int]]) -> list[Sourced]:
+def _stream(rows: list[tuple[int, int, int, int, int]]) -> list[Sourced]:
     out: list[Sourced] = []
-    for i, (code, dt, back, dur) in enumerate(rows):
+    arrival = T0
+    for i, (code, dt, back, dur, gap) in enumerate(rows):
+        arrival += gap  # may go back a little: producers' clocks differ
         if back and out:  # a producer re-send: an earlier event again, at a new offset
-            out.append(Sourced(out[-min(back, len(out))].event, "in:0", i))
+            out.append(Sourced(out[-min(back, len(out))].event, "in:0", i, arrival))
         else:
-            out.append(ev(i, code, T0 + dt, duration_ms=dur if 200 <= code < 300 else None,
+            out.append(ev(i, code, T0 + dt, arrival,
+                          duration_ms=dur if 200 <= code < 300 else None,
                           pdd_ms=dur // 3, event_id=f"e{i}" if dur % 2 else None))
     return out
 
@@ -71,7 +76,9 @@ def _stream(rows: list[tuple[int, int, int, int]]) -> list[Sourced]:
 events_strategy = st.lists(
     st.tuples(st.sampled_from(CODES), st.integers(0, 6 * HOUR_MS) | st.integers(0, 40 * DAY_MS),
               st.integers(-4, 6).map(lambda back: max(back, 0)),  # > 0: a re-send, that far back
-              st.integers(0, 20_000)),
+              st.integers(0, 20_000),
+              # arrival gaps: mostly seconds, sometimes past the 10-minute window
+              st.integers(-5_000, 90_000) | st.integers(0, 15 * 60_000)),
     max_size=120,
 ).map(_stream)
 
@@ -132,7 +139,8 @@ def test_window_sums_equal_the_all_time_tallies_inside_retention(events: list[So
     # Squeeze the events into the 6 days before "now": inside every retention.
     recent = [Sourced(SipEvent(s.event.carrier_id, s.event.call_id, s.event.code,
                                T0 + 34 * DAY_MS + s.event.ts_ms % (6 * DAY_MS),
-                               event_id=s.event.event_id), s.source, s.offset) for s in events]
+                               event_id=s.event.event_id), s.source, s.offset, s.arrival_ms)
+              for s in events]
     store = Store()
     store.apply(recent, now_ms=T0 + 40 * DAY_MS)
     codes = store.carrier.codes if store.carrier else {}
@@ -161,8 +169,8 @@ def test_identities_kept_in_the_carrier_record_decide_as_the_dedup_table_does(
         assert sum(len(m) for m in mixed.carrier.ids.values()) <= inline
         assert not set(mixed.carrier.ids) & set(mixed.carrier.buckets)
         c = mixed.carrier
-        assert c.max_ts_ms is None or all(
-            b >= dedup.oldest_kept_bucket(c.max_ts_ms, dedup.DEFAULT_WINDOW_MS) for b in c.ids)
+        assert c.arrival_ms is None or all(
+            b >= dedup.oldest_kept_bucket(c.arrival_ms, dedup.DEFAULT_WINDOW_MS) for b in c.ids)
         assert set(mixed.buckets) == set(mixed.carrier.buckets)
         assert not table_only.carrier.ids  # type: ignore[union-attr]
 
@@ -218,25 +226,30 @@ def test_route_failure_set_leaves_busy_and_not_found_neutral() -> None:
     assert (day.stats.attempts, day.stats.failed) == (4, 2)
 
 
-def test_producer_duplicate_counted_once_within_ten_minutes_only() -> None:
+def test_producer_duplicate_counted_once_within_ten_minutes_of_arrival_only() -> None:
     store = Store()
-    first = ev(0, 200, T0, event_id="x")
-    again = Sourced(first.event, "in:0", 1)
-    store.apply([first, again], now_ms=T0)
-    assert store.results == {"applied": 1, "duplicate": 1, "late": 0}
-    # Stream time moves 11 minutes on: a copy of the old event can no longer be told apart.
-    store.apply([ev(2, 200, T0 + 11 * 60_000)], now_ms=T0)
-    store.apply([Sourced(first.event, "in:0", 3)], now_ms=T0)
-    assert store.results == {"applied": 3, "duplicate": 1, "late": 0}
+    arrived = T0 + 5 * DAY_MS
+    newest = ev(0, 200, arrived, arrived)  # the carrier's clocks are both at ``arrived``
+    # An SBC's buffered flush: an event three hours old in ``ts``, sent twice.
+    first = ev(1, 200, arrived - 3 * HOUR_MS, arrived + 1000, event_id="x")
+    again = Sourced(first.event, "in:0", 2, arrived + 2000)
+    store.apply([newest, first, again], now_ms=arrived)
+    assert store.results == {"applied": 2, "duplicate": 1, "late": 0}
+    # Ten minutes after the first copy arrived it is still remembered; past that, not.
+    store.apply([Sourced(first.event, "in:0", 3, arrived + 1000 + 10 * 60_000)], now_ms=arrived)
+    assert store.results == {"applied": 2, "duplicate": 2, "late": 0}
+    store.apply([Sourced(first.event, "in:0", 4, arrived + 1001 + 10 * 60_000)], now_ms=arrived)
+    assert store.results == {"applied": 3, "duplicate": 2, "late": 0}
+    assert store.windows[("hour", window_start("hour", arrived - 3 * HOUR_MS))].stats.attempts == 2
 
 
 def test_with_counting_once_off_copies_and_redeliveries_count_again() -> None:
     """The benchmark's "counted once off" run: no dedup buckets read, no watermarks."""
     off = Policy(counted_once=False)
-    assert keys_needed([ev(0, 200, T0)], dedup_buckets=False)[1] == set()
+    assert buckets_needed(CarrierState("c1", buckets=[T0]), off) == []
     store = Store()
     first = ev(0, 200, T0, event_id="x")
-    store.apply([first, Sourced(first.event, "in:0", 1)], policy=off, now_ms=T0)
+    store.apply([first, Sourced(first.event, "in:0", 1, T0)], policy=off, now_ms=T0)
     store.apply([first], policy=off, now_ms=T0)  # a re-delivery of offset 0
     assert store.results == {"applied": 3, "duplicate": 0, "late": 0}
     assert store.windows[("day", T0)].stats.attempts == 3

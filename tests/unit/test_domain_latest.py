@@ -61,7 +61,7 @@ class Model:
 def sourced(source: str, offset: int, code: int) -> Sourced:
     return Sourced(SipEvent("c1", f"call-{source}-{offset}", code, T0 + offset * 1000,
                             destination="+4420", duration_ms=1000 if code == 200 else None),
-                   source, offset)
+                   source, offset, T0 + offset * 1000)
 
 
 batches = st.lists(st.tuples(
