@@ -331,14 +331,16 @@ def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], sent: int, out
                 raise ReplayError(f"the replay worker exited ({worker.returncode}); see "
                                   f"{inv.data_dir / 'worker.log'}")
             done = drain.check()
-            shown.update(max(0, sent - drain.left), f"{drain.left:,} left")
+            if drain.left >= 0:
+                shown.update(max(0, sent - drain.left), f"{drain.left:,} left")
             if done:
                 shown.close()
                 return
             time.sleep(1.0)
     finally:
         drain.close()
-    raise ReplayError(f"the replay did not drain within {timeout_s:.0f} s")
+    why = f" (last broker error: {drain.error})" if drain.error else ""
+    raise ReplayError(f"the replay did not drain within {timeout_s:.0f} s{why}")
 
 
 def _report(inv: Settings, name: str, source: Source, *, carriers: set[str] | None,

@@ -113,17 +113,23 @@ class Drain:
         self.route_topic = settings.route_topic
         self.route_ends: dict[tuple[str, int], int] | None = None
         self.left = -1  # input messages not committed yet, as of the last check
+        self.error: str | None = None  # the last broker error, if any
         self._client: Any = None
 
     def check(self) -> bool:
-        """Whether it is drained now (a few broker round trips)."""
-        from confluent_kafka import Consumer
+        """Whether it is drained now (a few broker round trips). A broker error is taken as
+        "not yet" and kept in ``error``: leadership of a topic just created moves about."""
+        from confluent_kafka import Consumer, KafkaException
 
         if self._client is None:
             self._client = Consumer({**client_config(self.settings),
                                      "group.id": self.settings.app_id})
-        positions = group_positions(self.settings, [self.input_topic, self.route_topic],
-                                    self._client)
+        try:
+            positions = group_positions(self.settings, [self.input_topic, self.route_topic],
+                                        self._client)
+        except KafkaException as exc:
+            self.error = str(exc)
+            return False
         self.left = sum(end - done for (topic, _), (done, end) in positions.items()
                         if topic == self.input_topic)
         if self.left:

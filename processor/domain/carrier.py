@@ -58,13 +58,17 @@ class CarrierState:
     # lists those in the table.
     ids: dict[int, dict[str, str]] = field(default_factory=dict)
     arrival_ms: int | None = None  # the dedup clock: newest input record timestamp seen
+    # The ring's rows summed (live.total), kept as rows are added and pruned; None: not
+    # summed yet (not stored: summed again once after a load).
+    live_sums: list[int] | None = None
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
                             {k: list(v) for k, v in self.windows.items()}, list(self.buckets),
                             self.max_ts_ms, dict(self.counts), self.updated_ms,
                             dict(self.firing), {h: list(r) for h, r in self.hours.items()},
-                            {b: dict(m) for b, m in self.ids.items()}, self.arrival_ms)
+                            {b: dict(m) for b, m in self.ids.items()}, self.arrival_ms,
+                            None if self.live_sums is None else list(self.live_sums))
 
     @property
     def total_final(self) -> int:
@@ -217,7 +221,10 @@ def fold(
 def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, now: int) -> None:
     """The carrier-level effects of a new final response: live ring and alert transitions."""
     ev = s.event
-    live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms)
+    added = live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms)
+    if added is not None and cur.live_sums is not None:
+        for i, n in enumerate(added):
+            cur.live_sums[i] += n
     # Per event, not per batch: the transitions must not depend on how events were batched.
     _check_short_calls(cur, res, policy, now)
     firing, alert = alerts.consecutive(cur.firing.get("consecutive-failures", False),
@@ -230,9 +237,16 @@ def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, no
 
 
 def _check_short_calls(cur: CarrierState, res: FoldResult, policy: Policy, now: int) -> None:
-    if live.prune(cur.hours, now):
+    dropped = live.prune(cur.hours, now)
+    if dropped:
         res.carrier_changed = True
-    t = live.totals(cur.hours, now)
+    if cur.live_sums is None:
+        cur.live_sums = live.total(list(cur.hours.values()))
+    else:
+        for row in dropped:
+            for i, n in enumerate(row):
+                cur.live_sums[i] -= n
+    t = cur.live_sums  # every row left is inside the live window of ``now``
     firing, alert = alerts.short_calls(cur.firing.get("short-calls", False), t[live.SHORT],
                                        t[live.ANSWERED], policy.short_calls, now)
     _transition(cur, res, "short-calls", firing, alert)

@@ -2,7 +2,9 @@
 
 The full live record is summed from the hourly windows at publish time; this ring only holds
 what must be known on every batch without reading 24 windows: attempts, answered, short
-calls, durations and the SEER counters per hour.
+calls, durations and the SEER counters per hour. ``add`` and ``prune`` report what they
+added and dropped, so a running sum of the ring (``CarrierState.live_sums``) stays exact
+without summing 24 rows for every event.
 """
 
 from __future__ import annotations
@@ -21,37 +23,55 @@ def first_hour(now_ms: int) -> int:
     return window_start("hour", now_ms) - (LIVE_HOURS - 1) * HOUR_MS
 
 
-def add(ring: Ring, ts_ms: int, now_ms: int, code: int, duration_ms: int | None) -> None:
-    """Count one final response in its hour, if that hour is inside the live window."""
+def counters(code: int, duration_ms: int | None) -> list[int]:
+    """What one final response adds to its hour's row."""
+    out = [0] * WIDTH
+    out[ATTEMPTS] = 1
+    if seer_effective(code):
+        out[SEER_HITS] = 1
+    if 300 <= code < 400:
+        out[REDIRECTS] = 1
+    if 200 <= code < 300:
+        out[ANSWERED] = 1
+        if duration_ms is not None:
+            out[DURATION_MS] = duration_ms
+            out[DURATION_N] = 1
+            if duration_ms < SHORT_CALL_MS:
+                out[SHORT] = 1
+    return out
+
+
+def add(ring: Ring, ts_ms: int, now_ms: int, code: int,
+        duration_ms: int | None) -> list[int] | None:
+    """Count one final response in its hour, if that hour is inside the live window;
+    returns what was added (None: nothing)."""
     hour = window_start("hour", ts_ms)
     if hour < first_hour(now_ms):
-        return
+        return None
     row = ring.setdefault(hour, [0] * WIDTH)
     if len(row) < WIDTH:  # a row written before the SEER counters existed
         row.extend([0] * (WIDTH - len(row)))
-    answered = 200 <= code < 300
-    short = answered and duration_ms is not None and duration_ms < SHORT_CALL_MS
-    row[ATTEMPTS] += 1
-    if seer_effective(code):
-        row[SEER_HITS] += 1
-    if 300 <= code < 400:
-        row[REDIRECTS] += 1
-    if answered:
-        row[ANSWERED] += 1
-        if duration_ms is not None:
-            row[DURATION_MS] += duration_ms
-            row[DURATION_N] += 1
-        if short:
-            row[SHORT] += 1
+    added = counters(code, duration_ms)
+    for i, v in enumerate(added):
+        if v:
+            row[i] += v
+    return added
 
 
-def prune(ring: Ring, now_ms: int) -> bool:
-    """Drop hours that left the live window; True when something was dropped."""
+def prune(ring: Ring, now_ms: int) -> list[list[int]]:
+    """Drop hours that left the live window; returns their rows."""
     oldest = first_hour(now_ms)
     old = [h for h in ring if h < oldest]
-    for h in old:
-        del ring[h]
-    return bool(old)
+    return [ring.pop(h) for h in old]
+
+
+def total(rows: list[list[int]]) -> list[int]:
+    """The rows summed, counter by counter."""
+    out = [0] * WIDTH
+    for row in rows:
+        for i, v in enumerate(row):
+            out[i] += v
+    return out
 
 
 def totals(ring: Ring, now_ms: int) -> list[int]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.domain import dedup
+from processor.domain import dedup, live
 from processor.domain.carrier import (
     CarrierState,
     FoldResult,
@@ -284,3 +284,21 @@ def test_provisional_responses_change_no_counter() -> None:
     assert store.carrier.streak.count == 1
     assert store.carrier.codes == {503: 1}
     assert store.results["applied"] == 3
+
+
+@settings(max_examples=150, deadline=None)
+@given(events_strategy, st.lists(st.integers(0, 1000), max_size=6),
+       st.sampled_from([None, T0 + 20 * DAY_MS]), st.booleans())
+def test_the_running_live_sums_equal_the_ring_summed(events: list[Sourced], cuts: list[int],
+                                                     now_ms: int | None, reload: bool) -> None:
+    """The short-calls alert reads running sums of the 24-hour ring instead of summing it
+    for every event: they must always equal the ring's rows summed, also after a load."""
+    store = Store()
+    bounds = sorted({0, len(events), *(c % (len(events) + 1) for c in cuts)})
+    for a, b in itertools.pairwise(bounds):
+        store.apply(events[a:b], now_ms=now_ms)
+        c = store.carrier
+        if c is not None:
+            assert c.live_sums is None or c.live_sums == live.total(list(c.hours.values()))
+            if reload:
+                store.carrier = CarrierState.from_json(c.to_json())
