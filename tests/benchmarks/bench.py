@@ -5,9 +5,11 @@ Starts the project's own broker (in ``.local/bench-broker``, on free ports) unle
 carriers over 7 days, 4 partitions) and runs, each as its own process:
 
 - on that topic: the ceiling (confluent-kafka batches + orjson), naive Faust, Quix Streams
-  (the same naive aggregation, in its own venv) and carrierwatch (all outputs; also on
-  Faust's confluent transport), and the cost of counting once (pairs of runs with it on
-  and off, alternated);
+  (the same naive aggregation, in its own venv), Kafka Streams (the same again on the JVM,
+  built with Maven: ``kstreams_peer.py``) and carrierwatch (all outputs; also on Faust's
+  confluent transport), and the cost of counting once (pairs of runs with it on and off,
+  alternated). The topic is loaded as recorded history: each message carries the arrival
+  a replay of the file would give it (``scenarios.as_recorded``).
 - on topics of their own: carrierwatch on dense traffic (50 carriers within one hour),
   the latency at steady rates, and the scale run (10,000 carriers with 92 daily windows:
   state on disk, RSS, /metrics, restart catch-up, rebuild from the changelog).
@@ -40,7 +42,7 @@ from tests.benchmarks.scenarios import create_topics, own_group, say
 from tests.integration.procs import REPO, free_port
 
 START_MS = 1763510400000  # 2025-11-19T00:00:00Z
-THROUGHPUT = ["ceiling", "naive-faust", "quix", "carrierwatch"]
+THROUGHPUT = ["ceiling", "naive-faust", "quix", "kstreams", "carrierwatch"]
 ALL = [*THROUGHPUT, "carrierwatch-2-workers", "carrierwatch-confluent", "counted-once",
        "carrierwatch-dense", "latency", "scale"]
 
@@ -123,8 +125,8 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
         traffic = Traffic(seed=7, carriers=args.carriers, events=args.events,
                           start_ms=START_MS, end_ms=START_MS + 7 * 86_400_000)
         began = time.monotonic()
-        produce(settings.bootstrap_servers, topic, generate(traffic), rate=None,
-                label="bench: load", total=args.events)
+        produce(settings.bootstrap_servers, topic, scenarios.as_recorded(generate(traffic)),
+                rate=None, label="bench: load", total=args.events, arrival_in_header=True)
         say(f"loaded {args.events:,} events into {topic} in {time.monotonic() - began:.0f} s")
     for name in args.only:
         say(f"running {name} ...")
@@ -153,7 +155,8 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
 # peer -> (module, its working dir under the run's tmp, if it keeps state)
 PEERS = {"ceiling": ("tests.benchmarks.ceiling",),
          "naive-faust": ("tests.benchmarks.naive_faust", "naive"),
-         "quix": ("tests.benchmarks.quix_peer", "quix")}
+         "quix": ("tests.benchmarks.quix_peer", "quix"),
+         "kstreams": ("tests.benchmarks.kstreams_peer", "kstreams")}
 
 
 def carrierwatch(name: str, args: argparse.Namespace, base: Settings, settings: Settings,
@@ -176,10 +179,10 @@ def carrierwatch(name: str, args: argparse.Namespace, base: Settings, settings: 
             return {"name": name, "error": f"never ready: {exc}"}
     # carrierwatch-dense: 50 carriers within one hour, so batches coalesce per carrier
     s = scenarios.isolated(base, tmp, "dense")
-    produce(s.bootstrap_servers, s.topic(s.input_topic), generate(Traffic(
+    produce(s.bootstrap_servers, s.topic(s.input_topic), scenarios.as_recorded(generate(Traffic(
         seed=1, carriers=50, events=args.events, start_ms=START_MS,
-        end_ms=START_MS + 3_600_000)), rate=None, label="bench: dense load",
-        total=args.events)
+        end_ms=START_MS + 3_600_000))), rate=None, label="bench: dense load",
+        total=args.events, arrival_in_header=True)
     return scenarios.throughput(s, args.events, tmp, name)
 
 
@@ -208,7 +211,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Pa
     ratios = {f"carrierwatch/{k}": round(cw / v["events_per_s"], 3)
               for k, v in rates.items() if cw and k != "carrierwatch"}
     two = rates.get("carrierwatch-2-workers", {}).get("events_per_s")
-    for peer in ("ceiling", "quix"):  # the lever's prototype against the same targets
+    for peer in ("ceiling", "quix", "kstreams"):  # the lever against the same targets
         if two and peer in rates:
             ratios[f"carrierwatch-2-workers/{peer}"] = round(
                 two / rates[peer]["events_per_s"], 3)

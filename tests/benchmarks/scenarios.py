@@ -7,6 +7,7 @@ assertions.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 import statistics
@@ -15,7 +16,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,22 @@ OUTPUT_TOPICS = ("carrier.consecutive-failures", "carrier.code-consistency",
                  "carrier.summary.live", "carrier.summary.hourly", "carrier.summary.daily",
                  "carrier.summary.monthly")
 DAY_MS = 86_400_000
+
+
+def as_recorded(messages: Iterable[Message]) -> Iterator[Message]:
+    """History as it arrived: a message arrives at the newest ``ts`` so far (the rule a
+    replay of a file uses), sent in the arrival header. Loaded in seconds without it, a
+    week of traffic would arrive at once, every identity inside the dedup window together
+    (the bench measured 3,106 events/s that way against 6,316 before arrivals were kept):
+    a burst of 18,000 events/s on 1,000 carriers, not the week the traffic describes."""
+    clock = 0
+    for m in messages:
+        if m.valid:
+            ts = orjson.loads(m.value)["ts"]
+            if isinstance(ts, str):
+                ts = round(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
+            clock = max(clock, ts)
+        yield dataclasses.replace(m, arrival_ms=clock)
 
 
 def say(text: str) -> None:
@@ -361,8 +378,8 @@ def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]
     s = isolated(base, tmp, "scale", metrics_max_carriers=carriers)
     topic = s.topic(s.input_topic)
     start = int(time.time() * 1000) // DAY_MS * DAY_MS - days * DAY_MS
-    produce(s.bootstrap_servers, topic, daily_traffic(carriers, days, start), rate=None,
-            label="bench: scale load", total=carriers * days)
+    produce(s.bootstrap_servers, topic, as_recorded(daily_traffic(carriers, days, start)),
+            rate=None, label="bench: scale load", total=carriers * days, arrival_in_header=True)
     began = time.monotonic()
     worker = start_worker(s, tmp / "scale-load.log")
     try:

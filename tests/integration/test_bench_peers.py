@@ -1,8 +1,9 @@
 """The benchmark's peers are honest: on a small run they compute what the oracle computes.
 
-(The ceiling decodes every message; naive Faust's and Quix Streams' counters, code tallies
-and daily windows equal the oracle's on traffic without the invalid messages, producer
-duplicates and very late events that they, written the simple way, do not handle.)
+(The ceiling decodes every message; naive Faust's, Quix Streams' and Kafka Streams'
+counters, code tallies and daily windows equal the oracle's on traffic without the invalid
+messages, producer duplicates and very late events that they, written the simple way, do
+not handle.)
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def test_peers_compute_the_oracles_numbers(isolated: Settings, tmp_path: Path) -
                  python=quix_python())
     assert result["events"] == len(messages)
     assert_oracles_numbers(json.loads(quix.read_text()), oracle)
+
+    kstreams = tmp_path / "kstreams.json"
+    result = run("tests.benchmarks.kstreams_peer", settings.bootstrap_servers, topic,
+                 str(len(messages)), str(tmp_path / "kstreams-state"), "--dump", str(kstreams))
+    assert result["events"] == len(messages)
+    assert_oracles_numbers(json.loads(kstreams.read_text()), oracle)
 
 
 def assert_oracles_numbers(got: dict[str, Any], oracle: Oracle) -> None:

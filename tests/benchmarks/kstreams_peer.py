@@ -1,0 +1,58 @@
+"""The Kafka Streams peer (``kstreams/NaivePeer.java``): built with Maven and javac, then run.
+
+Imports nothing from ``processor``. The jars come from Maven Central through
+``kstreams/pom.xml`` (the broker's Kafka version), the class is compiled into
+``.local/bench-kstreams``; both are redone only when the pom or the source changes.
+
+    python -m tests.benchmarks.kstreams_peer BOOTSTRAP TOPIC EVENTS STATEDIR [--dump FILE]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.benchmarks.common import peer_arguments
+
+HERE = Path(__file__).resolve().parent / "kstreams"
+BUILD = HERE.parents[2] / ".local" / "bench-kstreams"
+
+
+def build() -> tuple[Path, Path]:
+    """(classes, libs) of the peer, built if the pom or the source changed."""
+    sources = [HERE / "pom.xml", HERE / "NaivePeer.java"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    classes, libs, marker = BUILD / "classes", BUILD / "libs", BUILD / ".built"
+    if marker.is_file() and marker.read_text() == digest:
+        return classes, libs
+    mvn, javac = shutil.which("mvn"), shutil.which("javac")
+    if mvn is None or javac is None:
+        raise SystemExit("the Kafka Streams peer needs Maven (mvn) and a JDK (javac)")
+    shutil.rmtree(BUILD, ignore_errors=True)
+    print(f"building the Kafka Streams peer in {BUILD} ...", file=sys.stderr, flush=True)
+    subprocess.run([mvn, "-B", "-q", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies",
+                    f"-DoutputDirectory={libs}", "-DincludeScope=runtime"], check=True)
+    subprocess.run([javac, "-d", str(classes), "-cp", f"{libs}{os.sep}*",
+                    str(HERE / "NaivePeer.java")], check=True)
+    marker.write_text(digest)
+    return classes, libs
+
+
+def main() -> None:
+    args = peer_arguments()
+    classes, libs = build()
+    java = shutil.which("java") or "java"
+    argv = [java, "-Xmx1g", "-cp", f"{classes}{os.pathsep}{libs}{os.sep}*", "NaivePeer",
+            args.bootstrap, args.topic, str(args.events), args.statedir]
+    if args.dump:
+        argv += ["--dump", args.dump]
+    sys.stdout.flush()
+    os.execv(java, argv)  # its result line is this process's stdout
+
+
+if __name__ == "__main__":
+    main()
