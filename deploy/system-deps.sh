@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 command -v python3.11 >/dev/null 2>&1 || need+=(python3.11 python3.11-venv)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+# javac: the benchmark's Kafka Streams peer is compiled (tests/benchmarks/kstreams_peer.py)
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 for extra in "$@"; do
   case "$extra" in
