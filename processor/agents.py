@@ -337,6 +337,7 @@ class Processor:
         """Partitions revoked or (re)assigned start over from their committed offset."""
         keys = [(tp.topic, tp.partition) for tp in tps]
         self.frontier.forget(keys)
+        self.publisher.forget()
         for store in self.stores.all():  # the next owner may have changed them meanwhile
             store.drop({tp.partition for tp in tps})
         for key in keys:

@@ -18,7 +18,8 @@ import orjson
 
 from processor.domain import records
 from processor.domain.carrier import CarrierState, Policy, WindowState
-from processor.domain.windows import live_hours, window_key
+from processor.domain.summary import Stats, total
+from processor.domain.windows import live_hours, window_key, window_start
 from processor.state import Store
 
 CONSECUTIVE = "carrier.consecutive-failures"
@@ -55,6 +56,10 @@ class Publisher:
         self._now_for = now_for
         self.dirty = Dirty()
         self.published = 0
+        # carrier -> (its current hour, the 23 hours before it summed): a live record is
+        # that plus the current hour, instead of 24 hours merged for every batch. Dropped
+        # when one of those hours is written (a late event) and when partitions move.
+        self._closed: dict[str, tuple[int, Stats]] = {}
 
     def mark(self, carrier_id: str, partition: int, windows: Iterable[tuple[str, int]] = (),
              expired: Iterable[tuple[str, int]] = (), *, state: CarrierState | None = None,
@@ -66,12 +71,22 @@ class Publisher:
             self.dirty.states[carrier_id] = state
         for (kind, start), w in (written or {}).items():
             self.dirty.window_states[(carrier_id, kind, start)] = w
+            if kind == "hour":
+                closed = self._closed.get(carrier_id)
+                if closed is not None and start != closed[0]:
+                    del self._closed[carrier_id]
         for kind, start in windows:
             self.dirty.windows[(carrier_id, kind, start)] = partition
         for kind, start in expired:
+            if kind == "hour":
+                self._closed.pop(carrier_id, None)
             self.dirty.tombstones.add((carrier_id, kind, start))
             self.dirty.windows.pop((carrier_id, kind, start), None)
             self.dirty.window_states.pop((carrier_id, kind, start), None)
+
+    def forget(self) -> None:
+        """Partitions changed hands: what was summed may have changed elsewhere since."""
+        self._closed.clear()
 
     def flush(self) -> int:
         """Send every marked record; returns how many were sent."""
@@ -112,14 +127,26 @@ class Publisher:
         now = self._now_for(state)
         if now is None:
             return 2
-        hours = []
         stored = set(state.windows.get("hour", ()))  # skip lookups of hours without traffic
-        for start in live_hours(now):
+        current = window_start("hour", now)
+        closed = self._closed.get(cid)
+        if closed is None or closed[0] != current:
+            closed = (current, total(self._hours(cid, partition, live_hours(now)[:-1], stored,
+                                                 dirty)))
+            self._closed[cid] = closed
+        hours = [closed[1], *self._hours(cid, partition, [current], stored, dirty)]
+        self._send(LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))
+        return 3
+
+    def _hours(self, cid: str, partition: int, starts: Iterable[int], stored: set[int],
+               dirty: Dirty) -> list[Stats]:
+        """The stats of these hourly windows of ``cid`` that hold traffic."""
+        out = []
+        for start in starts:
             if start not in stored:
                 continue
             w = dirty.window_states.get((cid, "hour", start)) or self._windows.load(
                 partition, window_key(cid, "hour", start).encode())
             if w is not None:
-                hours.append(w.stats)
-        self._send(LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))
-        return 3
+                out.append(w.stats)
+        return out

@@ -277,6 +277,7 @@ def _processor(reader: _Reader) -> Processor:
     proc.processed = 0
     proc.catch_up = CatchUp()
     proc._policies = {}
+    proc.publisher = SimpleNamespace(forget=lambda: None)  # type: ignore[assignment]
     return proc
 
 
