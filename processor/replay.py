@@ -187,28 +187,36 @@ def topic_range(settings: Settings, topic: str, since_ms: int, until_ms: int,
         consumer.close()
 
 
+class FileClock:
+    """A file records no arrivals: a line arrives at the newest ``ts`` of the file up to
+    it (its stream clock), so a late event arrives when the lines around it do, as it did
+    in the recorded traffic, and copies a few lines apart are duplicates."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def arrival(self, decoded: SipEvent | codec.Rejected) -> int:
+        """The arrival of the line ``decoded`` came from (a refused line moves nothing)."""
+        if isinstance(decoded, SipEvent):
+            self.now = max(self.now, decoded.ts_ms)
+        return self.now
+
+
 def messages(source: Iterable[Recorded], carriers: set[str] | None,
              scan: FileScan) -> Iterator[Message]:
     """Input messages keyed by carrier_id, each with its arrival.
 
-    A topic record arrives at its recorded timestamp. A file records no arrival: a line
-    arrives at the newest ``ts`` of the file up to it (its stream clock), so a late event
-    arrives when the lines around it do, as it did in the recorded traffic, and copies a
-    few lines apart are duplicates. Either way the same source gives the same arrivals,
-    whatever ``carriers`` selects or how fast it is sent.
+    A topic record arrives at its recorded timestamp, a file's line on the file's clock
+    (``FileClock``). Either way the same source gives the same arrivals, whatever
+    ``carriers`` selects or how fast it is sent.
 
     A message the contract refuses is still sent (the investigation's DLQ gets it, as in
     production) and recorded in ``scan.bad`` with where it came from. ``carriers`` narrows
     the replay to those carriers (bad messages are kept: they may belong to them)."""
-    clock = 0
+    clock = FileClock()
     for where, raw, recorded in source:
         decoded = codec.decode(raw, None)
-        if recorded is not None:
-            arrival = recorded
-        else:
-            if isinstance(decoded, SipEvent):
-                clock = max(clock, decoded.ts_ms)
-            arrival = clock
+        arrival = recorded if recorded is not None else clock.arrival(decoded)
         if isinstance(decoded, codec.Rejected):
             scan.bad.append((where, decoded.error, decoded.detail))
             scan.sent += 1

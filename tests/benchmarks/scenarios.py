@@ -23,8 +23,10 @@ from typing import Any
 
 import orjson
 
+from processor import codec
 from processor.generate import Message, Traffic, generate
 from processor.produce import produce
+from processor.replay import FileClock
 from processor.settings import Settings
 from processor.topic_reader import Drain, group_lag
 from tests.faults.harness import peak_rss_mib
@@ -42,14 +44,9 @@ def as_recorded(messages: Iterable[Message]) -> Iterator[Message]:
     week of traffic would arrive at once, every identity inside the dedup window together
     (the bench measured 3,106 events/s that way against 6,316 before arrivals were kept):
     a burst of 18,000 events/s on 1,000 carriers, not the week the traffic describes."""
-    clock = 0
+    clock = FileClock()
     for m in messages:
-        if m.valid:
-            ts = orjson.loads(m.value)["ts"]
-            if isinstance(ts, str):
-                ts = round(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
-            clock = max(clock, ts)
-        yield dataclasses.replace(m, arrival_ms=clock)
+        yield dataclasses.replace(m, arrival_ms=clock.arrival(codec.decode(m.value, None)))
 
 
 def say(text: str) -> None:
