@@ -9,37 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from faust.tables import TableManager as FaustTableManager
 
-from processor import commit_gate, connection, flush, handover
+from processor import connection, faust_internals
 from processor.settings import Settings
 
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # = max.message.bytes of the DLQ in topics/topics.toml
 
 
 class App(faust.App):
-    """Faust's app with a producer whose flush really drains (processor/flush.py) and a
-    consumer that commits no further than the processor got (processor/commit_gate.py)
-    and hands messages to the streams without a task per message (processor/handover.py)."""
+    """Faust's app, leaving the input and route topics to the worker's own reader
+    (processor/faust_internals.py) and letting the worker hand over before it stops."""
 
-    def _new_producer(self) -> Any:
-        return flush.install(super()._new_producer())
+    batch_topics: frozenset[str] = frozenset()
 
     def _new_consumer(self) -> Any:
-        return commit_gate.install(handover.install(super()._new_consumer()))
+        return faust_internals.own_batch_topics(super()._new_consumer(), self.batch_topics)
 
-
-class TableManager(FaustTableManager):
-    """Faust's, without its one-second sleep before the tables start.
-
-    The sleep gives code that declares tables while the app starts time to do so; every
-    table of ours is declared before the worker starts (``register``), so it only delayed
-    every start, restart and rebuild by a second."""
-
-    async def on_start(self) -> None:
-        if not self.should_stop:
-            await self._update_channels()
-            await self.recovery.start()
+    async def on_stop(self) -> None:
+        worker = getattr(self, "batch_worker", None)
+        if worker is not None:  # flush, commit, before Faust stops the consumer and tables
+            await worker.stop()
+        await super().on_stop()
 
 
 def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
@@ -66,8 +56,9 @@ def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
         table_standby_replicas=0,
         # A DLQ record holds the whole refused message (up to the input topic's 2 MiB).
         producer_max_request_size=MAX_RECORD_BYTES,
-        TableManager=TableManager,
+        TableManager=faust_internals.TableManager,
     )
+    app.batch_topics = frozenset({settings.topic(settings.input_topic), settings.route_topic})
     if with_agents:
         from processor.agents import register
 

@@ -88,6 +88,11 @@ class Publisher:
         """Partitions changed hands: what was summed may have changed elsewhere since."""
         self._closed.clear()
 
+    def discard(self) -> None:
+        """What was marked is processed again (the cache was discarded)."""
+        self.dirty = Dirty()
+        self._closed.clear()
+
     def flush(self) -> int:
         """Send every marked record; returns how many were sent."""
         dirty, self.dirty = self.dirty, Dirty()

@@ -62,8 +62,12 @@ class Settings:
     # duplicates are then counted again.
     counted_once: bool = True
     clock: str = "wall"  # wall: retention/live/future check on the wall clock; stream: replay
+    # Input is read in batches of up to ``batch_max`` messages; state, changelog and output
+    # records are flushed once per key per ``commit_interval_s`` (or sooner, once the record
+    # cache holds ``cache_max_keys`` changed keys), then the input offsets are committed.
     batch_max: int = 5000
-    batch_within_s: float = 0.25
+    commit_interval_s: float = 1.0
+    cache_max_keys: int = 100_000
     tick_interval_s: float = 30.0
     latest_calls: int = 100  # final responses kept per carrier for latest-calls
     metrics_max_carriers: int = 10_000  # the rest are summed under carrier="_other"
@@ -95,6 +99,13 @@ class Settings:
                 raise SettingsError(f"{name} must be a TCP port (1-65535), got {port}")
         if self.latest_calls < 1:
             raise SettingsError(f"CARRIERWATCH_LATEST_CALLS must be >= 1, got {self.latest_calls}")
+        if not 0 < self.commit_interval_s <= 60:
+            raise SettingsError("CARRIERWATCH_COMMIT_INTERVAL_S must be > 0 and <= 60, got "
+                                f"{self.commit_interval_s}")
+        for name in ("batch_max", "cache_max_keys"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"CARRIERWATCH_{name.upper()} must be >= 1, got "
+                                    f"{getattr(self, name)}")
         if self.clock not in ("wall", "stream"):
             raise SettingsError(f"CARRIERWATCH_CLOCK={self.clock!r}: use 'wall' or 'stream'")
         if self.failure_set not in ("all", "route"):

@@ -1,15 +1,13 @@
-"""The processor's own reads and writes of its Faust tables: RocksDB directly, by partition.
+"""The record cache over the worker's tables: RocksDB and changelog, once per key per flush.
 
 Faust stays the owner of the tables: it declares them and their changelog topics, opens
 and closes each partition's RocksDB on rebalances, recovers them from the changelog and
-serves them to the HTTP API. The hot path skips its per-key machinery (the current-event
-lookup, one awaited changelog send per write): a write goes to the partition's RocksDB
-and its changelog record to the batch's ``Sender``; once the batch is drained, the newest
-changelog offsets are stored the way Faust does, so a restart recovers only what follows.
-
-Writes are buffered per partition and go to RocksDB in one ``WriteBatch`` at the end of
-the processor's batch (``flush``): one WAL write instead of one per key, a tenth of the
-processing time before. Reads see the buffered writes.
+serves them to the HTTP API. The worker reads and writes their partitions here, the way
+Kafka Streams' record cache sits in front of its stores (``ThreadCache``): a write only
+marks the key dirty with its new value; ``flush`` (once per commit interval) encodes each
+dirty key once, writes them to the partition's RocksDB in one ``WriteBatch`` and queues
+one changelog record per key. A key written by 30 events in an interval costs one
+encode, one RocksDB write and one changelog record. Reads see the dirty values.
 
 Each store also keeps the decoded values it read or wrote last (``load``/``save``), so a
 carrier seen again a batch later costs no RocksDB read and no JSON decode. The worker is
@@ -26,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from faust.types import TP
 from rocksdict import WriteBatch
 
+from processor.faust_internals import partition_db
 from processor.sender import Sender
 
 T = TypeVar("T")
@@ -33,30 +32,41 @@ CACHE_KEYS = 20_000  # decoded values kept per store and partition (the oldest q
 
 
 class Store(Generic[T]):
-    """One table: ``get``/``put``/``delete`` in a given partition, changelog included."""
+    """One table: ``load``/``save``/``put``/``delete`` in a given partition.
 
-    def __init__(self, table: Any, sender: Sender, decode: Callable[[bytes], T],
+    ``put_stage`` and ``delete_stage`` say when a flush's changelog records of this table go
+    out (processor/sender.py); a key written both ways in one interval goes at the later
+    stage of the two, as it would have behind its earlier record."""
+
+    def __init__(self, table: Any, decode: Callable[[bytes], T], encode: Callable[[T], bytes],
                  cache_keys: int = CACHE_KEYS, *, put_stage: int = 0,
                  delete_stage: int = 0) -> None:
-        self._sender = sender
-        # When the changelog records go out within their batch (processor/sender.py).
-        self._put_stage, self._delete_stage = put_stage, delete_stage
-        self._data = table.data  # Faust's rocksdb Store: one Rdict per partition
+        self._table = table
         self.changelog = table.changelog_topic.get_topic_name()
-        self._decode = decode
+        self._decode, self._encode = decode, encode
+        self._put_stage, self._delete_stage = put_stage, delete_stage
         self._cache_keys = max(4, cache_keys)
         self._cache: dict[int, dict[bytes, T | None]] = {}  # partition -> key -> value
-        self._pending: dict[int, dict[bytes, bytes | None]] = {}  # not yet in RocksDB
+        # Dirty keys: partition -> key -> new value (bytes: encoded, None: deleted, else a
+        # decoded value, encoded at the flush) and the stage of its changelog record.
+        self._dirty: dict[int, dict[bytes, Any]] = {}
+        self._stages: dict[int, dict[bytes, int]] = {}
 
     def db(self, partition: int) -> Any:
-        return self._data._db_for_partition(partition)
+        return partition_db(self._table, partition)
+
+    @property
+    def dirty_keys(self) -> int:
+        return sum(len(d) for d in self._dirty.values())
 
     def get(self, partition: int, key: bytes) -> bytes | None:
-        pending = self._pending.get(partition)
-        if pending is not None and key in pending:
-            return pending[key]
-        value: bytes | None = self.db(partition).get(key)
-        return value
+        """The stored bytes of ``key`` (None: absent), dirty value included."""
+        dirty = self._dirty.get(partition)
+        if dirty is not None and key in dirty:
+            value = dirty[key]
+            return value if value is None or isinstance(value, bytes) else self._encode(value)
+        raw: bytes | None = self.db(partition).get(key)
+        return raw
 
     def load(self, partition: int, key: bytes) -> T | None:
         """The decoded value of ``key`` (None: absent), from the cache when it is there."""
@@ -65,19 +75,23 @@ class Store(Generic[T]):
             cache = self._cache[partition] = {}
         elif key in cache:
             return cache[key]
-        raw = self.get(partition, key)
-        value = self._decode(raw) if raw else None
+        dirty = self._dirty.get(partition)
+        if dirty is not None and key in dirty and not isinstance(dirty[key], bytes):
+            value: T | None = dirty[key]
+        else:
+            raw = self.get(partition, key)
+            value = self._decode(raw) if raw else None
         self._remember(cache, key, value)
         return value
 
-    def save(self, partition: int, key: bytes, value: T, encoded: bytes) -> None:
-        """Store ``value`` (``encoded`` is its bytes); a later ``load`` returns it as is."""
-        self.put(partition, key, encoded)
+    def save(self, partition: int, key: bytes, value: T) -> None:
+        """Store ``value`` (encoded at the flush); a later ``load`` returns it as is."""
+        self._mark(partition, key, value, self._put_stage)
         self._remember(self._cache.setdefault(partition, {}), key, value)
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:
-        self._pending.setdefault(partition, {})[key] = value
-        self._sender.send(self.changelog, key, value, partition, self._put_stage)
+        """Store already encoded bytes."""
+        self._mark(partition, key, value, self._put_stage)
         cache = self._cache.get(partition)
         if cache is not None:
             cache.pop(key, None)
@@ -86,23 +100,46 @@ class Store(Generic[T]):
         """Remove ``key``; its tombstone goes to the changelog only if it is there (a read,
         skipped when the caller knows it is: ``stored``)."""
         if stored or self.get(partition, key) is not None:
-            self._pending.setdefault(partition, {})[key] = None
-            self._sender.send(self.changelog, key, None, partition, self._delete_stage)
+            self._mark(partition, key, None, self._delete_stage)
         cache = self._cache.get(partition)
         if cache is not None:
             self._remember(cache, key, None)
 
-    def flush(self) -> None:
-        """Write the buffered writes to each partition's RocksDB, one batch per partition."""
-        pending, self._pending = self._pending, {}
-        for partition, writes in pending.items():
+    def _mark(self, partition: int, key: bytes, value: Any, stage: int) -> None:
+        dirty = self._dirty.get(partition)
+        if dirty is None:
+            dirty = self._dirty[partition] = {}
+        dirty[key] = value
+        stages = self._stages.get(partition)
+        if stage or (stages is not None and key in stages):
+            if stages is None:
+                stages = self._stages[partition] = {}
+            stages[key] = max(stage, stages.get(key, 0))
+
+    def flush(self, sender: Sender) -> int:
+        """Write every dirty key: to its partition's RocksDB (one ``WriteBatch`` each) and
+        its changelog record to ``sender``. Returns how many keys were written."""
+        dirty, self._dirty = self._dirty, {}
+        stages, self._stages = self._stages, {}
+        n = 0
+        for partition, writes in dirty.items():
+            staged = stages.get(partition, {})
             batch = WriteBatch(raw_mode=True)
             for key, value in writes.items():
-                if value is None:
+                encoded = value if value is None or isinstance(value, bytes) else (
+                    self._encode(value))
+                if encoded is None:
                     batch.delete(key)
                 else:
-                    batch.put(key, value)
+                    batch.put(key, encoded)
+                sender.send(self.changelog, key, encoded, partition, staged.get(key, 0))
             self.db(partition).write(batch)
+            n += len(writes)
+        return n
+
+    def discard(self) -> None:
+        """Forget every dirty key and decoded value (the interval is processed again)."""
+        self._dirty, self._stages, self._cache = {}, {}, {}
 
     def drop(self, partitions: Iterable[int]) -> None:
         """Forget the decoded values of ``partitions`` (they changed hands: a rebalance)."""
@@ -117,28 +154,19 @@ class Store(Generic[T]):
                 del cache[old]
 
     def keys(self, partition: int) -> list[bytes]:
-        """Every key stored for ``partition`` on this worker (a RocksDB scan)."""
-        self.flush()
-        keys = []
+        """Every key stored for ``partition`` on this worker (a RocksDB scan), dirty keys
+        included."""
+        dirty = self._dirty.get(partition, {})
+        keys = {k for k, v in dirty.items() if v is not None}
         it = self.db(partition).iter()
         it.seek_to_first()
         while it.valid():
             key = it.key()
-            if not key.startswith(b"__faust"):
-                keys.append(key)
+            if not key.startswith(b"__faust") and dirty.get(key, b"") is not None:
+                keys.add(key)
             it.next()
-        return keys
+        return sorted(keys)
 
     def persisted(self, partition: int, offset: int) -> None:
         """Faust's recovery starts after this changelog offset for the partition."""
-        self._data.set_persisted_offset(TP(self.changelog, partition), offset)
-
-
-def persist_offsets(stores: Iterable[Store[Any]],
-                    delivered: dict[tuple[str, int], int]) -> None:
-    """Record the newest delivered changelog offset of each (table, partition)."""
-    by_topic = {s.changelog: s for s in stores}
-    for (topic, partition), offset in delivered.items():
-        store = by_topic.get(topic)
-        if store is not None:
-            store.persisted(partition, offset)
+        self._table.data.set_persisted_offset(TP(self.changelog, partition), offset)

@@ -2,7 +2,7 @@
 
 Every table lives in RocksDB (rocksdict) under the data dir, with raw bytes keys and values
 that we encode ourselves. Faust owns them (changelogs, recovery, rebalances); the agent
-reads and writes their partitions directly (processor/state.py).
+reads and writes their partitions through its record cache (processor/state.py).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+
+from processor.faust_internals import name_changelog
 
 # Faust's RocksDB defaults are sized for one big table: 3 x 64 MiB memtables and a 2 GiB
 # block cache, per partition DB. carrierwatch opens 24 (5 tables x 4 partitions + the
@@ -66,7 +68,5 @@ def _registry_table(app: faust.App, topic: str) -> Any:
                                   key_serializer="raw", value_serializer="raw"),
         help="carrier profiles from carrier.registry",
     )
-    # Faust's assignor looks global tables up by their default changelog name, not the
-    # topic given here, and hangs the rebalance on the KeyError: name it the real topic.
-    table._changelog_topic_name = lambda: topic  # type: ignore[method-assign]
+    name_changelog(table, topic)
     return table

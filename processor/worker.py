@@ -61,13 +61,14 @@ def has_tables(tabledir: Path) -> bool:
 
 
 def mark_clean(data_dir: Path, app: Any) -> None:
-    """Leave the marker if everything the worker produced has left its buffer."""
-    unsent = getattr(app.producer.buffer, "unsent", app.producer.buffer.size)
-    if unsent == 0:
+    """Leave the marker if the worker handed over everything it processed: flushed,
+    acknowledged by the broker, committed (``Worker.stop``)."""
+    worker = getattr(app, "batch_worker", None)
+    if worker is None or worker.clean:
         (data_dir / CLEAN_MARKER).touch()
     else:
-        log.warning("%d records were still unsent at shutdown; the next start restores the "
-                    "tables from the changelog", unsent)
+        log.warning("the worker stopped before everything it processed was acknowledged; "
+                    "the next start restores the tables from the changelog")
 
 
 def run(app: faust.App, settings: Settings) -> None:

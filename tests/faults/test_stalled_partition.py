@@ -1,8 +1,10 @@
-"""Faust stops fetching a partition and never takes it back: nothing lost all the same.
+"""Faust's flow control drops an input partition and never takes it back: nothing is lost.
 
 The worker (tests/integration/apps/deaf_partition.py) is the real one with Faust's flow
-control made to drop input partition 1, as a rebalance once left it: without the stall
-check the partition's lag stays where it is and its carriers' numbers stay low.
+control made to drop input partition 1, as a rebalance once left it. When Faust fetched
+the input, the partition's lag then stayed where it was and its carriers' numbers stayed
+low (until a stall check read it directly); the worker now reads its input itself, so
+Faust's fetch loop cannot hold any of it back.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ def test_a_partition_faust_stops_fetching_is_still_processed(isolated: Settings,
     finally:
         worker.stop()
     reader.close()
-    assert "stalled" in log  # read directly, noticed by the stall check
-    assert "Faust had stopped fetching it (flow control); fetching it again" in log
+    assert "test: Faust stops fetching" in log
     report("stalled partition", events=len(messages), seconds=round(time.monotonic() - began),
            equal_after_feed_s=round(took, 1))

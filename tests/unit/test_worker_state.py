@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from processor.app import TableManager, create_app
+from processor.app import create_app
+from processor.faust_internals import TableManager
 from processor.settings import Settings
 from processor.tables import declare_all
 from processor.worker import CLEAN_MARKER, discard_unclean_state

@@ -3,7 +3,7 @@
 It is put in the state a rebalance was seen to leave behind (test_worker_joins_then_dies:
 lag stuck, nothing delivered): dropped by Faust's flow control (``on_buffer_full``) with no
 buffer left to drain and take it back. Only the processor's stall check can then see and
-read what the partition holds, and make Faust fetch it again.
+read what the partition holds; now the worker reads its input itself.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 
 from faust.types import TP
 
-from processor.agents import is_ready
+from processor.faust_internals import is_ready
 from processor.app import create_app
 from processor.settings import Settings
 from processor.worker import run
