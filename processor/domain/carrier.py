@@ -20,7 +20,14 @@ from processor.domain.consistency import verdict
 from processor.domain.events import Sourced
 from processor.domain.rates import RateCard, cost_micros
 from processor.domain.summary import Stats
-from processor.domain.windows import KINDS, Retention, oldest_retained, retained, window_start
+from processor.domain.windows import (
+    HOUR_MS,
+    KINDS,
+    Retention,
+    oldest_retained,
+    oldest_starts,
+    starts_of_hour,
+)
 
 WindowId = tuple[str, int]  # (kind, start_ms)
 
@@ -127,16 +134,19 @@ class FoldResult:
     # (a crash between the state write and the send), so they are published again.
     republish_carrier: bool = False
     republish: set[WindowId] = field(default_factory=set)
+    # Working notes of the fold: windows known listed by the carrier, and the live
+    # window's first hour as of the last prune (nothing older is left in the ring).
+    listed: set[WindowId] = field(default_factory=set)
+    pruned_at: int | None = None
 
 
 def keys_needed(events: Sequence[Sourced]) -> set[WindowId]:
     """The window keys a fold of ``events`` reads (those the carrier lists as stored)."""
+    hours = {s.event.ts_ms // HOUR_MS for s in events if s.event.code >= 200}
     wins: set[WindowId] = set()
-    for s in events:
-        if s.event.code >= 200:
-            ts = s.event.ts_ms
-            for kind in KINDS:
-                wins.add((kind, window_start(kind, ts)))
+    for hour in hours:
+        for kind, start in zip(KINDS, starts_of_hour(hour), strict=True):
+            wins.add((kind, start))
     return wins
 
 
@@ -237,7 +247,9 @@ def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, no
 
 
 def _check_short_calls(cur: CarrierState, res: FoldResult, policy: Policy, now: int) -> None:
-    dropped = live.prune(cur.hours, now)
+    first = live.first_hour(now)
+    dropped = live.prune(cur.hours, now) if first != res.pruned_at else []
+    res.pruned_at = first  # ``live.add`` adds no hour before it: no need to look again
     if dropped:
         res.carrier_changed = True
     if cur.live_sums is None:
@@ -272,9 +284,11 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
     if 200 <= ev.code < 300 and ev.duration_ms is not None:
         rate = policy.rates.match(ev.destination)
     late = False
-    for kind in KINDS:
-        start = window_start(kind, ev.ts_ms)
-        if not retained(kind, start, now_ms, policy.retention):
+    starts = starts_of_hour(ev.ts_ms // HOUR_MS)
+    oldest = oldest_starts(now_ms // HOUR_MS, policy.retention)
+    for i, kind in enumerate(KINDS):
+        start = starts[i]
+        if start < oldest[i]:
             late = True
             continue
         wid = (kind, start)
@@ -284,6 +298,10 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
             if stored is None and not count:
                 continue  # nothing counted there; no empty window for a duplicate
             w = stored.copy() if stored is not None else WindowState()
+        if fresh and wid not in res.listed:  # the carrier's lists are long: look once
+            res.listed.add(wid)
+            if start not in cur.windows[kind]:
+                cur.windows[kind].append(start)
         if policy.counted_once and off <= w.applied.get(src, -1):
             res.republish.add(wid)
         else:
@@ -294,8 +312,6 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
             w.applied[src] = off
             w.updated_ms = wall_ms
             res.windows[wid] = w
-        if fresh and start not in cur.windows[kind]:
-            cur.windows[kind].append(start)
     return late
 
 

@@ -82,6 +82,25 @@ def oldest_retained(kind: str, now_ms: int, r: Retention) -> int:
     raise ValueError(f"unknown window kind {kind!r}")
 
 
+@lru_cache(maxsize=1_024)
+def starts_of_hour(hour: int) -> tuple[int, int, int]:
+    """The hour, day and month window starts of UTC hour number ``hour``: every event
+    needs all three, and events share a few hours."""
+    ts = hour * HOUR_MS
+    return ts, ts - ts % DAY_MS, _month_of_day(ts // DAY_MS)
+
+
+@lru_cache(maxsize=1_024)
+def oldest_starts(hour: int, r: Retention) -> tuple[int, int, int]:
+    """``oldest_retained`` of hour, day and month for any "now" in UTC hour number
+    ``hour``. Window starts are aligned to their kind, and for an aligned start the
+    bound moves only when "now" enters a new hour (day, month): one lookup per event."""
+    now = hour * HOUR_MS
+    day = now - now % DAY_MS
+    return (now - r.hour_days * DAY_MS, day - r.day_days * DAY_MS,
+            add_months(_month_of_day(now // DAY_MS), -r.months))
+
+
 def live_hours(now_ms: int) -> list[int]:
     """Starts of the 24 hourly windows ending with the current UTC hour, oldest first."""
     current = window_start("hour", now_ms)

@@ -218,10 +218,12 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Pa
     if "counted-once" in results:
         ratios["counted-once cost (1 - median on/off)"] = results["counted-once"]["cost"]
     if rates:
-        print(f"\n{'run':<30} {'events/s':>10} {'seconds':>9} {'peak RSS MiB':>13}")
+        print(f"\n{'run':<30} {'events/s':>10} {'seconds':>9} {'peak RSS MiB':>13} "
+              f"{'CPU µs/event':>13}")
         for name, r in rates.items():
+            cpu = r.get("cpu_us_per_event")
             print(f"{name:<30} {r['events_per_s']:>10,} {r['seconds']:>9.1f} "
-                  f"{r['peak_rss_mib']:>13.0f}")
+                  f"{r['peak_rss_mib']:>13.0f} {'' if cpu is None else f'{cpu:>13.1f}'}")
     for k, v in ratios.items():
         print(f"{k:<40} {v:>7.3f}")
     for name, r in results.items():

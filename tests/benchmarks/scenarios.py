@@ -8,6 +8,7 @@ assertions.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 import shutil
 import statistics
@@ -223,6 +224,12 @@ def print_profile(path: Path, top: int = 25) -> None:
 
 
 # -- throughput ---------------------------------------------------------------------------
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierwatch", *,
                profile: bool = False, ready_s: float = 300) -> dict[str, Any]:
     """The real worker, all outputs on, over the seeded topic: from the first event
@@ -250,8 +257,10 @@ def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
             w.wait_log("Worker ready", timeout=ready_s)
         if profile:
             spy = start_profile(procs[0].popen.pid, tmp / "profile.txt")
+        cpu0 = [cpu_s(w.popen.pid) for w in procs]
         last = drained_ms(settings)
         rss = [peak_rss_mib(w.popen.pid) for w in procs]
+        cpu = sum(cpu_s(w.popen.pid) - c for w, c in zip(procs, cpu0, strict=True))
     finally:
         if spy is not None:
             spy.send_signal(2)  # SIGINT: py-spy writes its file
@@ -264,7 +273,8 @@ def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
                 if "processing starts at offset" in w.log())
     seconds = (last - first) / 1000
     out = {"name": name, "events": events, "seconds": round(seconds, 3),
-           "events_per_s": round(events / seconds), "peak_rss_mib": round(sum(rss), 1)}
+           "events_per_s": round(events / seconds), "peak_rss_mib": round(sum(rss), 1),
+           "cpu_us_per_event": round(cpu / events * 1e6, 1)}
     if workers > 1:
         out |= {"workers": workers, "peak_rss_mib_each": [round(r, 1) for r in rss]}
     return out

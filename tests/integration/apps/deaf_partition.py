@@ -13,8 +13,8 @@ import os
 
 from faust.types import TP
 
-from processor.faust_internals import is_ready
 from processor.app import create_app
+from processor.faust_internals import is_ready
 from processor.settings import Settings
 from processor.worker import run
 
