@@ -140,9 +140,8 @@ class CarrierApi:
         if self._state(cid) is None:
             return not_found(cid)
         raw = self._latest.get(cid.encode())
-        kept = latest_calls.stored_calls(latest_calls.decode_head(raw) if raw else None,
-                                         lambda slot: self._latest.get(
-                                             latest_calls.call_key(cid, slot)))
+        kept = latest_calls.stored_calls(cid, latest_calls.decode_head(raw) if raw else None,
+                                         self._latest.get)
         # The last N received, shown newest first by event time (arrival may be out of order).
         calls = sorted(kept, key=lambda c: parse_iso_ms(c["ts"]), reverse=True)[:limit]
         return Reply(200, {"carrier_id": cid, "calls": calls})

@@ -89,7 +89,8 @@ class Stores:
     windows: Store[WindowState]
     dedup: Store[dict[str, Any]]
     partitions: Store[dict[str, Any]]
-    latest: Store[Head]  # heads, by carrier; the ring's calls are read and written raw
+    latest: Store[Head]  # heads, by carrier (domain/latest.py)
+    calls: Store[list[Any]]  # the same table's chunks of calls
 
     @classmethod
     def over(cls, tables: Any) -> Stores:
@@ -101,10 +102,13 @@ class Stores:
             windows=Store(tables.windows, decode_window, _json, delete_stage=DELETE_STAGE),
             dedup=Store(tables.dedup, decode_doc, orjson.dumps, delete_stage=DELETE_STAGE),
             partitions=Store(tables.partitions, decode_doc, orjson.dumps),
-            latest=Store(tables.latest, latest_calls.decode_head, _json))
+            latest=Store(tables.latest, latest_calls.decode_head, _json),
+            calls=Store(tables.latest, orjson.loads, orjson.dumps))
 
     def all(self) -> tuple[Store[Any], ...]:
-        return (self.carriers, self.windows, self.dedup, self.partitions, self.latest)
+        # Flushed in this order: a head reaches the changelog behind the calls it counts.
+        return (self.carriers, self.windows, self.dedup, self.partitions, self.calls,
+                self.latest)
 
 
 @dataclass
@@ -271,20 +275,22 @@ class Pipeline:
         self._push_latest(cid, res.accepted, partition)
 
     def _push_latest(self, cid: str, accepted: list[Sourced], partition: int) -> None:
-        store, size = self.stores.latest, self.settings.latest_calls
-        head = store.load(partition, cid.encode())
+        heads, calls, size = self.stores.latest, self.stores.calls, self.settings.latest_calls
+        head = heads.load(partition, cid.encode())
         stored = []
         if latest_calls.needs_calls(head, size):
-            stored = latest_calls.stored_calls(head, lambda slot: store.get(
-                partition, latest_calls.call_key(cid, slot)))
-        update = latest_calls.push(head, accepted, size, stored)
+            stored = latest_calls.stored_calls(cid, head, lambda k: calls.get(partition, k))
+        slot = latest_calls.open_slot(head, size)
+        open_calls = (calls.load(partition, latest_calls.call_key(cid, slot)) or []
+                      if slot is not None else [])
+        update = latest_calls.push(head, accepted, size, stored, open_calls=open_calls)
         if update is None:
             return
-        for slot in update.dropped:
-            store.delete(partition, latest_calls.call_key(cid, slot))
-        for slot, call in update.calls.items():  # the calls first, then the head to them
-            store.put(partition, latest_calls.call_key(cid, slot), orjson.dumps(call))
-        store.save(partition, cid.encode(), update.head)
+        for old, chunk in update.dropped:
+            calls.delete(partition, latest_calls.call_key(cid, old, chunk))
+        for slot, value in update.calls.items():
+            calls.save(partition, latest_calls.call_key(cid, slot), value)
+        heads.save(partition, cid.encode(), update.head)
 
     def _write(self, cid: str, res: FoldResult, wall: int, partition: int) -> None:
         s, p = self.stores, partition

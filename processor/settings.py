@@ -65,7 +65,7 @@ class Settings:
     # Input is read in batches of up to ``batch_max`` messages; state, changelog and output
     # records are flushed once per key per ``commit_interval_s`` (or sooner, once the record
     # cache holds ``cache_max_keys`` changed keys), then the input offsets are committed.
-    batch_max: int = 5000
+    batch_max: int = 10_000
     commit_interval_s: float = 1.0
     cache_max_keys: int = 100_000
     tick_interval_s: float = 30.0

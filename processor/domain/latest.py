@@ -1,10 +1,14 @@
-"""The latest final responses of a carrier: a ring of call keys and a small head.
+"""The latest final responses of a carrier: a ring of call chunks and a small head.
 
-The head (key ``<carrier>``) holds how many calls were ever stored, the ring's size and
-the offset watermarks; call ``n`` lives under ``<carrier>|<n % size>``. A batch writes
-only its new calls and the head. Keeping the whole list in one value instead meant
-re-encoding and re-sending ~20 KB per carrier per batch: an eighth of the processing
-time and most of the changelog volume.
+The head (key ``<carrier>``) holds how many calls were ever stored, the ring's size, the
+calls per chunk and the offset watermarks; call ``n`` is at position ``n % chunk`` of the
+chunk stored under ``<carrier>|k<(n // chunk) % keys>``. A flush writes the head and the
+chunk or two its new calls went to: one record per carrier and a few calls, where a key
+per call meant a changelog record per call (a third of all records). Keeping the whole
+list in one value instead would re-encode ~20 KB per carrier per flush.
+
+Older layouts are read and rewritten on the next change: a key per call
+(``<carrier>|<n % size>``, ``chunk`` 1) and one value holding every call (``size`` 0).
 """
 
 from __future__ import annotations
@@ -22,36 +26,48 @@ FIELDS = ("call_id", "code", "reason", "ts", "duration_ms", "pdd_ms", "destinati
           "customer_id")
 
 
+CHUNK = 10  # calls per stored value
+
+
+def keys_in_ring(size: int, chunk: int) -> int:
+    """How many call keys a ring of ``size`` calls uses: enough full chunks behind the
+    newest, partly filled one to always hold the newest ``size`` calls."""
+    return size if chunk == 1 else -(-size // chunk) + 1
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
-    seq: int  # calls stored so far; the next one goes to slot seq % size
+    seq: int  # calls stored so far; call n goes to chunk (n // chunk) % keys, at n % chunk
     size: int  # ring size (0: the older one-value layout, whose calls are ``inline``)
     applied: dict[str, int]
     inline: tuple[dict[str, Any], ...] = field(default=())  # newest first
+    chunk: int = 1  # calls per key (1: the older key-per-call layout)
 
     def to_json(self) -> dict[str, Any]:
-        return {"n": self.seq, "r": self.size, "ap": self.applied}
+        return {"n": self.seq, "r": self.size, "ap": self.applied, "k": self.chunk}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Head:
         if "n" not in d:  # {"calls": [newest first], "ap": ...}, written before the ring
             return cls(0, 0, dict(d["ap"]), tuple(d["calls"]))
-        return cls(d["n"], d["r"], dict(d["ap"]))
+        return cls(d["n"], d["r"], dict(d["ap"]), chunk=d.get("k", 1))
 
-    def slots(self) -> list[int]:
-        """The ring slots holding calls, newest first."""
-        return [(self.seq - 1 - i) % self.size for i in range(min(self.seq, self.size))]
+    @property
+    def keys(self) -> int:
+        return keys_in_ring(self.size, self.chunk)
 
 
 @dataclass(slots=True)
 class Update:
     head: Head
-    calls: dict[int, dict[str, Any]]  # slot -> call to write
-    dropped: list[int]  # slots to delete (the ring shrank)
+    calls: dict[int, Any]  # slot -> what to write there: a call (chunk 1) or a chunk
+    dropped: list[tuple[int, int]]  # (slot, chunk) of keys of an older layout to delete
 
 
-def call_key(carrier_id: str, slot: int) -> bytes:
-    return f"{carrier_id}|{slot}".encode()
+def call_key(carrier_id: str, slot: int, chunk: int = CHUNK) -> bytes:
+    if chunk == 1:
+        return f"{carrier_id}|{slot}".encode()
+    return f"{carrier_id}|k{slot}".encode()
 
 
 def decode_head(raw: bytes) -> Head:
@@ -66,51 +82,85 @@ def call_record(s: Sourced) -> dict[str, Any]:
             "customer_id": e.customer_id}
 
 
-def stored_calls(head: Head | None,
-                 read: Callable[[int], bytes | None]) -> list[dict[str, Any]]:
-    """The calls ``head`` points at, newest first (``read(slot)``: a call's stored bytes)."""
+def stored_calls(carrier_id: str, head: Head | None,
+                 read: Callable[[bytes], bytes | None]) -> list[dict[str, Any]]:
+    """The calls ``head`` points at, newest first (``read(key)``: a key's stored bytes)."""
     if head is None:
         return []
     if head.size == 0:
         return list(head.inline)
+    chunks: dict[int, Any] = {}
     out = []
-    for slot in head.slots():
-        raw = read(slot)
-        if raw:
-            out.append(orjson.loads(raw))
+    for n in range(head.seq - 1, head.seq - 1 - min(head.seq, head.size), -1):
+        slot = (n // head.chunk) % head.keys
+        if slot not in chunks:
+            raw = read(call_key(carrier_id, slot, head.chunk))
+            chunks[slot] = orjson.loads(raw) if raw else None
+        value = chunks[slot]
+        if head.chunk == 1:
+            if value:
+                out.append(value)
+        elif value and n % head.chunk < len(value) and value[n % head.chunk] is not None:
+            out.append(value[n % head.chunk])
     return out
 
 
-def needs_calls(head: Head | None, size: int) -> bool:
-    """True when ``push`` needs the stored calls: the ring is being resized."""
-    return head is not None and head.size not in (0, size)
+def needs_calls(head: Head | None, size: int, chunk: int = CHUNK) -> bool:
+    """True when ``push`` needs the stored calls: the ring is laid out anew."""
+    return head is not None and head.size != 0 and (head.size, head.chunk) != (size, chunk)
+
+
+def open_slot(head: Head | None, size: int, chunk: int = CHUNK) -> int | None:
+    """The slot of the partly filled newest chunk, whose calls ``push`` adds to (None:
+    there is none, or the ring is laid out anew)."""
+    if (head is None or chunk == 1 or (head.size, head.chunk) != (size, chunk)
+            or head.seq % chunk == 0):
+        return None
+    return (head.seq // chunk) % head.keys
 
 
 def push(head: Head | None, events: Sequence[Sourced], size: int,
-         stored: Sequence[Mapping[str, Any]] = ()) -> Update | None:
+         stored: Sequence[Mapping[str, Any]] = (), *, chunk: int = CHUNK,
+         open_calls: Sequence[Mapping[str, Any] | None] = ()) -> Update | None:
     """Add the final responses not yet applied; None when nothing changed.
 
-    A ring of another size (or the one-value layout) is rewritten to ``size`` first, from
-    ``stored`` (its calls, newest first: see ``needs_calls``)."""
+    ``open_calls`` holds the calls of the chunk at ``open_slot``. A ring of another size or
+    chunk (or the one-value layout) is rewritten first, from ``stored`` (its calls, newest
+    first: see ``needs_calls``)."""
     applied = dict(head.applied) if head is not None else {}
-    calls: dict[int, dict[str, Any]] = {}
-    dropped: list[int] = []
+    new: list[dict[str, Any]] = []
+    dropped: list[tuple[int, int]] = []
     seq = head.seq if head is not None else 0
+    buf: list[dict[str, Any] | None] = []
     changed = False
-    if head is not None and head.size != size:
-        kept = list(head.inline if head.size == 0 else stored)[:size]
-        calls = {slot: dict(c) for slot, c in enumerate(reversed(kept))}
-        seq = len(kept)
-        dropped = list(range(size, head.size))
+    if head is not None and (head.size, head.chunk) != (size, chunk):
+        new = [dict(c) for c in reversed(list(head.inline if head.size == 0 else stored)[:size])]
+        seq = 0
+        if head.size:
+            dropped = [(slot, head.chunk) for slot in range(head.keys)]
         changed = True
+    elif chunk > 1 and seq % chunk:
+        # Calls sit at their number's position: a chunk read short keeps its gaps.
+        buf = [dict(c) if c is not None else None for c in open_calls][:seq % chunk]
+        buf += [None] * (seq % chunk - len(buf))
     for s in events:
         if s.offset <= applied.get(s.source, -1):
             continue
         applied[s.source] = s.offset
         changed = True
         if s.event.code >= 200:
-            calls[seq % size] = call_record(s)
-            seq += 1
+            new.append(call_record(s))
     if not changed:
         return None
-    return Update(Head(seq, size, applied), calls, dropped)
+    keys = keys_in_ring(size, chunk)
+    calls: dict[int, Any] = {}
+    for call in new:
+        if chunk == 1:
+            calls[seq % size] = call
+        else:
+            if seq % chunk == 0:
+                buf = []
+            buf.append(call)
+            calls[(seq // chunk) % keys] = buf
+        seq += 1
+    return Update(Head(seq, size, applied, chunk=chunk), calls, dropped)

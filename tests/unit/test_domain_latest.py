@@ -1,4 +1,4 @@
-"""Latest calls as a ring of keys: against a plain list kept newest first, the obvious model."""
+"""Latest calls as a ring of chunks: against a plain list kept newest first, the obvious model."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ SOURCES = ("in:0", "in:1", "route:0")
 
 
 class Table:
-    """The ``latest`` table as a dict of bytes, written the way the agent writes it."""
+    """The ``latest`` table as a dict of bytes, written the way the pipeline writes it."""
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
@@ -26,19 +26,21 @@ class Table:
         return latest.decode_head(raw) if raw else None
 
     def calls(self) -> list[dict[str, Any]]:
-        return latest.stored_calls(self.head(), lambda slot: self.data.get(
-            latest.call_key("c1", slot)))
+        return latest.stored_calls("c1", self.head(), self.data.get)
 
-    def push(self, events: list[Sourced], size: int) -> None:
+    def push(self, events: list[Sourced], size: int, chunk: int = latest.CHUNK) -> None:
         head = self.head()
-        stored = self.calls() if latest.needs_calls(head, size) else []
-        update = latest.push(head, events, size, stored)
+        stored = self.calls() if latest.needs_calls(head, size, chunk) else []
+        slot = latest.open_slot(head, size, chunk)
+        open_calls = (orjson.loads(self.data.get(latest.call_key("c1", slot, chunk), b"[]"))
+                      if slot is not None else [])
+        update = latest.push(head, events, size, stored, chunk=chunk, open_calls=open_calls)
         if update is None:
             return
-        for slot in update.dropped:
-            self.data.pop(latest.call_key("c1", slot), None)
-        for slot, call in update.calls.items():
-            self.data[latest.call_key("c1", slot)] = orjson.dumps(call)
+        for old, old_chunk in update.dropped:
+            self.data.pop(latest.call_key("c1", old, old_chunk), None)
+        for slot, value in update.calls.items():
+            self.data[latest.call_key("c1", slot, chunk)] = orjson.dumps(value)
         self.data[b"c1"] = orjson.dumps(update.head.to_json())
 
 
@@ -67,20 +69,43 @@ def sourced(source: str, offset: int, code: int) -> Sourced:
 batches = st.lists(st.tuples(
     st.lists(st.tuples(st.sampled_from(SOURCES), st.integers(0, 40),
                        st.sampled_from([100, 180, 200, 404, 486, 503])), max_size=12),
-    st.integers(1, 6)), max_size=12)
+    st.integers(1, 6), st.sampled_from([1, 2, 3, latest.CHUNK])), max_size=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(batches)
 def test_ring_keeps_the_newest_calls_like_a_list(batches: list[Any]) -> None:
+    """Any ring size and chunk, changed between batches as a setting or an upgrade
+    would."""
     table, model = Table(), Model()
-    for rows, size in batches:
+    for rows, size, chunk in batches:
         events = [sourced(src, off, code) for src, off, code in rows]
-        table.push(events, size)
+        table.push(events, size, chunk)
         model.push(events, size)
         assert table.calls() == model.calls
-        # No call key outlives the ring: at most ``size`` of them besides the head.
-        assert len(table.data) <= (size + 1 if table.data else 0)
+        # No call key outlives the ring: at most its keys besides the head.
+        assert len(table.data) <= (latest.keys_in_ring(size, chunk) + 1 if table.data else 0)
+
+
+def test_a_flush_writes_one_chunk_for_a_few_calls() -> None:
+    table = Table()
+    table.push([sourced("in:0", n, 200) for n in range(3)], 100)
+    head = table.head()
+    update = latest.push(head, [sourced("in:0", n, 200) for n in range(3, 6)], 100,
+                         open_calls=orjson.loads(table.data[b"c1|k0"]))
+    assert update is not None
+    assert list(update.calls) == [0]  # the open chunk, with all six calls
+    assert len(update.calls[0]) == 6
+
+
+def test_the_key_per_call_ring_is_read_and_rewritten_in_chunks() -> None:
+    table = Table()
+    table.push([sourced("in:0", n, 200) for n in range(5)], 3, chunk=1)
+    assert set(table.data) == {b"c1", b"c1|0", b"c1|1", b"c1|2"}
+    before = table.calls()
+    table.push([], 3)  # nothing new, but a new layout: rewritten as it is
+    assert table.calls() == before
+    assert set(table.data) == {b"c1", b"c1|k0"}
 
 
 def test_the_one_value_layout_is_read_and_rewritten_as_a_ring() -> None:
@@ -90,7 +115,8 @@ def test_the_one_value_layout_is_read_and_rewritten_as_a_ring() -> None:
     assert table.calls() == old
     table.push([sourced("in:0", 3, 200)], 2)  # a re-delivery: nothing new, still rewritten
     assert table.calls() == old[:2]
-    assert orjson.loads(table.data[b"c1"]) == {"n": 2, "r": 2, "ap": {"in:0": 3}}
+    assert orjson.loads(table.data[b"c1"]) == {"n": 2, "r": 2, "ap": {"in:0": 3},
+                                                "k": latest.CHUNK}
     table.push([sourced("in:0", 4, 486)], 2)
     assert table.calls() == [latest.call_record(sourced("in:0", 4, 486)), old[0]]
 
