@@ -6,6 +6,8 @@ so events keyed by ``carrier_id`` land on the partition whose state holds the ca
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
 
@@ -37,5 +39,7 @@ def murmur2(data: bytes) -> int:
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+@lru_cache(maxsize=65_536)
 def partition_for(key: bytes, partitions: int) -> int:
+    """The partition of ``key``: a lookup for a key seen before (carriers repeat)."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -139,6 +139,7 @@ class Pipeline:
         self._last_tick_hour: dict[int, int] = {}
         self.processed = 0  # events processed since the start
         self.unflushed = 0  # of those, since the last flush
+        self._sources: dict[tuple[str, int], str] = {}  # "topic:partition", made once
 
     # -- clocks -------------------------------------------------------------------------
     def _now(self) -> int | None:
@@ -200,6 +201,7 @@ class Pipeline:
         n = self.settings.partitions
         input_name = self.input_name
         last: dict[tuple[str, int], int] = {}
+        sources = self._sources
         for msg in batch:
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             last[topic, partition] = offset
@@ -207,7 +209,9 @@ class Pipeline:
             is_input = topic == input_name
             if not is_input and msg.key() == TICK_KEY:
                 continue
-            source = f"{topic}:{partition}"
+            source = sources.get((topic, partition))
+            if source is None:
+                source = sources[topic, partition] = f"{topic}:{partition}"
             ts_type, ts = msg.timestamp()
             arrival = codec.arrival_ms(ts if ts_type else None, msg.headers(), arrival_wall)
             routed = None if is_input else _unwrap_routed(raw, arrival)
@@ -237,8 +241,8 @@ class Pipeline:
             grp.items.append(Sourced(decoded, source, offset, arrival))
         for cid, grp in groups.items():
             self._fold_carrier(cid, grp.items, wall, grp.partition)
-        for partition, sources in invalid.items():
-            self._count_invalid(partition, sources)
+        for partition, coordinates in invalid.items():
+            self._count_invalid(partition, coordinates)
         self.processed += len(batch)
         self.unflushed += len(batch)
         return last

@@ -14,6 +14,7 @@ from processor.domain.windows import (
     LIVE_HOURS,
     bound_iso,
     iso,
+    stamp_iso,
     window_end,
     window_start,
 )
@@ -35,7 +36,7 @@ def consecutive_failures(c: CarrierState, policy: Policy, updated_ms: int) -> di
         "last_connected_at": _ts(s.last_connected_ms),
         "threshold": policy.threshold,
         "alerting": s.count >= policy.threshold,
-        "updated_at": iso(updated_ms),
+        "updated_at": stamp_iso(updated_ms),
     }
 
 
@@ -49,7 +50,7 @@ def code_consistency(c: CarrierState, policy: Policy, updated_ms: int) -> dict[s
         "codes": {str(k): c.codes[k] for k in sorted(c.codes)},
         "ratio_404": t404 / (t200 + t404) if t200 + t404 else None,
         "verdict": verdict(final, t404, policy.min_sample),
-        "updated_at": iso(updated_ms),
+        "updated_at": stamp_iso(updated_ms),
     }
 
 
@@ -61,7 +62,7 @@ def summary(carrier_id: str, kind: str, start_ms: int, stats: Stats,
         "start": bound_iso(start_ms),
         "end": bound_iso(window_end(kind, start_ms)),
         **figures(stats),
-        "updated_at": iso(updated_ms),
+        "updated_at": stamp_iso(updated_ms),
     }
 
 
@@ -85,5 +86,5 @@ def alert(carrier_id: str, a: Alert, contacts: list[dict[str, str | None]],
         "threshold": a.threshold,
         "at": iso(a.at_ms),
         "contacts": contacts,
-        "updated_at": iso(updated_ms),
+        "updated_at": stamp_iso(updated_ms),
     }

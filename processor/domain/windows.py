@@ -135,6 +135,12 @@ def bound_iso(start_ms: int) -> str:
     return iso(start_ms)
 
 
+@lru_cache(maxsize=1_024)
+def stamp_iso(ms: int) -> str:
+    """An ``updated_at`` stamp's text: every record a batch publishes repeats it."""
+    return iso(ms)
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

@@ -6,8 +6,8 @@ carriers over 7 days, 4 partitions) and runs, each as its own process:
 
 - on that topic: the ceiling (confluent-kafka batches + orjson), naive Faust, Quix Streams
   (the same naive aggregation, in its own venv), Kafka Streams (the same again on the JVM,
-  built with Maven: ``kstreams_peer.py``) and carrierwatch (all outputs; also on Faust's
-  confluent transport), and the cost of counting once (pairs of runs with it on and off,
+  built with Maven: ``kstreams_peer.py``) and carrierwatch (all outputs; one worker and
+  two), and the cost of counting once (pairs of runs with it on and off,
   alternated). The topic is loaded as recorded history: each message carries the arrival
   a replay of the file would give it (``scenarios.as_recorded``).
 - on topics of their own: carrierwatch on dense traffic (50 carriers within one hour),
@@ -43,7 +43,7 @@ from tests.integration.procs import REPO, free_port
 
 START_MS = 1763510400000  # 2025-11-19T00:00:00Z
 THROUGHPUT = ["ceiling", "naive-faust", "quix", "kstreams", "carrierwatch"]
-ALL = [*THROUGHPUT, "carrierwatch-2-workers", "carrierwatch-confluent", "counted-once",
+ALL = [*THROUGHPUT, "carrierwatch-2-workers", "counted-once",
        "carrierwatch-dense", "latency", "scale"]
 
 
@@ -167,16 +167,6 @@ def carrierwatch(name: str, args: argparse.Namespace, base: Settings, settings: 
     if name == "carrierwatch-2-workers":  # one worker per core, two partitions each
         return scenarios.throughput_workers(own_group(settings, tmp, "two"), args.events,
                                             tmp, 2, name)
-    if name == "carrierwatch-confluent":  # Faust's other transport
-        s = own_group(settings, tmp, "cf", broker=settings.broker.replace(
-            "kafka://", "confluent://"))
-        try:
-            return scenarios.throughput(s, args.events, tmp, name, ready_s=90)
-        except TimeoutError as exc:
-            # faust/transport/drivers/confluent.py cannot hand Faust's partition assignor
-            # to librdkafka ("need to write C wrapper for this"), and the tables wait for
-            # that assignor's assignment forever.
-            return {"name": name, "error": f"never ready: {exc}"}
     # carrierwatch-dense: 50 carriers within one hour, so batches coalesce per carrier
     s = scenarios.isolated(base, tmp, "dense")
     produce(s.bootstrap_servers, s.topic(s.input_topic), scenarios.as_recorded(generate(Traffic(
