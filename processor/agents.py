@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import faust
@@ -96,28 +96,34 @@ class Worker:
         while not self._stopping:
             if self._to_start is not None and is_ready(self.app):
                 await self._start(self._to_start)
-            got = self._step() if self.active else 0
+            got = await self._step() if self.active else 0
             self._settle()
             while self.checkpoint.in_flight > IN_FLIGHT and not self._stopping:
                 await asyncio.sleep(POLL_S)  # the broker is slow or away: wait for it
                 self._settle()
             await asyncio.sleep(0 if got else IDLE_S)
 
-    def _step(self) -> int:
+    async def _step(self) -> int:
         """One round of the loop while partitions are assigned; returns the batch size."""
         assert self.reader is not None
         now = self.clock()
         if now < self._retry_at:
             return 0
         batch: list[Any] = []
+        generation = self._generation
         try:
             if now - self._last_tick >= self.settings.tick_interval_s:
                 self._last_tick = now
                 for p in sorted(self.partitions):
-                    self.pipeline.tick(p, now_ms())
+                    if not await self._run(self.pipeline.tick_steps(p, now_ms()), generation):
+                        return 0
             batch = self.reader.poll(self.settings.batch_max)
             if batch:
-                for key, offset in self.pipeline.process(batch).items():
+                steps = self.pipeline.steps(batch)
+                positions = await self._run(steps, generation)
+                if positions is None:
+                    return 0
+                for key, offset in positions.items():
                     self.checkpoint.advance(key, offset)
                 self._last_batch = now
         except Exception:  # a bug or a broken table, not bad input: read it all again
@@ -134,6 +140,21 @@ class Worker:
                 or self.pipeline.dirty_keys >= self.settings.cache_max_keys):
             self.flush()
         return len(batch)
+
+    async def _run(self, steps: Generator[None, None, Any], generation: int) -> Any:
+        """Run ``steps``, letting the event loop serve others at each pause; returns what
+        they return (True for nothing). None if the partitions were revoked meanwhile: the
+        rest is left to their next owner, who reads the batch again (its offsets were not
+        advanced; what was folded is skipped by the per-key offsets)."""
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return True if done.value is None else done.value
+            await asyncio.sleep(0)
+            if generation != self._generation or not self.active:
+                steps.close()
+                return None
 
     def flush(self) -> None:
         """Flush the record cache; its input offsets become committable once acked."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,9 @@ TICK_KEY = b"\x00tick"
 # (R1, from before arrivals were kept, has no arrival: the route record's timestamp is).
 ROUTED = b"R2|"
 ROUTED_V1 = b"R1|"
+# A batch is folded in slices of about this long; the worker's event loop serves HTTP
+# requests (/metrics, the API) between them.
+SLICE_S = 0.02
 OUTPUTS = ("carrier.consecutive-failures", "carrier.code-consistency", "carrier.summary.live",
            "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly",
            "carrier.alerts")
@@ -192,8 +195,37 @@ class Pipeline:
     def process(self, batch: Sequence[Any]) -> dict[tuple[str, int], int]:
         """Decode, route and fold ``batch`` (confluent-kafka messages) into the cache;
         never raises on bad input. Returns the last offset of each (topic, partition)."""
+        steps = self.steps(batch)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                last: dict[tuple[str, int], int] = done.value
+                return last
+
+    def steps(self, batch: Sequence[Any]) -> Generator[None, None, dict[tuple[str, int], int]]:
+        """``process``, pausing (a ``yield``) every SLICE_S between carriers, so that the
+        worker's event loop serves HTTP requests while a large batch is folded. Returns
+        the last offset of each (topic, partition)."""
         self._policies = {}  # registry changes apply from the next batch on
         wall = now_ms()
+        groups, invalid, last = self._group(batch, wall)
+        began = time.perf_counter()
+        for cid, grp in groups.items():
+            self._fold_carrier(cid, grp.items, wall, grp.partition)
+            if time.perf_counter() - began >= SLICE_S:
+                yield
+                began = time.perf_counter()
+        for partition, coordinates in invalid.items():
+            self._count_invalid(partition, coordinates)
+        self.processed += len(batch)
+        self.unflushed += len(batch)
+        return last
+
+    def _group(self, batch: Sequence[Any], wall: int) -> tuple[
+            dict[str, _Group], dict[int, list[tuple[str, int]]], dict[tuple[str, int], int]]:
+        """Decode ``batch`` into each carrier's events; route the mis-keyed ones and
+        dead-letter the invalid ones (whose coordinates are returned, per partition)."""
         check_future = self.settings.clock == "wall"
         arrival_wall = wall if check_future else None
         groups: dict[str, _Group] = {}
@@ -239,13 +271,7 @@ class Pipeline:
                 grp = groups[cid] = _Group(partition)
             grp.partition = partition
             grp.items.append(Sourced(decoded, source, offset, arrival))
-        for cid, grp in groups.items():
-            self._fold_carrier(cid, grp.items, wall, grp.partition)
-        for partition, coordinates in invalid.items():
-            self._count_invalid(partition, coordinates)
-        self.processed += len(batch)
-        self.unflushed += len(batch)
-        return last
+        return groups, invalid, last
 
     def _dead_letter(self, msg: Any, rejected: codec.Rejected) -> None:
         ts_type, ts = msg.timestamp()
@@ -337,6 +363,10 @@ class Pipeline:
         self.view.invalid[partition] = doc["invalid"]
 
     def tick(self, partition: int, tick_ms: int) -> None:
+        for _ in self.tick_steps(partition, tick_ms):
+            pass
+
+    def tick_steps(self, partition: int, tick_ms: int) -> Generator[None, None, None]:
         """Hourly work for one partition: expire windows, republish every live view. The
         first tick of a partition (at its assignment) republishes every carrier's records
         and its newest hour, day and month, for consumers that missed them. Records a
@@ -352,7 +382,11 @@ class Pipeline:
             self.view.drop_partition(partition)
             doc = self.stores.partitions.load(partition, f"p{partition}".encode())
             self.view.invalid[partition] = doc["invalid"] if doc else 0
+        began = time.perf_counter()
         for key in self.stores.carriers.keys(partition):
+            if time.perf_counter() - began >= SLICE_S:
+                yield
+                began = time.perf_counter()
             cid = key.decode()
             state = self.stores.carriers.load(partition, key)
             if state is None:
