@@ -102,10 +102,9 @@ def group_positions(settings: Settings, topics: list[str], client: Any = None,
 class Drain:
     """Whether a worker group has committed all of a finished input and what it routed.
 
-    The input is complete, so its lag must reach 0. The route topic also carries the
-    workers' own ticks (one per partition every tick interval), so its lag is rarely 0:
-    once the input is committed, which implies that what it routed was acknowledged, the
-    route topic's log ends are taken, and the group must commit up to them."""
+    The input is complete, so its lag must reach 0. Once the input is committed, which
+    implies that what it routed was acknowledged, the route topic's log ends are taken,
+    and the group must commit up to them (what is routed is committed once processed)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -63,9 +63,19 @@ class Stats:
             self.pdd_n += 1
 
     def merge(self, other: Stats) -> None:
-        for name in ("attempts", "answered", "failed", "seer_hits", "redirects", "duration_ms",
-                     "duration_n", "short_calls", "pdd_ms", "pdd_n", "cost_micros", "costed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        # Field by field, not a loop over names: the live record merges 23 hours.
+        self.attempts += other.attempts
+        self.answered += other.answered
+        self.failed += other.failed
+        self.seer_hits += other.seer_hits
+        self.redirects += other.redirects
+        self.duration_ms += other.duration_ms
+        self.duration_n += other.duration_n
+        self.short_calls += other.short_calls
+        self.pdd_ms += other.pdd_ms
+        self.pdd_n += other.pdd_n
+        self.cost_micros += other.cost_micros
+        self.costed += other.costed
         self.currency = self.currency or other.currency
         for code, n in other.codes.items():
             self.codes[code] = self.codes.get(code, 0) + n

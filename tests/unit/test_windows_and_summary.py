@@ -153,3 +153,18 @@ def test_stats_round_trip_through_json() -> None:
     s = Stats()
     s.add(200, failed=False, duration_ms=5, pdd_ms=7)
     assert Stats.from_json(s.to_json()) == s
+
+
+def test_merge_adds_every_counter() -> None:
+    """Every int field is summed: a counter added to Stats but not to merge fails here."""
+    import dataclasses
+
+    from processor.domain.summary import Stats
+
+    ints = [f.name for f in dataclasses.fields(Stats) if f.type in ("int", int)]
+    a = Stats(**{n: i + 1 for i, n in enumerate(ints)}, codes={200: 1}, currency="EUR")
+    b = Stats(**{n: 10 * (i + 1) for i, n in enumerate(ints)}, codes={200: 2, 404: 1})
+    a.merge(b)
+    assert {n: getattr(a, n) for n in ints} == {n: 11 * (i + 1) for i, n in enumerate(ints)}
+    assert a.codes == {200: 3, 404: 1}
+    assert a.currency == "EUR"
