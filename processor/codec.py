@@ -124,33 +124,60 @@ def parse_ts(value: Any) -> int:
     return ms
 
 
-def _event(doc: dict[str, Any], wall_ms: int | None) -> SipEvent:
-    version = _int(doc, "v", 1, None, required=False) or 1
-    if version > SCHEMA_VERSION:
-        raise Invalid("unsupported-version", f"schema version {version} is newer than "
-                                              f"{SCHEMA_VERSION}")
-    carrier_id = _str(doc, "carrier_id", 128, True, CARRIER_RE)
-    call_id = _str(doc, "call_id", 256, True)
-    code = _int(doc, "code", 100, 699, required=True)
-    ts_ms = parse_ts(doc.get("ts"))
+# Carrier ids seen valid: they repeat, and the pattern check is the dearest of the checks.
+_VALID_CARRIERS: set[str] = set()
+_VALID_CARRIERS_MAX = 100_000
+
+
+def _required(doc: dict[str, Any], wall_ms: int | None) -> tuple[str, str, int, int]:
+    get = doc.get
+    if get("v") is not None:
+        version = _int(doc, "v", 1, None, required=False) or 1
+        if version > SCHEMA_VERSION:
+            raise Invalid("unsupported-version", f"schema version {version} is newer than "
+                                                  f"{SCHEMA_VERSION}")
+    carrier_id: Any = get("carrier_id")
+    if type(carrier_id) is not str or carrier_id not in _VALID_CARRIERS:
+        carrier_id = _str(doc, "carrier_id", 128, True, CARRIER_RE)
+        if len(_VALID_CARRIERS) < _VALID_CARRIERS_MAX:
+            _VALID_CARRIERS.add(carrier_id)
+    call_id: Any = get("call_id")
+    if type(call_id) is not str or not 0 < len(call_id) <= 256:
+        call_id = _str(doc, "call_id", 256, True)
+    code: Any = get("code")
+    if type(code) is not int or not 100 <= code <= 699:
+        code = _int(doc, "code", 100, 699, required=True)
+    ts_ms: Any = get("ts")
+    if type(ts_ms) is not int or not MIN_TS_MS <= ts_ms < MAX_TS_MS:
+        ts_ms = parse_ts(ts_ms)
     if wall_ms is not None and ts_ms > wall_ms + FUTURE_TOLERANCE_MS:
         raise Invalid("ts-future", f"'ts' is {(ts_ms - wall_ms) / 60000:.0f} min ahead of "
                                     "the wall clock (more than 60 allowed)")
-    assert carrier_id is not None
-    assert call_id is not None
-    assert code is not None
-    return SipEvent(
-        carrier_id=carrier_id,
-        call_id=call_id,
-        code=code,
-        ts_ms=ts_ms,
-        event_id=_str(doc, "event_id", 256, False),
-        reason=_str(doc, "reason", 256, False),
-        duration_ms=_int(doc, "duration_ms", 0, None, required=False),
-        pdd_ms=_int(doc, "pdd_ms", 0, None, required=False),
-        destination=_str(doc, "destination", 33, False, DESTINATION_RE),
-        customer_id=_str(doc, "customer_id", 128, False),
-    )
+    return carrier_id, call_id, code, ts_ms
+
+
+def _event(doc: dict[str, Any], wall_ms: int | None) -> SipEvent:
+    """Each field checked inline for the common valid case; anything else goes through
+    ``_int``/``_str``/``parse_ts``, which raise the precise rejection (same rules)."""
+    carrier_id, call_id, code, ts_ms = _required(doc, wall_ms)
+    get = doc.get
+    event_id, reason, customer_id = get("event_id"), get("reason"), get("customer_id")
+    if event_id is not None and (type(event_id) is not str or len(event_id) > 256):
+        event_id = _str(doc, "event_id", 256, False)
+    if reason is not None and (type(reason) is not str or len(reason) > 256):
+        reason = _str(doc, "reason", 256, False)
+    if customer_id is not None and (type(customer_id) is not str or len(customer_id) > 128):
+        customer_id = _str(doc, "customer_id", 128, False)
+    duration_ms, pdd_ms = get("duration_ms"), get("pdd_ms")
+    if duration_ms is not None and (type(duration_ms) is not int or duration_ms < 0):
+        duration_ms = _int(doc, "duration_ms", 0, None, required=False)
+    if pdd_ms is not None and (type(pdd_ms) is not int or pdd_ms < 0):
+        pdd_ms = _int(doc, "pdd_ms", 0, None, required=False)
+    destination = get("destination")
+    if destination is not None:
+        destination = _str(doc, "destination", 33, False, DESTINATION_RE)
+    return SipEvent(carrier_id, call_id, code, ts_ms, event_id, reason, duration_ms, pdd_ms,
+                    destination, customer_id)
 
 
 def dlq_record(rejected: Rejected, *, topic: str, partition: int, offset: int,
