@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -189,6 +190,23 @@ def log_time_ms(log: str, needle: str) -> int:
     raise RuntimeError(f"{needle!r} not in the worker log")
 
 
+def steady_start(logs: Iterable[str], topic: str) -> tuple[int, int]:
+    """(when the group's last assignment started processing, how many input messages were
+    processed before it): from each input partition's newest "processing starts at offset
+    N" line across the workers' logs. Workers started together join one after another, and
+    the first one processes alone until the group settles."""
+    newest: dict[str, tuple[int, int]] = {}  # partition -> (time ms, offset)
+    pattern = re.compile(rf"{re.escape(topic)}\[(\d+)\]: processing starts at offset (\d+)")
+    for log in logs:
+        for line in log.splitlines():
+            found = pattern.search(line)
+            if found and line.startswith("["):
+                at = log_time_ms(line, "processing starts")
+                if at >= newest.get(found[1], (0, 0))[0]:
+                    newest[found[1]] = (at, int(found[2]))
+    return max(t for t, _ in newest.values()), sum(o for _, o in newest.values())
+
+
 # -- profiling --------------------------------------------------------------------------
 def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy samples the worker (collapsed stacks) until SIGINT."""
@@ -276,7 +294,11 @@ def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
            "events_per_s": round(events / seconds), "peak_rss_mib": round(sum(rss), 1),
            "cpu_us_per_event": round(cpu / events * 1e6, 1)}
     if workers > 1:
-        out |= {"workers": workers, "peak_rss_mib_each": [round(r, 1) for r in rss]}
+        began, before = steady_start((w.log() for w in procs),
+                                     settings.topic(settings.input_topic))
+        out |= {"workers": workers, "peak_rss_mib_each": [round(r, 1) for r in rss],
+                "all_workers_events_per_s": round((events - before) / ((last - began) / 1000)),
+                "alone_first_s": round((began - first) / 1000, 1)}
     return out
 
 
