@@ -138,6 +138,7 @@ class FoldResult:
     # window's first hour as of the last prune (nothing older is left in the ring).
     listed: set[WindowId] = field(default_factory=set)
     pruned_at: int | None = None
+    finals: int = 0  # the carrier's final responses (``total_final``), kept as they count
 
 
 def keys_needed(events: Sequence[Sourced]) -> set[WindowId]:
@@ -176,7 +177,7 @@ def fold(
     Duplicates are decided on the carrier's arrival clock (``CarrierState.arrival_ms``).
     """
     cur = state.copy() if state is not None else CarrierState(carrier_id)
-    res = FoldResult(cur)
+    res = FoldResult(cur, finals=cur.total_final)
     for s in events:
         ev, src, off = s.event, s.source, s.offset
         fresh = not policy.counted_once or off > cur.applied.get(src, -1)
@@ -212,6 +213,7 @@ def fold(
             now = now_ms if now_ms is not None else max(cur.max_ts_ms or ev.ts_ms, ev.ts_ms)
             if fresh:
                 cur.codes[code] = cur.codes.get(code, 0) + 1
+                res.finals += 1
                 _on_final(cur, res, s, policy, now)
             late = _apply_to_windows(cur, res, windows, s, fresh=fresh, policy=policy,
                                      now_ms=now, wall_ms=wall_ms)
@@ -231,16 +233,13 @@ def fold(
 def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, now: int) -> None:
     """The carrier-level effects of a new final response: live ring and alert transitions."""
     ev = s.event
-    added = live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms)
-    if added is not None and cur.live_sums is not None:
-        for i, n in enumerate(added):
-            cur.live_sums[i] += n
+    live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms, sums=cur.live_sums)
     # Per event, not per batch: the transitions must not depend on how events were batched.
     _check_short_calls(cur, res, policy, now)
     firing, alert = alerts.consecutive(cur.firing.get("consecutive-failures", False),
                                        cur.streak.count, policy.threshold, ev.ts_ms)
     _transition(cur, res, "consecutive-failures", firing, alert)
-    v = verdict(cur.total_final, cur.codes.get(404, 0), policy.min_sample)
+    v = verdict(res.finals, cur.codes.get(404, 0), policy.min_sample)
     firing, alert = alerts.no_404(cur.firing.get("no-404", False), v, cur.codes.get(404, 0),
                                   policy.min_sample, ev.ts_ms)
     _transition(cur, res, "no-404", firing, alert)
@@ -345,10 +344,9 @@ def _is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapp
     is only looked up: its decision was taken, and an entry written now would carry a
     later arrival than the one it was decided at."""
     identity = s.event.identity
-    here = dedup.tag(s.source, s.offset)
     first = _first_arrival(cur, res, buckets, identity, arrival - policy.dedup_window_ms)
     if first is not None:
-        return first != here
+        return first != dedup.tag(s.source, s.offset)
     if not fresh:
         return False
     value = dedup.entry(s.source, s.offset, arrival)

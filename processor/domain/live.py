@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from processor.domain.codes import seer_effective
 from processor.domain.summary import SHORT_CALL_MS
-from processor.domain.windows import HOUR_MS, LIVE_HOURS, window_start
+from processor.domain.windows import HOUR_MS, LIVE_HOURS
 
 ATTEMPTS, ANSWERED, SHORT, DURATION_MS, DURATION_N, SEER_HITS, REDIRECTS = range(7)
 WIDTH = 7
@@ -20,7 +20,7 @@ Ring = dict[int, list[int]]  # hour start (ms) -> the counters above
 
 
 def first_hour(now_ms: int) -> int:
-    return window_start("hour", now_ms) - (LIVE_HOURS - 1) * HOUR_MS
+    return now_ms - now_ms % HOUR_MS - (LIVE_HOURS - 1) * HOUR_MS
 
 
 def counters(code: int, duration_ms: int | None) -> list[int]:
@@ -41,21 +41,35 @@ def counters(code: int, duration_ms: int | None) -> list[int]:
     return out
 
 
-def add(ring: Ring, ts_ms: int, now_ms: int, code: int,
-        duration_ms: int | None) -> list[int] | None:
-    """Count one final response in its hour, if that hour is inside the live window;
-    returns what was added (None: nothing)."""
-    hour = window_start("hour", ts_ms)
+def add(ring: Ring, ts_ms: int, now_ms: int, code: int, duration_ms: int | None, *,
+        sums: list[int] | None = None) -> bool:
+    """Count one final response in its hour, if that hour is inside the live window, and
+    in ``sums`` (the ring's running total) too; False when it was not counted."""
+    hour = ts_ms - ts_ms % HOUR_MS
     if hour < first_hour(now_ms):
-        return None
-    row = ring.setdefault(hour, [0] * WIDTH)
-    if len(row) < WIDTH:  # a row written before the SEER counters existed
+        return False
+    row = ring.get(hour)
+    if row is None:
+        row = ring[hour] = [0] * WIDTH
+    elif len(row) < WIDTH:  # a row written before the SEER counters existed
         row.extend([0] * (WIDTH - len(row)))
-    added = counters(code, duration_ms)
-    for i, v in enumerate(added):
-        if v:
-            row[i] += v
-    return added
+    # Counter by counter, in place (once per final response): as ``counters`` says.
+    targets = (row,) if sums is None else (row, sums)
+    seer = seer_effective(code)
+    for t in targets:
+        t[ATTEMPTS] += 1
+        if seer:
+            t[SEER_HITS] += 1
+        if 300 <= code < 400:
+            t[REDIRECTS] += 1
+        elif 200 <= code < 300:
+            t[ANSWERED] += 1
+            if duration_ms is not None:
+                t[DURATION_MS] += duration_ms
+                t[DURATION_N] += 1
+                if duration_ms < SHORT_CALL_MS:
+                    t[SHORT] += 1
+    return True
 
 
 def prune(ring: Ring, now_ms: int) -> list[list[int]]:

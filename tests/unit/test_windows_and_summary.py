@@ -168,3 +168,19 @@ def test_merge_adds_every_counter() -> None:
     assert {n: getattr(a, n) for n in ints} == {n: 11 * (i + 1) for i, n in enumerate(ints)}
     assert a.codes == {200: 3, 404: 1}
     assert a.currency == "EUR"
+
+
+@given(st.sampled_from([100, 180, 200, 204, 302, 404, 486, 503, 603]),
+       st.one_of(st.none(), st.integers(0, 120_000)))
+def test_live_add_counts_what_counters_says(code: int, duration_ms: int | None) -> None:
+    """The live ring's in-place add and its running sum match ``counters``, the model."""
+    from processor.domain import live
+
+    now = 1_709_164_800_000
+    ring: live.Ring = {now: [1] * live.WIDTH}
+    sums = [1] * live.WIDTH
+    assert live.add(ring, now + 5, now + 10, code, duration_ms, sums=sums)
+    want = [1 + n for n in live.counters(code, duration_ms)]
+    assert ring[now] == want
+    assert sums == want
+    assert not live.add(ring, now - 25 * 3_600_000, now, code, duration_ms, sums=sums)
