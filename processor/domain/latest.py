@@ -131,7 +131,7 @@ def push(head: Head | None, events: Sequence[Sourced], size: int,
     new: list[dict[str, Any]] = []
     dropped: list[tuple[int, int]] = []
     seq = head.seq if head is not None else 0
-    buf: list[dict[str, Any] | None] = []
+    buf: list[Mapping[str, Any] | None] = []
     changed = False
     if head is not None and (head.size, head.chunk) != (size, chunk):
         new = [dict(c) for c in reversed(list(head.inline if head.size == 0 else stored)[:size])]
@@ -140,8 +140,9 @@ def push(head: Head | None, events: Sequence[Sourced], size: int,
             dropped = [(slot, head.chunk) for slot in range(head.keys)]
         changed = True
     elif chunk > 1 and seq % chunk:
-        # Calls sit at their number's position: a chunk read short keeps its gaps.
-        buf = [dict(c) if c is not None else None for c in open_calls][:seq % chunk]
+        # Calls sit at their number's position: a chunk read short keeps its gaps. The
+        # calls themselves are shared, never changed: only the list is new.
+        buf = list(open_calls[:seq % chunk])
         buf += [None] * (seq % chunk - len(buf))
     for s in events:
         if s.offset <= applied.get(s.source, -1):
