@@ -21,25 +21,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Generator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 
 from processor import faust_internals, tables, web
 from processor.api import CarrierApi
 from processor.catch_up import CatchUp
-from processor.checkpoint import Checkpoint, Key
+from processor.checkpoint import Checkpoint
 from processor.connection import client_config
+from processor.domain.windows import HOUR_MS
 from processor.faust_internals import is_ready
-from processor.input import InputReader
+from processor.input import InputReader, Key
 from processor.metrics import CarrierCollector, Exposition
 from processor.pipeline import Pipeline, Stores, default_policy, now_ms
 from processor.profiles import Profiles
 from processor.sender import POLL_S, Sender
 from processor.settings import Settings
+from processor.state import persist_offsets
 from processor.view import CarrierRow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IDLE_S = 0.01  # how long the loop sleeps when librdkafka had nothing for it
 IN_FLIGHT = 4  # flushes whose records may be on their way while the next is processed
@@ -115,13 +118,13 @@ class Worker:
             if now - self._last_tick >= self.settings.tick_interval_s:
                 self._last_tick = now
                 for p in sorted(self.partitions):
-                    if not await self._run(self.pipeline.tick_steps(p, now_ms()), generation):
+                    done, _ = await self._run(self.pipeline.tick_steps(p, now_ms()), generation)
+                    if not done:
                         return 0
             batch = self.reader.poll(self.settings.batch_max)
             if batch:
-                steps = self.pipeline.steps(batch)
-                positions = await self._run(steps, generation)
-                if positions is None:
+                done, positions = await self._run(self.pipeline.steps(batch), generation)
+                if not done:
                     return 0
                 for key, offset in positions.items():
                     self.checkpoint.advance(key, offset)
@@ -141,20 +144,20 @@ class Worker:
             self.flush()
         return len(batch)
 
-    async def _run(self, steps: Generator[None, None, Any], generation: int) -> Any:
-        """Run ``steps``, letting the event loop serve others at each pause; returns what
-        they return (True for nothing). None if the partitions were revoked meanwhile: the
-        rest is left to their next owner, who reads the batch again (its offsets were not
+    async def _run(self, steps: Generator[None, None, T], generation: int) -> tuple[bool, Any]:
+        """Run ``steps``, letting the event loop serve others at each pause: (True, what
+        they return), or (False, None) if the partitions were revoked meanwhile. The rest
+        is then left to their next owner, who reads the batch again (its offsets were not
         advanced; what was folded is skipped by the per-key offsets)."""
         while True:
             try:
                 next(steps)
             except StopIteration as done:
-                return True if done.value is None else done.value
+                return True, done.value
             await asyncio.sleep(0)
             if generation != self._generation or not self.active:
                 steps.close()
-                return None
+                return False, None
 
     def flush(self) -> None:
         """Flush the record cache; its input offsets become committable once acked."""
@@ -169,10 +172,7 @@ class Worker:
         if settled is None:
             return
         positions, changelog = settled
-        for store in self.stores.all():  # Faust's recovery starts after these
-            for (topic, partition), offset in changelog.items():
-                if topic == store.changelog and partition in self.partitions:
-                    store.persisted(partition, offset)
+        persist_offsets(self.stores.all(), changelog, self.partitions)
         self._to_commit.update(positions)
         if self._commit_task is None or self._commit_task.done():
             self._commit_task = asyncio.ensure_future(self._commit())
@@ -323,7 +323,7 @@ def _register_http(app: faust.App, worker: Worker, settings: Settings) -> None:
     @app.timer(WARM_S, on_leader=False)
     async def warm_metrics() -> None:
         if worker.idle_s() >= WARM_S:  # rows change only in batches, cached lines by the hour
-            exposition.warm_idle((worker.pipeline.processed, now_ms() // 3_600_000),
+            exposition.warm_idle((worker.pipeline.processed, now_ms() // HOUR_MS),
                                  WARM_BUDGET_S)
 
     collector = CarrierCollector(

@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from processor.input import Key
 from processor.sender import Tracker
-
-Key = tuple[str, int]  # (topic, partition)
 
 
 class Checkpoint:

@@ -81,20 +81,16 @@ class InputReader:
 
     def poll(self, max_messages: int) -> list[Any]:
         """Up to ``max_messages`` records librdkafka has fetched, without waiting. Errors
-        that are not records (a partition's end, a broker away) are logged and left out:
-        librdkafka retries on its own."""
+        that are not records (a broker away) are logged and left out: librdkafka retries
+        on its own. (Partition ends are not reported: ``enable.partition.eof`` is off.)"""
         if not self.assigned:
             return []
         batch: list[Any] = self._consumer.consume(max_messages, 0)
         if batch and any(m.error() is not None for m in batch):
-            good = []
             for m in batch:
-                err = m.error()
-                if err is None:
-                    good.append(m)
-                elif err.code() != -191:  # _PARTITION_EOF
-                    log.warning("reading %s[%s]: %s", m.topic(), m.partition(), err)
-            return good
+                if m.error() is not None:
+                    log.warning("reading %s[%s]: %s", m.topic(), m.partition(), m.error())
+            return [m for m in batch if m.error() is None]
         return batch
 
     def high_watermark(self, key: Key) -> int | None:

@@ -91,7 +91,7 @@ class Publisher:
     def discard(self) -> None:
         """What was marked is processed again (the cache was discarded)."""
         self.dirty = Dirty()
-        self._closed.clear()
+        self.forget()
 
     def flush(self) -> int:
         """Send every marked record; returns how many were sent."""

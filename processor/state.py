@@ -170,3 +170,14 @@ class Store(Generic[T]):
     def persisted(self, partition: int, offset: int) -> None:
         """Faust's recovery starts after this changelog offset for the partition."""
         self._table.data.set_persisted_offset(TP(self.changelog, partition), offset)
+
+
+def persist_offsets(stores: Iterable[Store[Any]], delivered: dict[tuple[str, int], int],
+                    partitions: set[int]) -> None:
+    """Record the newest delivered changelog offset of each (table, partition) still
+    owned. Once per table: two stores may share one (the latest calls and their heads)."""
+    by_topic = {s.changelog: s for s in stores}
+    for (topic, partition), offset in delivered.items():
+        store = by_topic.get(topic)
+        if store is not None and partition in partitions:
+            store.persisted(partition, offset)

@@ -56,6 +56,10 @@ class Head:
     def keys(self) -> int:
         return keys_in_ring(self.size, self.chunk)
 
+    def laid_out(self, size: int, chunk: int) -> bool:
+        """Whether the stored ring already has this size and chunk."""
+        return (self.size, self.chunk) == (size, chunk)
+
 
 @dataclass(slots=True)
 class Update:
@@ -107,14 +111,13 @@ def stored_calls(carrier_id: str, head: Head | None,
 
 def needs_calls(head: Head | None, size: int, chunk: int = CHUNK) -> bool:
     """True when ``push`` needs the stored calls: the ring is laid out anew."""
-    return head is not None and head.size != 0 and (head.size, head.chunk) != (size, chunk)
+    return head is not None and head.size != 0 and not head.laid_out(size, chunk)
 
 
 def open_slot(head: Head | None, size: int, chunk: int = CHUNK) -> int | None:
     """The slot of the partly filled newest chunk, whose calls ``push`` adds to (None:
     there is none, or the ring is laid out anew)."""
-    if (head is None or chunk == 1 or (head.size, head.chunk) != (size, chunk)
-            or head.seq % chunk == 0):
+    if head is None or chunk == 1 or not head.laid_out(size, chunk) or head.seq % chunk == 0:
         return None
     return (head.seq // chunk) % head.keys
 
@@ -133,7 +136,7 @@ def push(head: Head | None, events: Sequence[Sourced], size: int,
     seq = head.seq if head is not None else 0
     buf: list[Mapping[str, Any] | None] = []
     changed = False
-    if head is not None and (head.size, head.chunk) != (size, chunk):
+    if head is not None and not head.laid_out(size, chunk):
         new = [dict(c) for c in reversed(list(head.inline if head.size == 0 else stored)[:size])]
         seq = 0
         if head.size:

@@ -146,3 +146,18 @@ def test_keys_lists_stored_and_dirty_keys_without_deleted_ones(tmp_path: Path) -
     store.delete(0, b"b", stored=True)
     assert store.keys(0) == [b"a", b"c"]
     db.close()
+
+
+def test_changelog_offsets_are_recorded_once_per_table_and_only_for_owned_partitions(
+        ) -> None:
+    from processor.state import persist_offsets
+
+    calls: list[tuple[Any, int]] = []
+    table = SimpleNamespace(
+        data=SimpleNamespace(set_persisted_offset=lambda tp, o: calls.append((tp, o))),
+        changelog_topic=SimpleNamespace(get_topic_name=lambda: "latest-changelog"))
+    heads = Store(table, orjson.loads, orjson.dumps)
+    chunks = Store(table, orjson.loads, orjson.dumps)  # the same table, as the pipeline has
+    persist_offsets([heads, chunks], {("latest-changelog", 0): 7,
+                                      ("latest-changelog", 1): 9}, {0})
+    assert [(tp.topic, tp.partition, o) for tp, o in calls] == [("latest-changelog", 0, 7)]
