@@ -7,7 +7,6 @@ ourselves, so every message is applied, counted as a duplicate, or dead-lettered
 from __future__ import annotations
 
 import base64
-import contextlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -212,8 +211,10 @@ def arrival_ms(timestamp_ms: int | None, headers: Any, wall_ms: int | None) -> i
         items = headers.items() if isinstance(headers, dict) else headers
         for name, value in items:
             if name == ARRIVAL_HEADER and value:
-                with contextlib.suppress(ValueError):
+                try:  # noqa: SIM105 (contextlib.suppress costs 1 µs per event more)
                     timestamp_ms = int(value)
+                except ValueError:
+                    pass
                 break
     if timestamp_ms is None or timestamp_ms < 0:
         return wall_ms if wall_ms is not None else 0

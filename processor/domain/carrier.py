@@ -138,6 +138,7 @@ class FoldResult:
     # window's first hour as of the last prune (nothing older is left in the ring).
     listed: set[WindowId] = field(default_factory=set)
     pruned_at: int | None = None
+    inline_ids: int | None = None  # identities in ``carrier.ids``, once counted
     finals: int = 0  # the carrier's final responses (``total_final``), kept as they count
 
 
@@ -355,11 +356,16 @@ def _is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapp
     if inline is None and bucket_start not in res.buckets and bucket_start not in cur.buckets:
         inline = cur.ids[bucket_start] = {}  # a new bucket starts in the carrier's record
     if inline is not None:
-        if sum(len(m) for m in cur.ids.values()) < policy.dedup_inline:
+        n = res.inline_ids
+        if n is None:
+            n = sum(len(m) for m in cur.ids.values())
+        if n < policy.dedup_inline:
             inline[identity] = value
+            res.inline_ids = n + 1
             res.carrier_changed = True
             return False
         # Over the limit: this bucket moves to the dedup table.
+        res.inline_ids = n - len(inline)
         del cur.ids[bucket_start]
         res.buckets[bucket_start] = inline
         cur.buckets.append(bucket_start)
@@ -391,6 +397,7 @@ def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> 
         oldest = dedup.oldest_kept_bucket(cur.arrival_ms, policy.dedup_window_ms)
         for b in [b for b in cur.ids if b < oldest]:
             del cur.ids[b]
+            res.inline_ids = None
             res.carrier_changed = True
         old = [b for b in cur.buckets if b < oldest]
         if old:

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from processor.domain.codes import Outcome
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Streak:
+    """Not frozen (a new one per final response; see ``SipEvent``), never changed."""
+
     count: int = 0
     max_count: int = 0
     started_ms: int | None = None

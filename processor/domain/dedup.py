@@ -49,7 +49,7 @@ def tag(source: str, offset: int) -> str:
 
 def entry(source: str, offset: int, arrival_ms: int) -> str:
     """What an identity remembers: ``source@offset#arrival`` (topic names have no '#')."""
-    return f"{tag(source, offset)}#{arrival_ms}"
+    return f"{source}@{offset}#{arrival_ms}"  # tag()'s, inline: once per event
 
 
 def parse(value: str, bucket_start: int) -> tuple[str, int]:
