@@ -298,8 +298,10 @@ class Pipeline:
             bucket = s.dedup.load(partition, _bucket_key(cid, b))
             if bucket:
                 buckets[b] = bucket
+        # The cache's values are the fold's to change (state.py): every one it changes is
+        # saved back by ``_write``.
         res = fold(cid, state, windows, buckets, items, policy=policy, now_ms=self._now(),
-                   wall_ms=wall)
+                   wall_ms=wall, owned=True)
         self._write(cid, res, wall, partition)
         self.view.update(partition, res.carrier, res.windows)
         self._push_latest(cid, res.accepted, partition)

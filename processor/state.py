@@ -12,8 +12,9 @@ encode, one RocksDB write and one changelog record. Reads see the dirty values.
 Each store also keeps the decoded values it read or wrote last (``load``/``save``), so a
 carrier seen again a batch later costs no RocksDB read and no JSON decode. The worker is
 the only writer of a partition it owns, and every write goes through here, so the copy
-can only go stale when the partition changes hands: ``drop`` it then. Values are shared,
-never mutated: the domain copies what it changes.
+can only go stale when the partition changes hands: ``drop`` it then. A value from
+``load`` may be changed in place by its one user, the fold, which ``save``s every value it
+changed; a dirty value is encoded at the flush, so the newest change is what is written.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ CODES = [100, 180, 183, 200, 202, 302, 404, 408, 480, 486, 487, 500, 503, 603]
 class Store:
     """What the Faust tables hold, as dicts: the agent's read-fold-write loop in miniature."""
 
-    def __init__(self) -> None:
+    def __init__(self, owned: bool = False) -> None:
+        self.owned = owned
         self.carrier: CarrierState | None = None
         self.windows: dict[tuple[str, int], WindowState] = {}
         self.buckets: dict[int, dict[str, str]] = {}
@@ -39,7 +40,7 @@ class Store:
               now_ms: int | None = None) -> FoldResult:
         res = fold("c1", self.carrier, self.windows, self.buckets, events,
                    policy=policy or Policy(),
-                   now_ms=now_ms, wall_ms=1)
+                   now_ms=now_ms, wall_ms=1, owned=self.owned)
         if res.carrier_changed:
             self.carrier = res.carrier
         self.windows.update(res.windows)
@@ -84,8 +85,8 @@ events_strategy = st.lists(
 
 
 def fold_in_batches(events: list[Sourced], cuts: list[int], now_ms: int | None,
-                    policy: Policy | None = None) -> Store:
-    store = Store()
+                    policy: Policy | None = None, *, owned: bool = False) -> Store:
+    store = Store(owned)
     bounds = sorted({0, len(events), *(c % (len(events) + 1) for c in cuts)})
     for a, b in itertools.pairwise(bounds):
         store.apply(events[a:b], policy=policy, now_ms=now_ms)
@@ -111,6 +112,32 @@ def test_any_split_into_batches_gives_the_same_state(events: list[Sourced], cuts
     assert snapshot(whole) == snapshot(split)
     one_by_one = fold_in_batches(events, list(range(len(events))), now_ms)
     assert snapshot(whole) == snapshot(one_by_one)
+
+
+@settings(max_examples=100, deadline=None)
+@given(events_strategy, st.lists(st.integers(0, 1000), max_size=6), st.integers(0, 40),
+       st.sampled_from([None, T0 + 20 * DAY_MS]))
+def test_a_fold_that_owns_its_values_ends_where_a_copying_one_does(
+        events: list[Sourced], cuts: list[int], inline: int, now_ms: int | None) -> None:
+    """The worker lets the fold change its cached values in place (``owned``): the state,
+    windows, buckets and counts must be those of the copying fold, which leaves what it
+    was given as it was."""
+    policy = Policy(dedup_inline=inline)
+    owned = fold_in_batches(events, cuts, now_ms, policy, owned=True)
+    copying = fold_in_batches(events, cuts, now_ms, policy)
+    assert snapshot(owned) == snapshot(copying)
+    assert owned.results == copying.results
+    assert owned.buckets == copying.buckets
+    if copying.carrier is not None:
+        assert owned.carrier is not None and owned.carrier.ids == copying.carrier.ids
+        given = (copying.carrier.to_json(), {k: w.to_json() for k, w in copying.windows.items()},
+                 {b: dict(m) for b, m in copying.buckets.items()})
+        again = [Sourced(e.event, "in:1", e.offset, e.arrival_ms) for e in events]
+        fold("c1", copying.carrier, copying.windows, copying.buckets, again, policy=policy,
+             now_ms=now_ms, wall_ms=2)
+        assert given == (copying.carrier.to_json(),
+                         {k: w.to_json() for k, w in copying.windows.items()},
+                         {b: dict(m) for b, m in copying.buckets.items()})
 
 
 @settings(max_examples=150, deadline=None)
