@@ -257,7 +257,9 @@ def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, no
 
 def _check_short_calls(cur: CarrierState, res: FoldResult, policy: Policy, now: int) -> None:
     first = live.first_hour(now)
-    dropped = live.prune(cur.hours, now) if first != res.pruned_at else []
+    hours = cur.hours
+    dropped = live.prune(hours, now) if first != res.pruned_at and hours and min(
+        hours) < first else []
     res.pruned_at = first  # ``live.add`` adds no hour before it: no need to look again
     if dropped:
         res.carrier_changed = True
