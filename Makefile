@@ -15,7 +15,8 @@ help:
 	@echo "make bench      carrierwatch vs its peers, latency and scale figures (> 1 h;"
 	@echo "                BENCH_ARGS='--events 200000' ~1 h, '--only RUN...', '--profile')"
 	@echo "make stop       stop the local broker started by 'make run'"
-	@echo "make lint       ruff;  make typecheck: mypy --strict"
+	@echo "make lint       ruff and the package layers (import-linter);"
+	@echo "                make typecheck: mypy --strict"
 
 $(VENV)/.installed: pyproject.toml deploy/system-deps.sh
 	./deploy/system-deps.sh prometheus
@@ -34,6 +35,7 @@ stop: install
 
 lint: install
 	$(BIN)/ruff check processor tests
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

@@ -183,10 +183,7 @@ def fold(
     changed in place instead of copied (the worker's record cache, where a copy of every
     window touched cost 4 µs per event); every changed one is in the result.
     """
-    if state is None:
-        cur = CarrierState(carrier_id)
-    else:
-        cur = state if owned else state.copy()
+    cur = CarrierState(carrier_id) if state is None else state if owned else state.copy()
     res = FoldResult(cur, finals=cur.total_final, owned=owned)
     for s in events:
         ev, src, off = s.event, s.source, s.offset
@@ -303,15 +300,9 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
             late = True
             continue
         wid = (kind, start)
-        w = res.windows.get(wid)
+        w = res.windows.get(wid) or _stored_window(res, windows, wid, create=count)
         if w is None:
-            stored = windows.get(wid)
-            if stored is None and not count:
-                continue  # nothing counted there; no empty window for a duplicate
-            if stored is None:
-                w = WindowState()
-            else:
-                w = stored if res.owned else stored.copy()
+            continue  # nothing counted there; no empty window for a duplicate
         if fresh and wid not in res.listed:  # the carrier's lists are long: look once
             res.listed.add(wid)
             if start not in cur.windows[kind]:
@@ -327,6 +318,16 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
             w.updated_ms = wall_ms
             res.windows[wid] = w
     return late
+
+
+def _stored_window(res: FoldResult, windows: Mapping[WindowId, WindowState], wid: WindowId, *,
+                   create: bool) -> WindowState | None:
+    """The window to change: the stored one (a copy unless the fold owns it), else a new
+    one if ``create``."""
+    stored = windows.get(wid)
+    if stored is None:
+        return WindowState() if create else None
+    return stored if res.owned else stored.copy()
 
 
 def _first_arrival(cur: CarrierState, res: FoldResult,

@@ -32,10 +32,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from processor import localbroker
-from processor.generate import Traffic, generate
-from processor.produce import produce
 from processor.settings import Settings
+from processor.tools import localbroker
+from processor.tools.generate import Traffic, generate
+from processor.tools.produce import produce
 from tests.benchmarks import scenarios
 from tests.benchmarks.common import result_of
 from tests.benchmarks.scenarios import create_topics, own_group, say

@@ -20,13 +20,13 @@ from typing import Any
 
 from rocksdict import Options, Rdict
 
-from processor.generate import Traffic, generate
-from processor.partitioning import partition_for
-from processor.pipeline import Pipeline, Stores, default_policy
-from processor.profiles import Profiles
-from processor.sender import Sender
+from processor.engine.pipeline import Pipeline, Stores, default_policy
+from processor.engine.profiles import Profiles
+from processor.engine.sender import Sender
+from processor.io.partitioning import partition_for
+from processor.runtime.process import tune_gc
 from processor.settings import Settings
-from processor.worker import tune_gc
+from processor.tools.generate import Traffic, generate
 from tests.benchmarks.scenarios import as_recorded
 
 START_MS = 1763510400000
@@ -102,9 +102,8 @@ def _tables(tmp: Path, partitions: int) -> Any:
                 dbs[p] = Rdict(str(tmp / f"{name}-{p}"), Options(raw_mode=True))
             return dbs[p]
 
-        return SimpleNamespace(
-            data=SimpleNamespace(_db_for_partition=db, set_persisted_offset=lambda *a: None),
-            changelog_topic=SimpleNamespace(get_topic_name=lambda: f"{name}-changelog"))
+        return SimpleNamespace(changelog=f"{name}-changelog", db=db,
+                               persisted=lambda *a: None)
 
     return SimpleNamespace(**{n: table(n) for n in ("carriers", "windows", "dedup",
                                                     "partitions", "latest")})

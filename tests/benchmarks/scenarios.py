@@ -25,12 +25,12 @@ from typing import Any
 
 import orjson
 
-from processor import codec
-from processor.generate import Message, Traffic, generate
-from processor.produce import produce
-from processor.replay import FileClock
+from processor.io import codec
 from processor.settings import Settings
-from processor.topic_reader import Drain, group_lag
+from processor.tools.generate import Message, Traffic, generate
+from processor.tools.produce import produce
+from processor.tools.replay import FileClock
+from processor.tools.topic_reader import Drain, group_lag
 from tests.faults.harness import peak_rss_mib
 from tests.integration.procs import Proc, cli, free_port, start_worker
 

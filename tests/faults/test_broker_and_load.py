@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from processor import localbroker
 from processor.settings import Settings
+from processor.tools import localbroker
 from tests.faults.harness import (
     SCALE,
     Feeder,

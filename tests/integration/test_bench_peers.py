@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from processor.generate import Traffic, generate
-from processor.produce import produce
 from processor.settings import Settings
+from processor.tools.generate import Traffic, generate
+from processor.tools.produce import produce
 from tests.benchmarks.bench import quix_python
 from tests.benchmarks.common import result_of
 from tests.integration.procs import REPO, cli

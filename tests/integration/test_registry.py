@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from processor import registry_io
-from processor.generate import Traffic, generate
-from processor.produce import produce
 from processor.settings import Settings
+from processor.tools import registry_io
+from processor.tools.generate import Traffic, generate
+from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, diff
 from tests.integration.procs import cli, start_worker
 from tests.oracle import Oracle, to_ms

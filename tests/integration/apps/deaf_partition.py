@@ -13,10 +13,10 @@ import os
 
 from faust.types import TP
 
-from processor.app import create_app
-from processor.faust_internals import is_ready
+from processor.runtime.app import create_app
+from processor.runtime.faust_internals import is_ready
+from processor.runtime.process import run
 from processor.settings import Settings
-from processor.worker import run
 
 log = logging.getLogger(__name__)
 

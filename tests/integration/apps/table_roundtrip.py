@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from processor import tables
-from processor.app import create_app
+from processor.runtime import tables
+from processor.runtime.app import create_app
+from processor.runtime.process import run
 from processor.settings import Settings
-from processor.worker import run
 
 
 def main() -> None:

@@ -1,0 +1,65 @@
+"""Per-carrier policy from the registry, parsed once per profile version."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import orjson
+
+from processor.domain.carrier import Policy
+from processor.domain.registry import Profile, parse_profile
+from processor.io.stored import read
+
+log = logging.getLogger(__name__)
+
+
+class Profiles:
+    """Reads ``carrier.registry`` (a Faust GlobalTable) and turns profiles into policies."""
+
+    def __init__(self, registry: Any, default: Policy) -> None:
+        self._registry = registry
+        self._default = default
+        self._cache: dict[str, tuple[bytes | None, Policy, Profile | None]] = {}
+
+    def _entry(self, carrier_id: str) -> tuple[bytes | None, Policy, Profile | None]:
+        raw = read(self._registry, carrier_id.encode())
+        cached = self._cache.get(carrier_id)
+        if cached is not None and cached[0] == raw:
+            return cached
+        profile = None
+        if raw is not None:
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                doc = None
+            profile, errors = parse_profile(carrier_id, doc)
+            if errors:
+                log.warning("carrier.registry profile of %s ignored: %s", carrier_id,
+                            "; ".join(errors))
+        entry = (raw, self._policy(profile), profile)
+        self._cache[carrier_id] = entry
+        return entry
+
+    def _policy(self, p: Profile | None) -> Policy:
+        if p is None:
+            return self._default
+        changes: dict[str, Any] = {"rates": p.card}
+        if p.failure_codes is not None:
+            changes["failures"] = p.failure_codes
+        if p.threshold is not None:
+            changes["threshold"] = p.threshold
+        if p.min_sample is not None:
+            changes["min_sample"] = p.min_sample
+        return dataclasses.replace(self._default, **changes)
+
+    def policy_for(self, carrier_id: str) -> Policy:
+        return self._entry(carrier_id)[1]
+
+    def profile(self, carrier_id: str) -> Profile | None:
+        return self._entry(carrier_id)[2]
+
+    def contacts(self, carrier_id: str) -> list[dict[str, str | None]]:
+        p = self.profile(carrier_id)
+        return [c.to_json() for c in p.contacts] if p is not None else []

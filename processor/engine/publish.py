@@ -1,0 +1,157 @@
+"""Publishing the output records of a batch: each changed record once per batch.
+
+The agent marks what a batch changed (or re-applied) and flushes at the end of the batch:
+the records are built from the tables and queued behind the batch's changelog writes, and
+the batch is drained before its offsets can be committed, so "offset committed" implies
+"record sent". Records are derived from state, so publishing can be repeated at will
+(after a start, every owned carrier and its newest hour, day and month are republished
+once).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from processor.domain import records
+from processor.domain.carrier import CarrierState, Policy, WindowState
+from processor.domain.summary import Stats, total
+from processor.domain.windows import live_hours, window_key, window_start
+from processor.engine.state import Store
+
+CONSECUTIVE = "carrier.consecutive-failures"
+CONSISTENCY = "carrier.code-consistency"
+LIVE = "carrier.summary.live"
+SUMMARY_TOPIC = {"hour": "carrier.summary.hourly", "day": "carrier.summary.daily",
+                 "month": "carrier.summary.monthly"}
+
+
+@dataclass
+class Dirty:
+    carriers: dict[str, int] = field(default_factory=dict)  # carrier -> its partition
+    windows: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    tombstones: set[tuple[str, str, int]] = field(default_factory=set)
+    # What the batch just wrote, so publishing need not read it back from RocksDB.
+    states: dict[str, CarrierState] = field(default_factory=dict)
+    window_states: dict[tuple[str, str, int], WindowState] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.carriers or self.windows or self.tombstones)
+
+
+class Publisher:
+    """Collects changes from the agent and sends the records they touch."""
+
+    def __init__(self, send: Callable[[str, bytes, bytes | None], None],
+                 carriers: Store[CarrierState], windows: Store[WindowState],
+                 policy_for: Callable[[str], Policy],
+                 now_for: Callable[[CarrierState], int | None]) -> None:
+        self._send = send  # (contract topic name, key, value or None for a tombstone)
+        self._carriers = carriers
+        self._windows = windows
+        self._policy_for = policy_for
+        self._now_for = now_for
+        self.dirty = Dirty()
+        self.published = 0
+        # carrier -> (its current hour, the 23 hours before it summed): a live record is
+        # that plus the current hour, instead of 24 hours merged for every batch. Dropped
+        # when one of those hours is written (a late event) and when partitions move.
+        self._closed: dict[str, tuple[int, Stats]] = {}
+
+    def mark(self, carrier_id: str, partition: int, windows: Iterable[tuple[str, int]] = (),
+             expired: Iterable[tuple[str, int]] = (), *, state: CarrierState | None = None,
+             written: Mapping[tuple[str, int], WindowState] | None = None) -> None:
+        """``carrier_id`` (stored in ``partition``) and these windows of it changed;
+        ``state`` and ``written`` are the values just stored, if the caller has them."""
+        self.dirty.carriers[carrier_id] = partition
+        if state is not None:
+            self.dirty.states[carrier_id] = state
+        for (kind, start), w in (written or {}).items():
+            self.dirty.window_states[(carrier_id, kind, start)] = w
+            if kind == "hour":
+                closed = self._closed.get(carrier_id)
+                if closed is not None and start != closed[0]:
+                    del self._closed[carrier_id]
+        for kind, start in windows:
+            self.dirty.windows[(carrier_id, kind, start)] = partition
+        for kind, start in expired:
+            if kind == "hour":
+                self._closed.pop(carrier_id, None)
+            self.dirty.tombstones.add((carrier_id, kind, start))
+            self.dirty.windows.pop((carrier_id, kind, start), None)
+            self.dirty.window_states.pop((carrier_id, kind, start), None)
+
+    def forget(self) -> None:
+        """Partitions changed hands: what was summed may have changed elsewhere since."""
+        self._closed.clear()
+
+    def discard(self) -> None:
+        """What was marked is processed again (the cache was discarded)."""
+        self.dirty = Dirty()
+        self.forget()
+
+    def flush(self) -> int:
+        """Send every marked record; returns how many were sent."""
+        dirty, self.dirty = self.dirty, Dirty()
+        wall = int(time.time() * 1000)
+        sent = 0
+        for carrier_id, partition in dirty.carriers.items():
+            state = dirty.states.get(carrier_id) or self._carriers.load(
+                partition, carrier_id.encode())
+            if state is None:
+                continue
+            sent += self._carrier_records(state, partition, wall, dirty)
+        for (carrier_id, kind, start), partition in dirty.windows.items():
+            key = window_key(carrier_id, kind, start).encode()
+            w = dirty.window_states.get((carrier_id, kind, start)) or self._windows.load(
+                partition, key)
+            if w is None:
+                continue
+            rec = records.summary(carrier_id, kind, start, w.stats, w.updated_ms or wall)
+            self._send(SUMMARY_TOPIC[kind], key, orjson.dumps(rec))
+            sent += 1
+        for carrier_id, kind, start in dirty.tombstones:
+            self._send(SUMMARY_TOPIC[kind], window_key(carrier_id, kind, start).encode(), None)
+            sent += 1
+        self.published += sent
+        return sent
+
+    def _carrier_records(self, state: CarrierState, partition: int, wall: int,
+                         dirty: Dirty) -> int:
+        cid = state.carrier_id
+        key = cid.encode()
+        policy = self._policy_for(cid)
+        updated = state.updated_ms or wall
+        self._send(CONSECUTIVE, key, orjson.dumps(records.consecutive_failures(state, policy,
+                                                                               updated)))
+        self._send(CONSISTENCY, key, orjson.dumps(records.code_consistency(state, policy,
+                                                                           updated)))
+        now = self._now_for(state)
+        if now is None:
+            return 2
+        stored = set(state.windows.get("hour", ()))  # skip lookups of hours without traffic
+        current = window_start("hour", now)
+        closed = self._closed.get(cid)
+        if closed is None or closed[0] != current:
+            closed = (current, total(self._hours(cid, partition, live_hours(now)[:-1], stored,
+                                                 dirty)))
+            self._closed[cid] = closed
+        hours = [closed[1], *self._hours(cid, partition, [current], stored, dirty)]
+        self._send(LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))
+        return 3
+
+    def _hours(self, cid: str, partition: int, starts: Iterable[int], stored: set[int],
+               dirty: Dirty) -> list[Stats]:
+        """The stats of these hourly windows of ``cid`` that hold traffic."""
+        out = []
+        for start in starts:
+            if start not in stored:
+                continue
+            w = dirty.window_states.get((cid, "hour", start)) or self._windows.load(
+                partition, window_key(cid, "hour", start).encode())
+            if w is not None:
+                out.append(w.stats)
+        return out

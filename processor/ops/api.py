@@ -1,0 +1,147 @@
+"""The HTTP API's answers, independent of the web framework: (status, JSON-able body)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from processor.domain import latest as latest_calls
+from processor.domain import records
+from processor.domain.carrier import CarrierState, Policy, WindowState
+from processor.domain.summary import Stats
+from processor.domain.windows import KINDS, live_hours, parse_iso_ms, window_end
+from processor.engine.profiles import Profiles
+from processor.engine.view import CarrierRow
+from processor.io import codec
+from processor.io.stored import load_carrier, load_window
+
+WINDOW_CHOICES = (*KINDS, "live")
+MAX_LIMIT = 10_000
+
+
+class BadRequest(ValueError):
+    """A parameter is wrong; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+
+
+def not_found(carrier_id: str) -> Reply:
+    return Reply(404, {"error": "unknown-carrier",
+                       "detail": f"no carrier {carrier_id!r} in this processor's state"})
+
+
+def parse_time(name: str, raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return codec.parse_ts(int(raw) if raw.lstrip("-").isdigit() else raw)
+    except codec.Invalid as bad:
+        raise BadRequest(f"{name}: {bad.rejected.detail}") from None
+
+
+def parse_limit(raw: str | None, default: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadRequest(f"limit: expected an integer from 1 to {MAX_LIMIT}, got {raw!r}")
+    return int(raw)
+
+
+class CarrierApi:
+    """Reads the tables (this worker's partitions) and answers API requests."""
+
+    def __init__(self, *, carriers: Any, windows: Any, latest: Any, profiles: Profiles,
+                 now_for: Callable[[CarrierState], int | None], default_latest: int) -> None:
+        self._carriers = carriers
+        self._windows = windows
+        self._latest = latest
+        self._profiles = profiles
+        self._now_for = now_for
+        self._default_latest = default_latest
+
+    def _state(self, cid: str) -> CarrierState | None:
+        return load_carrier(self._carriers, cid)
+
+    def _window(self, cid: str, kind: str, start: int) -> WindowState | None:
+        return load_window(self._windows, cid, kind, start)
+
+    def carriers(self, rows: Iterable[CarrierRow]) -> Reply:
+        out = []
+        for row in sorted(rows, key=lambda r: r.carrier_id):
+            profile = self._profiles.profile(row.carrier_id)
+            out.append({"carrier_id": row.carrier_id,
+                        "name": profile.name if profile else None,
+                        "consecutive_failures": row.consecutive,
+                        "total_final": sum(row.codes.values()),
+                        "total_404": row.codes.get(404, 0)})
+        return Reply(200, {"carriers": out})
+
+    def status(self, cid: str) -> Reply:
+        state = self._state(cid)
+        if state is None:
+            return not_found(cid)
+        policy = self._policy(cid)
+        profile = self._profiles.profile(cid)
+        return Reply(200, {
+            "carrier_id": cid,
+            "name": profile.name if profile else None,
+            "contacts": self._profiles.contacts(cid),
+            "consecutive_failures": records.consecutive_failures(state, policy,
+                                                                 state.updated_ms),
+            "code_consistency": records.code_consistency(state, policy, state.updated_ms),
+            "live": self._live(state),
+            "alerts_firing": sorted(k for k, v in state.firing.items() if v),
+        })
+
+    def _policy(self, cid: str) -> Policy:
+        return self._profiles.policy_for(cid)
+
+    def _live(self, state: CarrierState) -> dict[str, Any] | None:
+        now = self._now_for(state)
+        if now is None:
+            return None
+        hours = [w.stats for start in live_hours(now)
+                 if (w := self._window(state.carrier_id, "hour", start)) is not None]
+        return records.live(state.carrier_id, now, hours, state.updated_ms)
+
+    def summary(self, cid: str, query: Mapping[str, str]) -> Reply:
+        window = query.get("window", "day")
+        if window not in WINDOW_CHOICES:
+            raise BadRequest(f"window: expected one of {', '.join(WINDOW_CHOICES)}, "
+                             f"got {window!r}")
+        since, until = parse_time("from", query.get("from")), parse_time("to", query.get("to"))
+        if since is not None and until is not None and since >= until:
+            raise BadRequest("from must be before to")
+        state = self._state(cid)
+        if state is None:
+            return not_found(cid)
+        if window == "live":
+            live = self._live(state)
+            return Reply(200, {"carrier_id": cid, "window": "live",
+                               "summaries": [live] if live else []})
+        out = []
+        for start in sorted(state.windows[window]):
+            end = window_end(window, start)
+            if (since is not None and end <= since) or (until is not None and start >= until):
+                continue
+            w = self._window(cid, window, start)
+            stats = w.stats if w is not None else Stats()
+            out.append(records.summary(cid, window, start, stats,
+                                       w.updated_ms if w else state.updated_ms))
+        return Reply(200, {"carrier_id": cid, "window": window, "summaries": out})
+
+    def latest_calls(self, cid: str, query: Mapping[str, str]) -> Reply:
+        limit = parse_limit(query.get("limit"), self._default_latest)
+        if self._state(cid) is None:
+            return not_found(cid)
+        raw = self._latest.get(cid.encode())
+        kept = latest_calls.stored_calls(cid, latest_calls.decode_head(raw) if raw else None,
+                                         self._latest.get)
+        # The last N received, shown newest first by event time (arrival may be out of order).
+        calls = sorted(kept, key=lambda c: parse_iso_ms(c["ts"]), reverse=True)[:limit]
+        return Reply(200, {"carrier_id": cid, "calls": calls})

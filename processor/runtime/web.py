@@ -1,0 +1,125 @@
+"""HTTP views on the worker (contract §6): a thin Faust adapter over ``api`` and ``metrics``.
+
+A request for a carrier owned by another worker is forwarded to it by Faust's table router
+(the carriers table's partition of the key decides the owner).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+import orjson
+
+from processor.ops import formats, metrics
+from processor.ops.api import BadRequest, CarrierApi, Reply
+
+
+def _wants_csv(request: Any) -> bool:
+    fmt = request.query.get("format")
+    if fmt is not None:
+        return bool(fmt == "csv")
+    return "text/csv" in request.headers.get("Accept", "")
+
+
+def _respond(view: Any, reply: Reply, csv_rows: str | None = None,
+             columns: tuple[str, ...] = ()) -> Any:
+    if csv_rows is not None and reply.status == 200:
+        rows = reply.body[csv_rows]
+        return view.bytes(formats.to_csv(rows, columns).encode(), content_type="text/csv")
+    return view.bytes(orjson.dumps(reply.body), content_type="application/json",
+                      status=reply.status)
+
+
+def _guard(view: Any, fn: Callable[[], Reply], csv_rows: str | None = None,
+           columns: tuple[str, ...] = ()) -> Any:
+    try:
+        return _respond(view, fn(), csv_rows, columns)
+    except BadRequest as exc:
+        return _respond(view, Reply(400, {"error": "bad-request", "detail": str(exc)}))
+
+
+def _listing(view: Any, request: Any, fn: Callable[[], Reply], rows: str,
+             columns: tuple[str, ...]) -> Any:
+    """A list answer: JSON, or CSV of its ``rows`` when the client asks for it."""
+    return _guard(view, fn, rows if _wants_csv(request) else None, columns)
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>`` matches (constant time); no token set = open."""
+    if not token:
+        return True
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                              token.encode())
+
+
+def require_token(token: str) -> Callable[[Handler], Handler]:
+    """Refuse a request without the API token before it is answered or forwarded."""
+    def wrap(fn: Handler) -> Handler:
+        @functools.wraps(fn)
+        async def checked(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if not bearer_ok(request.headers.get("Authorization"), token):
+                return view.bytes(
+                    orjson.dumps({"error": "unauthorized",
+                                  "detail": "send Authorization: Bearer <CARRIERWATCH_API_TOKEN>"}),
+                    content_type="application/json", status=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="carrierwatch"'})
+            return await fn(view, request, *args, **kwargs)
+        return checked
+    return wrap
+
+
+def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
+             owned_rows: Callable[[], Any], exposition: Any, ready: Callable[[], bool],
+             token: str = "") -> None:
+    """Attach the API pages to ``app``. With ``token`` the /carriers pages need it;
+    /metrics, /healthz and /readyz stay open for scrapers and probes (no secrets there)."""
+    auth = require_token(token)
+
+    @app.page("/metrics")
+    async def metrics_page(view: Any, request: Any) -> Any:
+        return view.bytes(exposition.render(), content_type=None,
+                          headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    @app.page("/healthz")
+    async def healthz(view: Any, request: Any) -> Any:
+        return view.json({"status": "alive"})
+
+    @app.page("/readyz")
+    async def readyz(view: Any, request: Any) -> Any:
+        ok = ready()
+        return view.json({"ready": ok}, status=200 if ok else 503)
+
+    @app.page("/carriers")
+    @auth
+    async def carriers(view: Any, request: Any) -> Any:
+        return _guard(view, lambda: api.carriers(owned_rows()))
+
+    @app.page("/carriers/{carrier}")
+    @auth
+    @app.table_route(table=carriers_table, match_info="carrier")
+    async def carrier(view: Any, request: Any, carrier: str) -> Any:
+        return _guard(view, lambda: api.status(carrier))
+
+    @app.page("/carriers/{carrier}/summary")
+    @auth
+    @app.table_route(table=carriers_table, match_info="carrier")
+    async def summary(view: Any, request: Any, carrier: str) -> Any:
+        return _listing(view, request, lambda: api.summary(carrier, request.query),
+                        "summaries", formats.SUMMARY_COLUMNS)
+
+    @app.page("/carriers/{carrier}/latest-calls")
+    @auth
+    @app.table_route(table=carriers_table, match_info="carrier")
+    async def latest_calls(view: Any, request: Any, carrier: str) -> Any:
+        return _listing(view, request, lambda: api.latest_calls(carrier, request.query),
+                        "calls", formats.LATEST_COLUMNS)
+
+    _ = (metrics_page, healthz, readyz, carriers, carrier, summary, latest_calls)

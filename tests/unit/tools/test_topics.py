@@ -1,0 +1,40 @@
+"""Topic declarations resolve against settings; the comparison names every mismatch."""
+
+from __future__ import annotations
+
+from processor.settings import Settings
+from processor.tools.topics import ObservedTopic, compare, load_specs
+
+CONTRACT_TOPICS = {
+    "sip.responses", "sip.responses.dlq", "carrier.registry", "carrier.consecutive-failures",
+    "carrier.code-consistency", "carrier.summary.hourly", "carrier.summary.daily",
+    "carrier.summary.monthly", "carrier.summary.live", "carrier.alerts",
+}
+
+
+def test_every_contract_topic_is_declared_with_prefix_and_partitions() -> None:
+    specs = load_specs(Settings(topic_prefix="inv7", partitions=6, app_id="cw"))
+    assert {s.contract_name for s in specs} == CONTRACT_TOPICS | {"cw-route"}
+    assert all(s.name == f"inv7.{s.contract_name}" for s in specs)
+    assert all(s.partitions == 6 for s in specs)
+    compacted = {s.contract_name for s in specs if s.config["cleanup.policy"] == "compact"}
+    assert compacted == CONTRACT_TOPICS - {"sip.responses", "sip.responses.dlq",
+                                           "carrier.alerts"}
+
+
+def test_compare_reports_missing_partitions_and_policy() -> None:
+    specs = load_specs(Settings(partitions=4))
+    observed = {
+        s.name: ObservedTopic(s.name, s.partitions, dict(s.config)) for s in specs
+    }
+    assert compare(specs, observed) == []
+    observed["carrier.summary.daily"] = ObservedTopic("carrier.summary.daily", 2,
+                                                      {"cleanup.policy": "compact"})
+    observed["carrier.alerts"] = ObservedTopic("carrier.alerts", 4, {
+        "cleanup.policy": "compact", "retention.ms": "2592000000"})
+    del observed["sip.responses"]
+    assert compare(specs, observed) == [
+        "sip.responses: missing (run `carrierwatch topics create`)",
+        "carrier.summary.daily: has 2 partitions, declared 4",
+        "carrier.alerts: cleanup.policy=compact, declared delete",
+    ]
