@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+
+from confluent_kafka import Message
 
 from processor.io.connection import client_config
 from processor.settings import Settings
@@ -79,13 +80,13 @@ class InputReader:
         self._consumer.unassign()
         self.assigned = {}
 
-    def poll(self, max_messages: int) -> list[Any]:
+    def poll(self, max_messages: int) -> list[Message]:
         """Up to ``max_messages`` records librdkafka has fetched, without waiting. Errors
         that are not records (a broker away) are logged and left out: librdkafka retries
         on its own. (Partition ends are not reported: ``enable.partition.eof`` is off.)"""
         if not self.assigned:
             return []
-        batch: list[Any] = self._consumer.consume(max_messages, 0)
+        batch: list[Message] = self._consumer.consume(max_messages, 0)
         if batch and any(m.error() is not None for m in batch):
             for m in batch:
                 if m.error() is not None:

@@ -8,9 +8,13 @@ from typing import Any
 
 import orjson
 
+from processor.domain import codes
+from processor.domain.alerts import ShortCallRule
 from processor.domain.carrier import Policy
 from processor.domain.registry import Profile, parse_profile
+from processor.domain.windows import Retention
 from processor.io.stored import read
+from processor.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +67,19 @@ class Profiles:
     def contacts(self, carrier_id: str) -> list[dict[str, str | None]]:
         p = self.profile(carrier_id)
         return [c.to_json() for c in p.contacts] if p is not None else []
+
+
+def default_policy(settings: Settings) -> Policy:
+    """The policy of a carrier the registry says nothing about, from the settings."""
+    return Policy(
+        failures=codes.failure_set(settings.failure_set),
+        threshold=settings.consecutive_failure_threshold,
+        min_sample=settings.min_sample,
+        retention=Retention(settings.retention_hour_days, settings.retention_day_days,
+                            settings.retention_months),
+        dedup_window_ms=settings.dedup_window_s * 1000,
+        counted_once=settings.counted_once,
+        short_calls=ShortCallRule(settings.short_call_alert_share,
+                                  settings.short_call_resolve_share,
+                                  settings.short_call_min_answered),
+    )

@@ -6,6 +6,8 @@ several workers can each build their own from their own settings.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import faust
@@ -15,6 +17,9 @@ from processor.runtime import faust_internals
 from processor.settings import Settings
 
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # = max.message.bytes of the DLQ in topics/topics.toml
+
+
+log = logging.getLogger(__name__)
 
 
 class App(faust.App):
@@ -29,7 +34,7 @@ class App(faust.App):
     async def on_stop(self) -> None:
         worker = getattr(self, "batch_worker", None)
         if worker is not None:  # flush, commit, before Faust stops the consumer and tables
-            await worker.stop()
+            await worker.on_shutdown()
         await super().on_stop()
 
 
@@ -61,10 +66,38 @@ def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
     )
     app.batch_topics = frozenset({settings.topic(settings.input_topic), settings.route_topic})
     if with_agents:
-        from processor.runtime.worker import register
-
         register(app, settings)
     return app
+
+
+def register(app: faust.App, settings: Settings) -> Any:
+    """Attach the worker (its topics, tables, loop and lifecycle) and its HTTP views."""
+    from processor.runtime.http import register_http
+    from processor.runtime.worker import Worker
+
+    worker = Worker(app, settings)
+    app.batch_worker = worker  # type: ignore[attr-defined]
+
+    @app.task
+    async def loop() -> None:
+        worker._loop_task = asyncio.current_task()
+        try:
+            await worker.run()
+        except Exception:
+            log.exception("the worker's loop failed; stopping")
+            raise
+
+    @app.on_partitions_revoked.connect
+    async def revoked(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        await worker.on_revoke()
+
+    @app.on_partitions_assigned.connect
+    async def assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        worker.on_assign()
+
+    register_http(app, worker, settings)
+    _ = (loop, revoked, assigned)
+    return worker
 
 
 def faust_credentials(settings: Settings) -> Any:

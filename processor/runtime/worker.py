@@ -3,16 +3,16 @@
 Faust is the application (the group and its co-partitioned assignment, the tables and
 their recovery, the web server); the hot path is the worker's own loop:
 
-    poll a batch (processor/engine/input.py) -> fold it into the record cache (pipeline.py)
-    -> every commit interval: flush the cache (once per key) -> when the broker has
-    acknowledged the flush: commit its input offsets (processor/engine/checkpoint.py)
+    poll a batch (engine/input.py) -> fold it into the record cache (engine/pipeline.py)
+    -> every commit interval: flush the cache (once per key) -> once the broker has
+    acknowledged the flush: commit its input offsets (committer.py)
 
 Lifecycle: on assignment (once the tables are recovered) it reads the group's committed
 offsets and starts reading there; on revocation it stops, flushes, waits until everything
 is acknowledged, commits, and lets go, so the next owner starts exactly where it ended; on
 shutdown the same. One partition is read by one worker at a time: it is read only between
 Faust's assignment and revocation of it, and a worker that lost its place in the group
-cannot commit (processor/runtime/faust_internals.py).
+cannot commit (faust_internals.py).
 """
 
 from __future__ import annotations
@@ -20,24 +20,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from typing import Any, TypeVar
 
 import faust
 
-from processor.domain.windows import HOUR_MS
 from processor.engine.catch_up import CatchUp
-from processor.engine.checkpoint import Checkpoint
-from processor.engine.input import InputReader, Key
-from processor.engine.pipeline import Pipeline, Stores, default_policy, now_ms
-from processor.engine.profiles import Profiles
+from processor.engine.input import InputReader
+from processor.engine.pipeline import Pipeline, now_ms
+from processor.engine.profiles import Profiles, default_policy
 from processor.engine.sender import POLL_S, Sender
-from processor.engine.state import persist_offsets
-from processor.engine.view import CarrierRow
+from processor.engine.stores import Stores
 from processor.io.connection import client_config
-from processor.ops.api import CarrierApi
-from processor.ops.metrics import CarrierCollector, Exposition
-from processor.runtime import faust_internals, tables, web
+from processor.runtime import tables
+from processor.runtime.committer import Committer
 from processor.runtime.faust_internals import is_ready
 from processor.settings import Settings
 
@@ -49,14 +45,14 @@ IN_FLIGHT = 4  # flushes whose records may be on their way while the next is pro
 RETRY_S = 1.0  # after a failed batch or start, wait this long before trying again
 REPORT_S = 1.0  # how often catch-up progress is looked at
 SHUTDOWN_DRAIN_S = 10.0
-# While no batch came for WARM_S, /metrics lines of changed carriers are formatted ahead,
-# WARM_BUDGET_S at a time (the event loop is blocked meanwhile): ~1,500 carriers a go.
-WARM_S = 0.25
-WARM_BUDGET_S = 0.05
 
 
 class Worker:
-    """One worker's tables, reader, pipeline and checkpoint, and the loop that runs them."""
+    """One worker's tables, reader, pipeline and committer, and the loop that runs them.
+
+    Its lifecycle follows Faust's: ``on_assign`` (reading starts once the tables are
+    recovered), ``on_revoke`` (hand everything processed over, committed) and
+    ``on_shutdown`` (the same, before Faust stops the tables)."""
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.app = app
@@ -76,7 +72,7 @@ class Worker:
         self.stores = Stores.over(tables.for_cache(t))
         self.profiles = Profiles(t.registry, default_policy(settings))
         self.pipeline = Pipeline(settings, self.stores, self.sender, self.profiles)
-        self.checkpoint = Checkpoint()
+        self.committer = Committer(app, self.sender, self.pipeline, self.stores.all())
         self.reader: InputReader | None = None
         self.catch_up = CatchUp()
         self.partitions: set[int] = set()  # whose input and route this worker reads now
@@ -85,10 +81,7 @@ class Worker:
         self._to_start: int | None = None  # the generation waiting for its tables
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._commit_lock = asyncio.Lock()
-        self._to_commit: dict[Key, int] = {}
-        self._commit_task: asyncio.Task[None] | None = None
-        self._last_flush = self._last_batch = self._last_tick = self._last_report = 0.0
+        self._last_batch = self._last_tick = self._last_report = 0.0
         self._retry_at = 0.0
         self.clean = False  # set by a shutdown that left nothing unacknowledged
 
@@ -100,10 +93,10 @@ class Worker:
             if self._to_start is not None and is_ready(self.app):
                 await self._start(self._to_start)
             got = await self._step() if self.active else 0
-            self._settle()
-            while self.checkpoint.in_flight > IN_FLIGHT and not self._stopping:
+            self.committer.settle(self.partitions)
+            while self.committer.in_flight > IN_FLIGHT and not self._stopping:
                 await asyncio.sleep(POLL_S)  # the broker is slow or away: wait for it
-                self._settle()
+                self.committer.settle(self.partitions)
             await asyncio.sleep(0 if got else IDLE_S)
 
     async def _step(self) -> int:
@@ -126,22 +119,21 @@ class Worker:
                 done, positions = await self._run(self.pipeline.steps(batch), generation)
                 if not done:
                     return 0
-                for key, offset in positions.items():
-                    self.checkpoint.advance(key, offset)
+                self.committer.advance(positions)
                 self._last_batch = now
         except Exception:  # a bug or a broken table, not bad input: read it all again
             log.exception("processing failed; everything since the last flush is read "
                           "again in %.0f s", RETRY_S)
             self.pipeline.discard()
-            self.reader.seek(self.checkpoint.rewind())
+            self.reader.seek(self.committer.rewind())
             self._retry_at = now + RETRY_S
             return 0
         if now - self._last_report >= REPORT_S:
             self._last_report = now
             self._report_catch_up()
-        if (now - self._last_flush >= self.settings.commit_interval_s
+        if (now - self.committer.last_flush >= self.settings.commit_interval_s
                 or self.pipeline.dirty_keys >= self.settings.cache_max_keys):
-            self.flush()
+            self.committer.flush()
         return len(batch)
 
     async def _run(self, steps: Generator[None, None, T], generation: int) -> tuple[bool, Any]:
@@ -159,34 +151,8 @@ class Worker:
                 steps.close()
                 return False, None
 
-    def flush(self) -> None:
-        """Flush the record cache; its input offsets become committable once acked."""
-        self._last_flush = self.clock()
-        if self.pipeline.unflushed or self.pipeline.dirty_keys or self.pipeline.publisher.dirty:
-            self.checkpoint.sealed(self.pipeline.flush())
-
-    def _settle(self) -> None:
-        """Serve delivery reports; commit what became durable (in the background)."""
-        self.sender.poll()
-        settled = self.checkpoint.settle()
-        if settled is None:
-            return
-        positions, changelog = settled
-        persist_offsets(self.stores.all(), changelog, self.partitions)
-        self._to_commit.update(positions)
-        if self._commit_task is None or self._commit_task.done():
-            self._commit_task = asyncio.ensure_future(self._commit())
-
-    async def _commit(self) -> None:
-        """Commit every durable position not committed yet, one commit at a time."""
-        async with self._commit_lock:
-            while self._to_commit:
-                positions, self._to_commit = self._to_commit, {}
-                if not await faust_internals.commit(self.app, positions):
-                    log.info("a commit was refused: the group is rebalancing")
-
     # -- assignment ---------------------------------------------------------------------
-    def assigned(self) -> None:
+    def on_assign(self) -> None:
         """Faust assigned partitions; they are read once the tables are recovered."""
         self._generation += 1
         self._to_start = self._generation
@@ -211,8 +177,8 @@ class Worker:
             return  # a rebalance came meanwhile
         self._to_start = None
         self.reader.assign(committed)
+        self.committer.on_assign(committed)
         for key, offset in committed.items():
-            self.checkpoint.start(key, offset or 0)
             if key[0] == self.input_name:
                 log.info("%s[%d]: processing starts at offset %s", key[0], key[1],
                          "0 (nothing committed)" if offset is None else offset)
@@ -221,28 +187,21 @@ class Worker:
         self.catch_up.begin(self.pipeline.processed)
         self._last_tick = float("-inf")  # the first tick republishes every carrier at once
 
-    async def revoked(self) -> None:
+    async def on_revoke(self) -> None:
         """Faust takes the partitions away: hand over everything processed, committed."""
         self._generation += 1
         self._to_start = None
         if not self.active:
             return
         self.active = False
-        await self._hand_over()
+        await self.committer.hand_over(self.partitions)
         assert self.reader is not None
         self.reader.unassign()
-        self.checkpoint.forget(list(self.checkpoint.processed))
+        self.committer.on_revoke()
         self.pipeline.forget(self.partitions)
         self.partitions = set()
 
-    async def _hand_over(self) -> None:
-        """Flush, wait until the broker acknowledged all of it, commit."""
-        self.flush()
-        await self.sender.drain()
-        self._settle()
-        await self._commit()
-
-    async def stop(self) -> None:
+    async def on_shutdown(self) -> None:
         """Stop the loop; hand over what was processed (before Faust stops the tables)."""
         self._stopping = True
         if self._loop_task is not None:
@@ -250,7 +209,8 @@ class Worker:
         if self.active:
             self.active = False
             try:
-                await asyncio.wait_for(self._hand_over(), timeout=SHUTDOWN_DRAIN_S)
+                await asyncio.wait_for(self.committer.hand_over(self.partitions),
+                                       timeout=SHUTDOWN_DRAIN_S)
                 self.clean = True
             except TimeoutError:
                 log.warning("stopping with %d records unacknowledged: their input is not "
@@ -269,7 +229,7 @@ class Worker:
         for p in self.partitions:
             key = (self.input_name, p)
             high = self.reader.high_watermark(key)
-            position = self.checkpoint.processed.get(key)
+            position = self.committer.checkpoint.processed.get(key)
             if high is not None and position is not None:
                 out[p] = max(0, high - position)
         return out
@@ -287,65 +247,3 @@ class Worker:
                                          self.pipeline.processed)
             if line:
                 log.info(line)
-
-
-def register(app: faust.App, settings: Settings) -> Worker:
-    """Attach the worker's topics, tables, loop and HTTP views to ``app``."""
-    worker = Worker(app, settings)
-    app.batch_worker = worker  # type: ignore[attr-defined]
-
-    @app.task
-    async def loop() -> None:
-        worker._loop_task = asyncio.current_task()
-        try:
-            await worker.run()
-        except Exception:
-            log.exception("the worker's loop failed; stopping")
-            raise
-
-    @app.on_partitions_revoked.connect
-    async def revoked(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        await worker.revoked()
-
-    @app.on_partitions_assigned.connect
-    async def assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        worker.assigned()
-
-    _register_http(app, worker, settings)
-    _ = (loop, revoked, assigned)
-    return worker
-
-
-def _register_http(app: faust.App, worker: Worker, settings: Settings) -> None:
-    """``/metrics`` (formatted ahead while idle) and the carrier API."""
-    view = worker.pipeline.view
-
-    @app.timer(WARM_S, on_leader=False)
-    async def warm_metrics() -> None:
-        if worker.idle_s() >= WARM_S:  # rows change only in batches, cached lines by the hour
-            exposition.warm_idle((worker.pipeline.processed, now_ms() // HOUR_MS),
-                                 WARM_BUDGET_S)
-
-    collector = CarrierCollector(
-        rows=lambda: list(view.owned(worker.owned_partitions())),
-        invalid=lambda: sum(n for p, n in view.invalid.items()
-                            if p in worker.owned_partitions()),
-        now_ms=lambda row: now_ms() if settings.clock == "wall" else row_stream_time(row),
-        max_carriers=settings.metrics_max_carriers, lag=worker.lag)
-    exposition = Exposition(collector)
-    api = CarrierApi(carriers=worker.tables.carriers, windows=worker.tables.windows,
-                     latest=worker.tables.latest, profiles=worker.profiles,
-                     now_for=worker.pipeline.now_for, default_latest=settings.latest_calls)
-    web.register(app, api, carriers_table=worker.tables.carriers,
-                 owned_rows=lambda: list(view.owned(worker.owned_partitions())),
-                 exposition=exposition, ready=lambda: is_ready(app),
-                 token=settings.api_token)
-    _ = warm_metrics
-
-
-def row_stream_time(row: CarrierRow) -> int | None:
-    """On the stream clock "now" is the carrier's newest hour with traffic."""
-    return max(row.hours) if row.hours else None
-
-
-__all__: Sequence[str] = ("Worker", "is_ready", "register", "row_stream_time")

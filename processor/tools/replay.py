@@ -353,7 +353,7 @@ def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], sent: int, out
 
 def _report(inv: Settings, name: str, source: Source, *, carriers: set[str] | None,
             scan: FileScan, min_streak: int) -> Report:
-    from processor.engine.pipeline import default_policy
+    from processor.engine.profiles import default_policy
     from processor.tools.topic_reader import latest, read_to_end
 
     outputs = read_to_end(inv, ["carrier.consecutive-failures", "carrier.code-consistency",

@@ -20,9 +20,10 @@ from typing import Any
 
 from rocksdict import Options, Rdict
 
-from processor.engine.pipeline import Pipeline, Stores, default_policy
-from processor.engine.profiles import Profiles
+from processor.engine.pipeline import Pipeline
+from processor.engine.profiles import Profiles, default_policy
 from processor.engine.sender import Sender
+from processor.engine.stores import Stores
 from processor.io.partitioning import partition_for
 from processor.runtime.process import tune_gc
 from processor.settings import Settings

@@ -1,0 +1,132 @@
+"""A batch's way in: decoded into each carrier's events, mis-keyed ones forwarded to the
+route topic at their carrier's partition, invalid ones dead-lettered (contract §2).
+
+An event on the wrong partition for its carrier (mis-keyed or unkeyed input) is forwarded
+so that one partition, and so one worker, owns each carrier. A routed value is
+``R2|<topic:partition>|<offset>|<arrival ms>|`` + the original bytes: it keeps the input
+coordinates, so a copy forwarded again after a restart is skipped like any re-delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from confluent_kafka import Message
+
+from processor.domain.events import SipEvent, Sourced
+from processor.engine.sender import Sender
+from processor.io import codec
+from processor.io.partitioning import partition_for
+from processor.settings import Settings
+
+# Ticks once went through the route topic; old ones are skipped.
+TICK_KEY = b"\x00tick"
+# R1, from before arrivals were kept, has no arrival: the route record's timestamp is.
+ROUTED = b"R2|"
+ROUTED_V1 = b"R1|"
+
+
+@dataclass
+class Group:
+    """One carrier's valid events of a batch, in arrival order."""
+
+    partition: int  # of the newest event of this carrier: that partition owns the carrier
+    items: list[Sourced] = field(default_factory=list)
+
+
+@dataclass
+class Intake:
+    groups: dict[str, Group]  # by carrier
+    invalid: dict[int, list[tuple[str, int]]]  # per partition: (source, offset) refused
+    last: dict[tuple[str, int], int]  # the last offset read, per (topic, partition)
+
+
+class Router:
+    """Splits batches of input and route records; forwards and dead-letters through
+    ``sender``."""
+
+    def __init__(self, settings: Settings, sender: Sender) -> None:
+        self.settings, self.sender = settings, sender
+        self.input_name = settings.topic(settings.input_topic)
+        self.route_name = settings.route_topic
+        self.dlq_name = settings.topic("sip.responses.dlq")
+        self._sources: dict[tuple[str, int], str] = {}  # "topic:partition", made once
+
+    def split(self, batch: Sequence[Message], wall: int) -> Intake:
+        """Decode ``batch`` into each carrier's events; route the mis-keyed ones and
+        dead-letter the invalid ones (whose coordinates are returned, per partition)."""
+        check_future = self.settings.clock == "wall"
+        arrival_wall = wall if check_future else None
+        groups: dict[str, Group] = {}
+        invalid: dict[int, list[tuple[str, int]]] = {}
+        n = self.settings.partitions
+        input_name = self.input_name
+        last: dict[tuple[str, int], int] = {}
+        sources = self._sources
+        for msg in batch:
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            if topic is None or partition is None or offset is None:
+                continue  # not a record: an error event (``InputReader.poll`` logs those)
+            last[topic, partition] = offset
+            raw = msg.value()
+            is_input = topic == input_name
+            if not is_input and msg.key() == TICK_KEY:
+                continue
+            source = sources.get((topic, partition))
+            if source is None:
+                source = sources[topic, partition] = f"{topic}:{partition}"
+            ts_type, ts = msg.timestamp()
+            arrival = codec.arrival_ms(ts if ts_type else None, msg.headers(), arrival_wall)
+            routed = None if is_input else unwrap_routed(raw, arrival)
+            decoded: SipEvent | codec.Rejected
+            if not is_input and routed is None:
+                decoded = codec.Rejected("bad-route-message", "not a routed event")
+            else:
+                if routed is not None:
+                    raw, source, offset, arrival = routed
+                decoded = codec.decode(raw, wall if (check_future and is_input) else None)
+            if isinstance(decoded, codec.Rejected):
+                self._dead_letter(msg, decoded, topic, partition, offset)
+                invalid.setdefault(partition, []).append((source, offset))
+                continue
+            cid = decoded.carrier_id
+            owner = partition_for(cid.encode(), n)
+            if is_input and owner != partition:
+                # Keep the original coordinates: a re-forwarded copy (after a restart) then
+                # carries the same source offset and is skipped like any re-delivery.
+                wrapped = b"%s%s|%d|%d|%s" % (ROUTED, source.encode(), offset, arrival, raw)
+                self.sender.send(self.route_name, cid.encode(), wrapped, owner)
+                continue
+            grp = groups.get(cid)
+            if grp is None:
+                grp = groups[cid] = Group(partition)
+            grp.partition = partition
+            grp.items.append(Sourced(decoded, source, offset, arrival))
+        return Intake(groups, invalid, last)
+
+    def _dead_letter(self, msg: Message, rejected: codec.Rejected, topic: str, partition: int,
+                     offset: int) -> None:
+        ts_type, ts = msg.timestamp()
+        record = codec.dlq_record(
+            rejected, topic=topic, partition=partition, offset=offset,
+            timestamp_ms=ts if ts_type else None, key=msg.key(), value=msg.value())
+        self.sender.send(self.dlq_name, msg.key(), record)
+
+
+def unwrap_routed(value: bytes | None,
+                  route_arrival: int) -> tuple[bytes, str, int, int] | None:
+    """The original bytes, input coordinates and arrival of a routed message (None:
+    malformed). A v1 message carries no arrival: the route record's stands for it."""
+    if not value:
+        return None
+    try:
+        if value.startswith(ROUTED):
+            _, source, offset, arrival, raw = value.split(b"|", 4)
+            return raw, source.decode(), int(offset), int(arrival)
+        if value.startswith(ROUTED_V1):
+            _, source, offset, raw = value.split(b"|", 3)
+            return raw, source.decode(), int(offset), route_arrival
+    except ValueError:
+        return None
+    return None

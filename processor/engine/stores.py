@@ -1,0 +1,100 @@
+"""The pipeline's tables as record caches, and the keyed writes a fold leads to.
+
+Key formats: a carrier's record under ``<carrier>``, a window under ``window_key``, a dedup
+bucket under ``<carrier>|<bucket start ms>`` (``bucket_key``), latest calls as
+``domain/latest.py`` says, a partition's counters under ``p<n>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from processor.domain import latest as latest_calls
+from processor.domain.carrier import CarrierState, WindowState
+from processor.domain.events import Sourced
+from processor.domain.latest import Head
+from processor.engine.sender import CARRIER_STAGE, DELETE_STAGE
+from processor.engine.state import Store
+from processor.io.stored import decode_carrier, decode_doc, decode_window
+
+
+def _json(value: Any) -> bytes:
+    return orjson.dumps(value.to_json())
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The pipeline's view of the tables (engine/state.py)."""
+
+    carriers: Store[CarrierState]
+    windows: Store[WindowState]
+    dedup: Store[dict[str, Any]]
+    partitions: Store[dict[str, Any]]
+    latest: Store[Head]  # heads, by carrier (domain/latest.py)
+    calls: Store[list[Any]]  # the same table's chunks of calls
+
+    @classmethod
+    def over(cls, tables: Any) -> Stores:
+        """``tables``: an ``engine.state.Table`` per attribute (carriers, windows, dedup,
+        partitions, latest)."""
+        # A carrier record never reaches the changelog ahead of its flush's windows and
+        # buckets, nor a delete of one ahead of the carrier record that dropped it: a
+        # replay after a crash decides re-delivered events as they were (sender.py).
+        return cls(
+            carriers=Store(tables.carriers, decode_carrier, _json, put_stage=CARRIER_STAGE),
+            windows=Store(tables.windows, decode_window, _json, delete_stage=DELETE_STAGE),
+            dedup=Store(tables.dedup, decode_doc, orjson.dumps, delete_stage=DELETE_STAGE),
+            partitions=Store(tables.partitions, decode_doc, orjson.dumps),
+            latest=Store(tables.latest, latest_calls.decode_head, _json),
+            calls=Store(tables.latest, orjson.loads, orjson.dumps))
+
+    def all(self) -> tuple[Store[Any], ...]:
+        # Flushed in this order: a head reaches the changelog behind the calls it counts.
+        return (self.carriers, self.windows, self.dedup, self.partitions, self.calls,
+                self.latest)
+
+
+def bucket_key(cid: str, bucket: int) -> bytes:
+    return f"{cid}|{bucket}".encode()
+
+
+def push_latest(stores: Stores, cid: str, accepted: list[Sourced], partition: int,
+                size: int) -> None:
+    """Add a carrier's accepted final responses to its latest calls (domain/latest.py)."""
+    heads, calls = stores.latest, stores.calls
+    head = heads.load(partition, cid.encode())
+    stored = []
+    if latest_calls.needs_calls(head, size):
+        stored = latest_calls.stored_calls(cid, head, lambda k: calls.get(partition, k))
+    slot = latest_calls.open_slot(head, size)
+    open_calls = (calls.load(partition, latest_calls.call_key(cid, slot)) or []
+                  if slot is not None else [])
+    update = latest_calls.push(head, accepted, size, stored, open_calls=open_calls)
+    if update is None:
+        return
+    for old, chunk in update.dropped:
+        calls.delete(partition, latest_calls.call_key(cid, old, chunk))
+    for slot, value in update.calls.items():
+        calls.save(partition, latest_calls.call_key(cid, slot), value)
+    heads.save(partition, cid.encode(), update.head)
+
+
+def count_invalid(stores: Stores, partition: int, sources: list[tuple[str, int]]) -> int:
+    """Count invalid input per partition, once (offset watermark like every key); returns
+    the partition's count."""
+    key = f"p{partition}".encode()
+    stored = stores.partitions.load(partition, key)
+    doc: dict[str, Any] = ({"invalid": stored["invalid"], "ap": dict(stored["ap"])}
+                           if stored else {"invalid": 0, "ap": {}})
+    changed = False
+    for source, offset in sources:
+        if offset > doc["ap"].get(source, -1):
+            doc["ap"][source] = offset
+            doc["invalid"] += 1
+            changed = True
+    if changed:
+        stores.partitions.save(partition, key, doc)
+    return int(doc["invalid"])
