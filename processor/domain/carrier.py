@@ -1,146 +1,32 @@
 """The per-carrier fold: a batch of one carrier's events into its state and windows.
 
-``fold`` is pure: it copies what it changes and returns the new values with a list of
-what changed. Every state key (the carrier, each window) remembers the last source
-offset it applied per "topic:partition", so a message re-delivered after a restart is
-skipped by exactly the keys that already counted it, whatever was persisted before a crash.
+``fold`` copies what it changes (or, given ``owned``, changes it in place) and returns the
+new values with a list of what changed. Every state key (the carrier, each window)
+remembers the last source offset it applied per "topic:partition", so a message
+re-delivered after a restart is skipped by exactly the keys that already counted it,
+whatever was persisted before a crash. Duplicates are told in ``identities.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from processor.domain import alerts, dedup, live
-from processor.domain.alerts import Alert, ShortCallRule
-from processor.domain.codes import ALL_FAILURES, Outcome, classify
-from processor.domain.consecutive import Streak, step
+from processor.domain.alerts import Alert
+from processor.domain.codes import Outcome, classify
+from processor.domain.consecutive import step
 from processor.domain.consistency import verdict
 from processor.domain.events import Sourced
-from processor.domain.rates import RateCard, cost_micros
-from processor.domain.summary import Stats
+from processor.domain.identities import is_duplicate
+from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
+from processor.domain.rates import cost_micros
 from processor.domain.windows import (
     HOUR_MS,
     KINDS,
-    Retention,
     oldest_retained,
     oldest_starts,
     starts_of_hour,
 )
-
-WindowId = tuple[str, int]  # (kind, start_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """What decides a carrier's numbers; per-carrier values come from the registry."""
-
-    failures: frozenset[int] = ALL_FAILURES
-    threshold: int = 1000
-    min_sample: int = 100
-    retention: Retention = field(default_factory=Retention)
-    dedup_window_ms: int = dedup.DEFAULT_WINDOW_MS
-    dedup_inline: int = dedup.INLINE_IDENTITIES  # identities kept in the carrier record
-    counted_once: bool = True  # False (benchmarks only): no dedup, no offset watermarks
-    rates: RateCard = field(default_factory=lambda: RateCard(()))
-    short_calls: ShortCallRule = field(default_factory=ShortCallRule)
-
-
-@dataclass(slots=True)
-class CarrierState:
-    carrier_id: str
-    streak: Streak = field(default_factory=Streak)
-    codes: dict[int, int] = field(default_factory=dict)
-    applied: dict[str, int] = field(default_factory=dict)
-    windows: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in KINDS})
-    buckets: list[int] = field(default_factory=list)
-    max_ts_ms: int | None = None
-    counts: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
-                                                            "late": 0})
-    updated_ms: int = 0
-    firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
-    hours: live.Ring = field(default_factory=dict)
-    # Dedup buckets kept here rather than in the dedup table (dedup.py); ``buckets``
-    # lists those in the table.
-    ids: dict[int, dict[str, str]] = field(default_factory=dict)
-    arrival_ms: int | None = None  # the dedup clock: newest input record timestamp seen
-    # The ring's rows summed (live.total), kept as rows are added and pruned; None: not
-    # summed yet (not stored: summed again once after a load).
-    live_sums: list[int] | None = None
-
-    def copy(self) -> CarrierState:
-        return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
-                            {k: list(v) for k, v in self.windows.items()}, list(self.buckets),
-                            self.max_ts_ms, dict(self.counts), self.updated_ms,
-                            dict(self.firing), {h: list(r) for h, r in self.hours.items()},
-                            {b: dict(m) for b, m in self.ids.items()}, self.arrival_ms,
-                            None if self.live_sums is None else list(self.live_sums))
-
-    @property
-    def total_final(self) -> int:
-        return sum(self.codes.values())
-
-    def to_json(self) -> dict[str, Any]:
-        s = self.streak
-        return {"id": self.carrier_id,
-                "s": [s.count, s.max_count, s.started_ms, s.last_code, s.last_event_ms,
-                      s.last_connected_ms],
-                "c": {str(k): v for k, v in self.codes.items()}, "ap": self.applied,
-                "w": self.windows, "b": self.buckets, "m": self.max_ts_ms, "n": self.counts,
-                "u": self.updated_ms, "al": self.firing,
-                "h": {str(h): r for h, r in self.hours.items()},
-                "i": {str(b): m for b, m in self.ids.items()}, "a": self.arrival_ms}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> CarrierState:
-        return cls(d["id"], Streak(*d["s"]), {int(k): v for k, v in d["c"].items()},
-                   dict(d["ap"]), {k: list(v) for k, v in d["w"].items()}, list(d["b"]), d["m"],
-                   dict(d["n"]), d["u"], dict(d.get("al", {})),
-                   {int(h): list(r) for h, r in d.get("h", {}).items()},
-                   {int(b): dict(m) for b, m in d.get("i", {}).items()}, d.get("a"))
-
-
-@dataclass(slots=True)
-class WindowState:
-    stats: Stats = field(default_factory=Stats)
-    applied: dict[str, int] = field(default_factory=dict)
-    updated_ms: int = 0
-
-    def copy(self) -> WindowState:
-        return WindowState(self.stats.copy(), dict(self.applied), self.updated_ms)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> WindowState:
-        return cls(Stats.from_json(d["s"]), dict(d["ap"]), d["u"])
-
-
-@dataclass(slots=True)
-class FoldResult:
-    carrier: CarrierState
-    carrier_changed: bool = False
-    windows: dict[WindowId, WindowState] = field(default_factory=dict)
-    expired: list[WindowId] = field(default_factory=list)
-    buckets: dict[int, dict[str, str]] = field(default_factory=dict)
-    expired_buckets: list[int] = field(default_factory=list)
-    results: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
-                                                             "late": 0})
-    alerts: list[Alert] = field(default_factory=list)
-    accepted: list[Sourced] = field(default_factory=list)  # not producer duplicates
-    # Re-delivered events (already applied): their records may never have been published
-    # (a crash between the state write and the send), so they are published again.
-    republish_carrier: bool = False
-    republish: set[WindowId] = field(default_factory=set)
-    # Working notes of the fold: windows known listed by the carrier, and the live
-    # window's first hour as of the last prune (nothing older is left in the ring).
-    listed: set[WindowId] = field(default_factory=set)
-    pruned_at: int | None = None
-    inline_ids: int | None = None  # identities in ``carrier.ids``, once counted
-    owned: bool = False  # the stored values are the fold's to change (``fold(owned=)``)
-    finals: int = 0  # the carrier's final responses (``total_final``), kept as they count
 
 
 def keys_needed(events: Sequence[Sourced]) -> set[WindowId]:
@@ -194,7 +80,7 @@ def fold(
         if fresh and arrival != cur.arrival_ms:
             cur.arrival_ms = arrival
             res.carrier_changed = True
-        if policy.counted_once and _is_duplicate(cur, res, buckets, s, arrival=arrival,
+        if policy.counted_once and is_duplicate(cur, res, buckets, s, arrival=arrival,
                                                    policy=policy, fresh=fresh):
             if fresh:
                 cur.applied[src] = off
@@ -328,73 +214,6 @@ def _stored_window(res: FoldResult, windows: Mapping[WindowId, WindowState], wid
     if stored is None:
         return WindowState() if create else None
     return stored if res.owned else stored.copy()
-
-
-def _first_arrival(cur: CarrierState, res: FoldResult,
-                   buckets: Mapping[int, Mapping[str, str]], identity: str,
-                   oldest_ms: int) -> str | None:
-    """Where ``identity`` was first read, if it arrived at ``oldest_ms`` or later."""
-    for start, inline in cur.ids.items():
-        value = inline.get(identity)
-        if value is not None:
-            where, arrived = dedup.parse(value, start)
-            if arrived >= oldest_ms:
-                return where
-    for start in cur.buckets:
-        bucket: Mapping[str, str] | None = res.buckets.get(start)
-        if bucket is None:
-            bucket = buckets.get(start)
-        value = bucket.get(identity) if bucket is not None else None
-        if value is not None:
-            where, arrived = dedup.parse(value, start)
-            if arrived >= oldest_ms:
-                return where
-    return None
-
-
-def _is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapping[str, str]],
-                  s: Sourced, *, arrival: int, policy: Policy, fresh: bool) -> bool:
-    """Whether ``s`` is a copy of an event that arrived at most a window before it.
-
-    A first copy is remembered; a re-delivery the carrier already applied (not ``fresh``)
-    is only looked up: its decision was taken, and an entry written now would carry a
-    later arrival than the one it was decided at."""
-    identity = s.event.identity
-    first = _first_arrival(cur, res, buckets, identity, arrival - policy.dedup_window_ms)
-    if first is not None:
-        return first != dedup.tag(s.source, s.offset)
-    if not fresh:
-        return False
-    value = dedup.entry(s.source, s.offset, arrival)
-    bucket_start = dedup.bucket_of(arrival, policy.dedup_window_ms)
-    inline = cur.ids.get(bucket_start)
-    if inline is None and bucket_start not in res.buckets and bucket_start not in cur.buckets:
-        inline = cur.ids[bucket_start] = {}  # a new bucket starts in the carrier's record
-    if inline is not None:
-        n = res.inline_ids
-        if n is None:
-            n = sum(len(m) for m in cur.ids.values())
-        if n < policy.dedup_inline:
-            inline[identity] = value
-            res.inline_ids = n + 1
-            res.carrier_changed = True
-            return False
-        # Over the limit: this bucket moves to the dedup table.
-        res.inline_ids = n - len(inline)
-        del cur.ids[bucket_start]
-        res.buckets[bucket_start] = inline
-        cur.buckets.append(bucket_start)
-        res.carrier_changed = True
-    bucket = res.buckets.get(bucket_start)
-    if bucket is None:
-        stored = buckets.get(bucket_start)
-        bucket = stored if res.owned and isinstance(stored, dict) else dict(stored or {})
-    bucket[identity] = value
-    res.buckets[bucket_start] = bucket
-    if bucket_start not in cur.buckets:
-        cur.buckets.append(bucket_start)
-        res.carrier_changed = True
-    return False
 
 
 def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> None:

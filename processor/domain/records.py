@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from processor.domain.alerts import Alert
-from processor.domain.carrier import CarrierState, Policy
 from processor.domain.consistency import verdict
+from processor.domain.model import CarrierState, Policy
 from processor.domain.summary import Stats, figures, total
 from processor.domain.windows import (
     HOUR_MS,

@@ -19,15 +19,9 @@ import orjson
 from confluent_kafka import Message
 
 from processor.domain import records
-from processor.domain.carrier import (
-    CarrierState,
-    FoldResult,
-    Policy,
-    buckets_needed,
-    fold,
-    keys_needed,
-)
+from processor.domain.carrier import buckets_needed, fold, keys_needed
 from processor.domain.events import Sourced
+from processor.domain.model import CarrierState, FoldResult, Policy
 from processor.domain.windows import HOUR_MS, window_key
 from processor.engine import ticks
 from processor.engine.intake import Router

@@ -10,7 +10,7 @@ import orjson
 
 from processor.domain import codes
 from processor.domain.alerts import ShortCallRule
-from processor.domain.carrier import Policy
+from processor.domain.model import Policy
 from processor.domain.registry import Profile, parse_profile
 from processor.domain.windows import Retention
 from processor.io.stored import read

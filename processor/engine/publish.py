@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from processor.domain import records
-from processor.domain.carrier import CarrierState, Policy, WindowState
+from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats, total
 from processor.domain.windows import live_hours, window_key, window_start
 from processor.engine.state import Store

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 
 from processor.domain import latest as latest_calls
-from processor.domain.carrier import CarrierState, WindowState
 from processor.domain.events import Sourced
 from processor.domain.latest import Head
+from processor.domain.model import CarrierState, WindowState
 from processor.engine.sender import CARRIER_STAGE, DELETE_STAGE
 from processor.engine.state import Store
 from processor.io.stored import decode_carrier, decode_doc, decode_window

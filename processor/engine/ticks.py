@@ -13,7 +13,8 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
-from processor.domain.carrier import CarrierState, WindowState, fold
+from processor.domain.carrier import fold
+from processor.domain.model import CarrierState, WindowState
 from processor.domain.windows import window_key
 
 if TYPE_CHECKING:

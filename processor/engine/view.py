@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from processor.domain import live
-from processor.domain.carrier import CarrierState, WindowState
+from processor.domain.model import CarrierState, WindowState
 from processor.domain.windows import KINDS, window_start
 
 _VERSIONS = count(1)

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from processor.domain.carrier import CarrierState, WindowState
+from processor.domain.model import CarrierState, WindowState
 from processor.domain.windows import window_key
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from processor.domain import latest as latest_calls
 from processor.domain import records
-from processor.domain.carrier import CarrierState, Policy, WindowState
+from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats
 from processor.domain.windows import KINDS, live_hours, parse_iso_ms, window_end
 from processor.engine.profiles import Profiles

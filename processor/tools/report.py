@@ -9,15 +9,9 @@ from typing import Any
 
 import orjson
 
-from processor.domain.carrier import (
-    CarrierState,
-    Policy,
-    WindowState,
-    buckets_needed,
-    fold,
-    keys_needed,
-)
+from processor.domain.carrier import buckets_needed, fold, keys_needed
 from processor.domain.events import Sourced
+from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.windows import iso
 from processor.io import codec
 from processor.ops import formats

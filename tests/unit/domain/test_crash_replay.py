@@ -23,15 +23,9 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.domain.carrier import (
-    CarrierState,
-    Policy,
-    WindowState,
-    buckets_needed,
-    fold,
-    keys_needed,
-)
+from processor.domain.carrier import buckets_needed, fold, keys_needed
 from processor.domain.events import Sourced
+from processor.domain.model import CarrierState, Policy, WindowState
 from tests.unit.domain.test_fold import T0, events_strategy
 
 Key = tuple[object, ...]  # ("carrier",) | ("window", kind, start) | ("bucket", start)

@@ -9,8 +9,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.domain.carrier import Policy
 from processor.domain.events import SipEvent, Sourced
+from processor.domain.model import Policy
 from tests.unit.domain.test_fold import T0, Store
 
 DAY = 86_400_000

@@ -10,16 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.domain import dedup, live
-from processor.domain.carrier import (
-    CarrierState,
-    FoldResult,
-    Policy,
-    WindowState,
-    buckets_needed,
-    fold,
-)
+from processor.domain.carrier import buckets_needed, fold
 from processor.domain.codes import ROUTE_FAILURES
 from processor.domain.events import SipEvent, Sourced
+from processor.domain.model import CarrierState, FoldResult, Policy, WindowState
 from processor.domain.windows import DAY_MS, HOUR_MS, KINDS, window_start
 
 T0 = 1_709_164_800_000  # 2024-02-29T00:00:00Z

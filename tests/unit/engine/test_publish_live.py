@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.domain import records
-from processor.domain.carrier import CarrierState, Policy, WindowState
+from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats
 from processor.domain.windows import HOUR_MS, live_hours, window_key
 from processor.engine.publish import LIVE, Publisher

@@ -74,7 +74,7 @@ def test_the_exposition_is_prometheus_clients_text(first: Any, second: Any, cap:
 def test_a_changed_row_is_rendered_again() -> None:
     """The cache keys on the row's version: an update must show at the next scrape."""
     view = CarrierView()
-    from processor.domain.carrier import CarrierState
+    from processor.domain.model import CarrierState
 
     state = CarrierState("c-1")
     view.update(0, state, {})

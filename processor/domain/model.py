@@ -1,0 +1,130 @@
+"""A carrier's stored values and the fold's result: the carrier record, a window, the
+policy that decides its numbers, and what a fold changed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from processor.domain import dedup, live
+from processor.domain.alerts import Alert, ShortCallRule
+from processor.domain.codes import ALL_FAILURES
+from processor.domain.consecutive import Streak
+from processor.domain.events import Sourced
+from processor.domain.rates import RateCard
+from processor.domain.summary import Stats
+from processor.domain.windows import KINDS, Retention
+
+WindowId = tuple[str, int]  # (kind, start_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What decides a carrier's numbers; per-carrier values come from the registry."""
+
+    failures: frozenset[int] = ALL_FAILURES
+    threshold: int = 1000
+    min_sample: int = 100
+    retention: Retention = field(default_factory=Retention)
+    dedup_window_ms: int = dedup.DEFAULT_WINDOW_MS
+    dedup_inline: int = dedup.INLINE_IDENTITIES  # identities kept in the carrier record
+    counted_once: bool = True  # False (benchmarks only): no dedup, no offset watermarks
+    rates: RateCard = field(default_factory=lambda: RateCard(()))
+    short_calls: ShortCallRule = field(default_factory=ShortCallRule)
+
+
+@dataclass(slots=True)
+class CarrierState:
+    carrier_id: str
+    streak: Streak = field(default_factory=Streak)
+    codes: dict[int, int] = field(default_factory=dict)
+    applied: dict[str, int] = field(default_factory=dict)
+    windows: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    buckets: list[int] = field(default_factory=list)
+    max_ts_ms: int | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
+                                                            "late": 0})
+    updated_ms: int = 0
+    firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
+    hours: live.Ring = field(default_factory=dict)
+    # Dedup buckets kept here rather than in the dedup table (dedup.py); ``buckets``
+    # lists those in the table.
+    ids: dict[int, dict[str, str]] = field(default_factory=dict)
+    arrival_ms: int | None = None  # the dedup clock: newest input record timestamp seen
+    # The ring's rows summed (live.total), kept as rows are added and pruned; None: not
+    # summed yet (not stored: summed again once after a load).
+    live_sums: list[int] | None = None
+
+    def copy(self) -> CarrierState:
+        return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
+                            {k: list(v) for k, v in self.windows.items()}, list(self.buckets),
+                            self.max_ts_ms, dict(self.counts), self.updated_ms,
+                            dict(self.firing), {h: list(r) for h, r in self.hours.items()},
+                            {b: dict(m) for b, m in self.ids.items()}, self.arrival_ms,
+                            None if self.live_sums is None else list(self.live_sums))
+
+    @property
+    def total_final(self) -> int:
+        return sum(self.codes.values())
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.streak
+        return {"id": self.carrier_id,
+                "s": [s.count, s.max_count, s.started_ms, s.last_code, s.last_event_ms,
+                      s.last_connected_ms],
+                "c": {str(k): v for k, v in self.codes.items()}, "ap": self.applied,
+                "w": self.windows, "b": self.buckets, "m": self.max_ts_ms, "n": self.counts,
+                "u": self.updated_ms, "al": self.firing,
+                "h": {str(h): r for h, r in self.hours.items()},
+                "i": {str(b): m for b, m in self.ids.items()}, "a": self.arrival_ms}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> CarrierState:
+        return cls(d["id"], Streak(*d["s"]), {int(k): v for k, v in d["c"].items()},
+                   dict(d["ap"]), {k: list(v) for k, v in d["w"].items()}, list(d["b"]), d["m"],
+                   dict(d["n"]), d["u"], dict(d.get("al", {})),
+                   {int(h): list(r) for h, r in d.get("h", {}).items()},
+                   {int(b): dict(m) for b, m in d.get("i", {}).items()}, d.get("a"))
+
+
+@dataclass(slots=True)
+class WindowState:
+    stats: Stats = field(default_factory=Stats)
+    applied: dict[str, int] = field(default_factory=dict)
+    updated_ms: int = 0
+
+    def copy(self) -> WindowState:
+        return WindowState(self.stats.copy(), dict(self.applied), self.updated_ms)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> WindowState:
+        return cls(Stats.from_json(d["s"]), dict(d["ap"]), d["u"])
+
+
+@dataclass(slots=True)
+class FoldResult:
+    carrier: CarrierState
+    carrier_changed: bool = False
+    windows: dict[WindowId, WindowState] = field(default_factory=dict)
+    expired: list[WindowId] = field(default_factory=list)
+    buckets: dict[int, dict[str, str]] = field(default_factory=dict)
+    expired_buckets: list[int] = field(default_factory=list)
+    results: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
+                                                             "late": 0})
+    alerts: list[Alert] = field(default_factory=list)
+    accepted: list[Sourced] = field(default_factory=list)  # not producer duplicates
+    # Re-delivered events (already applied): their records may never have been published
+    # (a crash between the state write and the send), so they are published again.
+    republish_carrier: bool = False
+    republish: set[WindowId] = field(default_factory=set)
+    # Working notes of the fold: windows known listed by the carrier, and the live
+    # window's first hour as of the last prune (nothing older is left in the ring).
+    listed: set[WindowId] = field(default_factory=set)
+    pruned_at: int | None = None
+    inline_ids: int | None = None  # identities in ``carrier.ids``, once counted
+    owned: bool = False  # the stored values are the fold's to change (``fold(owned=)``)
+    finals: int = 0  # the carrier's final responses (``total_final``), kept as they count
