@@ -1,17 +1,14 @@
-"""Prometheus metrics (contract §4) from the carrier view, read at scrape time. The only
-module that imports prometheus_client; nothing here runs per event.
+"""Prometheus metrics (contract §4) from the carrier view, read at scrape time. With
+``exposition.py``, the only modules importing prometheus_client; nothing here runs per
+event.
 
-``CarrierCollector`` says what the metrics are, through prometheus_client's own types.
-``Exposition`` is what /metrics serves: the same text, byte for byte, but each carrier's
-lines are formatted once per change of its row (or of the hour, which moves its windows)
-and kept, so a scrape of 10,000 carriers mostly joins cached strings. prometheus_client
-formats its ~400,000 samples one by one through generic code, which takes seconds.
+``CarrierCollector`` says what the metrics are, through prometheus_client's own types;
+``exposition.py`` serves the same text faster.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
@@ -22,14 +19,13 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from processor.domain import live
-from processor.domain.windows import HOUR_MS
 from processor.engine.view import WINDOWS, CarrierRow, current_window
 
 OTHER = "_other"
 _float_to_go = cast(Callable[[float], str], floatToGoString)
 
 
-def _go(value: float) -> str:
+def go_text(value: float) -> str:
     """prometheus_client's number format, without its generic path for the common cases:
     below a million (where Go's format turns to exponents) an int is itself with ".0"
     and a finite float its repr."""
@@ -64,7 +60,7 @@ WINDOW_GAUGES: dict[str, tuple[str, Callable[[list[int]], float | None]]] = {
 
 
 @dataclass
-class _Agg:
+class CarrierAgg:
     """One exported carrier, or the sum of all carriers past the cap."""
 
     consecutive: int
@@ -73,10 +69,10 @@ class _Agg:
     windows: dict[str, list[int]]  # window -> the live-ring counters
 
 
-def add_row(agg: _Agg | None, row: CarrierRow, now: int | None) -> _Agg:
+def add_row(agg: CarrierAgg | None, row: CarrierRow, now: int | None) -> CarrierAgg:
     """``row`` added into ``agg`` (a new one when None)."""
     if agg is None:
-        agg = _Agg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS})
+        agg = CarrierAgg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS})
     agg.consecutive += row.consecutive
     for code, n in row.codes.items():
         agg.codes[code] = agg.codes.get(code, 0) + n
@@ -115,7 +111,7 @@ class CarrierCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         rows = self.sorted_rows()
-        exported: dict[str, _Agg] = {}
+        exported: dict[str, CarrierAgg] = {}
         for i, row in enumerate(rows):
             name = row.carrier_id if i < self._max else OTHER
             exported[name] = add_row(exported.get(name), row, self._now_ms(row))
@@ -125,7 +121,7 @@ class CarrierCollector(Collector):
     def sorted_rows(self) -> list[CarrierRow]:
         return sorted(self._rows(), key=lambda r: r.carrier_id)
 
-    def _families(self, exported: dict[str, _Agg]) -> Iterator[Metric]:
+    def _families(self, exported: dict[str, CarrierAgg]) -> Iterator[Metric]:
         cf, responses, reliable, *gauges = (
             (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
                 name, text, labels=labels) for name, kind, text, labels in FAMILIES)
@@ -159,110 +155,6 @@ class CarrierCollector(Collector):
         for partition, n in sorted((self._lag() if self._lag else {}).items()):
             lag.add_metric([str(partition)], n)
         yield from (events, lag)
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
-
-
-def carrier_lines(name: str, agg: _Agg) -> tuple[str, ...]:
-    """One exported carrier's lines of each family in FAMILIES."""
-    c = f'{{carrier="{_label(name)}"'
-    out = [f"{FAMILIES[0][0]}{c}}} {_go(agg.consecutive)}\n",
-           "".join(f'{FAMILIES[1][0]}{c},code="{code}"}} {_go(agg.codes[code])}\n'
-                   for code in sorted(agg.codes)),
-           f"{FAMILIES[2][0]}{c}}} {_go(agg.reliable)}\n"]
-    windows = [(f'{c},window="{w}"}} ', f) for w, f in agg.windows.items()]
-    for family, value in _WINDOW_FAMILIES:
-        out.append("".join([f"{family}{labels}{_go(v)}\n" for labels, f in windows
-                            if (v := value(f)) is not None]))
-    return tuple(out)
-
-
-_WINDOW_FAMILIES = [(FAMILIES[3 + i][0], value)
-                    for i, (_, value) in enumerate(WINDOW_GAUGES.values())]
-
-
-class Exposition:
-    """What /metrics serves: CarrierCollector's text, with each carrier's lines cached."""
-
-    def __init__(self, collector: CarrierCollector) -> None:
-        self._c = collector
-        self._cache: dict[str, tuple[tuple[int, int | None], tuple[str, ...]]] = {}
-        self._fresh_at: object = None  # the mark of the last warm pass that found no work
-
-    def _lines(self, row: CarrierRow) -> tuple[tuple[tuple[int, int | None],
-                                                    tuple[str, ...]], bool]:
-        """A carrier's cache entry, formatted again if its row or the hour (windows move)
-        changed since; and whether it was."""
-        now = self._c._now_ms(row)
-        key = (row.version, None if now is None else now // HOUR_MS)
-        hit = self._cache.get(row.carrier_id)
-        if hit is not None and hit[0] == key:
-            return hit, False
-        return (key, carrier_lines(row.carrier_id, add_row(None, row, now))), True
-
-    def warm(self, budget_s: float, clock: Callable[[], float] = time.perf_counter) -> int:
-        """Format the lines of carriers changed since they were last formatted, for about
-        ``budget_s``; returns how many. Run while the worker is idle, so that a scrape
-        after a burst of changes mostly joins cached text instead of formatting them all."""
-        deadline = clock() + budget_s
-        done = 0
-        for row in self._c.sorted_rows()[: self._c._max]:
-            entry, formatted = self._lines(row)
-            if formatted:
-                self._cache[row.carrier_id] = entry
-                done += 1
-                if done % 16 == 0 and clock() >= deadline:
-                    break
-        return done
-
-    def warm_idle(self, mark: object, budget_s: float) -> int | None:
-        """``warm``, unless the worker has changed nothing since a pass found every line
-        fresh: ``mark`` (events processed, hour) moves whenever rows or the hour can have.
-        Rows are many, so an idle worker should not sort and key them all 4 times a
-        second for nothing. Returns None when skipped."""
-        if mark == self._fresh_at:
-            return None
-        done = self.warm(budget_s)
-        if done == 0:
-            self._fresh_at = mark
-        return done
-
-    def render(self) -> bytes:
-        c = self._c
-        rows = c.sorted_rows()
-        chunks: list[tuple[str, ...]] = []
-        other: _Agg | None = None
-        fresh = {}
-        for i, row in enumerate(rows):
-            if i >= c._max:
-                other = add_row(other, row, c._now_ms(row))
-                continue
-            hit, _ = self._lines(row)
-            fresh[row.carrier_id] = hit
-            chunks.append(hit[1])
-        self._cache = fresh  # carriers gone (revoked partitions) leave the cache
-        if other is not None:
-            chunks.append(carrier_lines(OTHER, other))
-        out = []
-        for f, (name, kind, text, _) in enumerate(FAMILIES):
-            out.append(f"# HELP {name} {text}\n# TYPE {name} {kind}\n")
-            out.extend(chunk[f] for chunk in chunks)
-        rest = CollectorRegistry(auto_describe=False)
-        rest.register(_Totals(c, rows))
-        return "".join(out).encode() + generate_latest(rest)
-
-
-class _Totals(Collector):
-    """The small families after the carrier ones, rendered by prometheus_client."""
-
-    def __init__(self, collector: CarrierCollector, rows: list[CarrierRow]) -> None:
-        self._c = collector
-        self._rows = rows
-
-    def collect(self) -> Iterator[Metric]:
-        return self._c.totals(self._rows)
 
 
 def new_registry(collector: Collector) -> CollectorRegistry:

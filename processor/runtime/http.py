@@ -11,7 +11,8 @@ from processor.domain.windows import HOUR_MS
 from processor.engine.pipeline import now_ms
 from processor.engine.view import CarrierRow
 from processor.ops.api import CarrierApi
-from processor.ops.metrics import CarrierCollector, Exposition
+from processor.ops.exposition import Exposition
+from processor.ops.metrics import CarrierCollector
 from processor.runtime import web
 from processor.runtime.faust_internals import is_ready
 from processor.settings import Settings

@@ -1,4 +1,4 @@
-"""HTTP views on the worker (contract §6): a thin Faust adapter over ``api`` and ``metrics``.
+"""HTTP views on the worker (contract §6): a thin Faust adapter over ``ops``.
 
 A request for a carrier owned by another worker is forwarded to it by Faust's table router
 (the carriers table's partition of the key decides the owner).
@@ -14,8 +14,9 @@ from typing import Any
 import faust
 import orjson
 
-from processor.ops import formats, metrics
+from processor.ops import formats
 from processor.ops.api import BadRequest, CarrierApi, Reply
+from processor.ops.exposition import CONTENT_TYPE
 
 
 def _wants_csv(request: Any) -> bool:
@@ -86,7 +87,7 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
     @app.page("/metrics")
     async def metrics_page(view: Any, request: Any) -> Any:
         return view.bytes(exposition.render(), content_type=None,
-                          headers={"Content-Type": metrics.CONTENT_TYPE})
+                          headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/healthz")
     async def healthz(view: Any, request: Any) -> Any:

@@ -12,8 +12,9 @@ from prometheus_client.utils import floatToGoString
 
 from processor.domain import live
 from processor.engine.view import CarrierRow, CarrierView, WindowRow
-from processor.ops import metrics
-from processor.ops.metrics import CarrierCollector, Exposition, _go, new_registry, render
+from processor.ops import exposition as exposition_module
+from processor.ops.exposition import Exposition
+from processor.ops.metrics import CarrierCollector, go_text, new_registry, render
 
 HOUR = 3_600_000
 NOW = 1_764_064_800_000  # 2025-11-25T10:00:00Z
@@ -91,7 +92,7 @@ def test_a_changed_row_is_rendered_again() -> None:
 @given(st.one_of(st.integers(-10**17, 10**17), st.floats(allow_nan=True, allow_infinity=True),
                  st.sampled_from([999_999, 1_000_000, 999_999.99, 1e6, -10**15, 1e-7, 0.0])))
 def test_number_format_is_prometheus_clients(value: float) -> None:
-    assert _go(value) == floatToGoString(value)
+    assert go_text(value) == floatToGoString(value)
 
 
 def test_lines_formatted_ahead_are_not_formatted_again(monkeypatch: Any) -> None:
@@ -106,8 +107,8 @@ def test_lines_formatted_ahead_are_not_formatted_again(monkeypatch: Any) -> None
     assert exposition.warm(1000.0) == 24  # the rest
     assert exposition.warm(1000.0) == 0  # nothing changed since
     formatted: list[str] = []
-    real = metrics.carrier_lines
-    monkeypatch.setattr(metrics, "carrier_lines",
+    real = exposition_module.carrier_lines
+    monkeypatch.setattr(exposition_module, "carrier_lines",
                         lambda name, agg: formatted.append(name) or real(name, agg))
     assert exposition.render() == want
     assert formatted == []
