@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from processor.settings import Settings
-from processor.tools import localbroker
+from processor.tools import broker_files, localbroker
 from tests.integration.procs import REPO, free_port
 
 TEST_BROKER_DIR = REPO / ".local" / "test-broker"
@@ -28,7 +28,7 @@ def _broker_dir() -> Path:
     TEST_BROKER_DIR.mkdir(parents=True, exist_ok=True)
     with open(REPO / ".local" / "test-broker.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        localbroker.ensure_jars(Settings(broker_dir=TEST_BROKER_DIR))
+        broker_files.ensure_jars(Settings(broker_dir=TEST_BROKER_DIR))
     if not worker:
         return TEST_BROKER_DIR
     own = REPO / ".local" / f"test-broker-{worker}"

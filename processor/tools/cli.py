@@ -10,122 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from processor.settings import Settings, SettingsError
+from processor.tools.cli_args import build_parser
 
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
-
-
-def _settings_flags() -> argparse.ArgumentParser:
-    """Flags accepted before or after the sub-command; absent flags leave the variables be."""
-    parser = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    g = parser.add_argument_group("settings (override CARRIERWATCH_* variables)")
-    g.add_argument("--broker", help="Kafka URL, e.g. kafka://127.0.0.1:9092")
-    g.add_argument("--app-id", dest="app_id", help="consumer group / app id")
-    g.add_argument("--data-dir", dest="data_dir", type=Path, help="RocksDB state directory")
-    g.add_argument("--topic-prefix", dest="topic_prefix", help="prefix for every topic name")
-    g.add_argument("--web-port", dest="web_port", type=int, help="HTTP port of the worker")
-    g.add_argument("--partitions", type=int, help="partitions of the processor's topics")
-    g.add_argument("--log-level", dest="log_level", help="debug|info|warning|error")
-    return parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = _settings_flags()
-    parser = argparse.ArgumentParser(
-        prog="carrierwatch", parents=[common],
-        description="Watch VoIP carriers in real time from SIP response events.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    broker = sub.add_parser("broker", parents=[common],
-                            help="the local single-node Kafka for development/tests")
-    broker.add_argument("action", choices=["start", "stop", "status"])
-    broker.add_argument("--port", dest="broker_port", type=int, help="listener port (9092)")
-    broker.add_argument("--controller-port", dest="broker_controller_port", type=int,
-                        help="KRaft controller port (9093)")
-    broker.add_argument("--dir", dest="broker_dir", type=Path,
-                        help="jars, config, data and log of the broker (.local/broker)")
-    broker.add_argument("--heap", dest="broker_heap", help="JVM heap, e.g. 512m")
-
-    topics = sub.add_parser("topics", parents=[common], help="create or verify the declared topics")
-    topics.add_argument("action", choices=["create", "check"])
-
-    sub.add_parser("worker", parents=[common], help="run the stream processor in the foreground")
-
-    gen = sub.add_parser("generate", parents=[common], help="produce seeded synthetic traffic")
-    gen.add_argument("--events", type=int, default=10_000, help="how many messages (10000)")
-    gen.add_argument("--carriers", type=int, default=50, help="how many carriers (50)")
-    gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--rate", default="max",
-                     help="events per second, or 'max' for as fast as possible (max)")
-    gen.add_argument("--start", default="now",
-                     help="event time of the first event: 'now' or RFC 3339 (now)")
-    gen.add_argument("--span", type=float, default=None,
-                     help="seconds of event time the traffic covers (default: events/rate, "
-                          "or one hour at max rate)")
-    gen.add_argument("--invalid-share", type=float, default=0.005)
-    gen.add_argument("--duplicate-share", type=float, default=0.005)
-    gen.add_argument("--late-share", type=float, default=0.002)
-
-    registry = sub.add_parser("registry", parents=[common], help="the carrier registry")
-    reg_sub = registry.add_subparsers(dest="registry_action", required=True, metavar="ACTION")
-    imp = reg_sub.add_parser("import", parents=[common],
-                             help="validate a YAML/JSON file and make the registry equal to it")
-    imp.add_argument("file", type=Path)
-    imp.add_argument("--dry-run", action="store_true", help="validate only; publish nothing")
-
-    for name, text in (("status", "a carrier's counter, 404 verdict and live figures"),
-                       ("summary", "a carrier's window summaries"),
-                       ("latest-calls", "a carrier's latest final responses, newest first")):
-        q = sub.add_parser(name, parents=[common], help=text)
-        q.add_argument("carrier")
-        q.add_argument("--format", choices=["table", "csv", "json"], default="table")
-        q.add_argument("--api", default=None,
-                       help="worker URL (default http://CARRIERWATCH_WEB_BIND:WEB_PORT)")
-        if name == "summary":
-            q.add_argument("--window", choices=["hour", "day", "month", "live"], default="day")
-            q.add_argument("--from", dest="since", help="RFC 3339 or epoch ms (inclusive)")
-            q.add_argument("--to", dest="until", help="RFC 3339 or epoch ms (exclusive)")
-        if name == "latest-calls":
-            q.add_argument("--limit", type=int, default=None)
-
-    _add_replay_parser(sub, common)
-
-    tail = sub.add_parser("tail", parents=[common],
-                          help="print a topic's records as they arrive (key TAB value)")
-    tail.add_argument("topic", help="contract topic name, e.g. carrier.consecutive-failures")
-    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
-    tail.add_argument("--max", type=int, default=None, help="stop after this many records")
-    tail.add_argument("--idle-exit", type=float, default=None,
-                      help="stop after this many seconds without a record")
-    return parser
-
-
-def _add_replay_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    rep = sub.add_parser("replay", parents=[common],
-                         help="replay recorded traffic through an isolated processor")
-    rep.add_argument("file", nargs="?", type=Path,
-                     help="JSON Lines of input events, or a CSV of call records with --map "
-                          "(.gz accepted for both)")
-    rep.add_argument("--map", help="CSV columns: field=column,... e.g. "
-                                   "carrier_id=trunk,call_id=callid,code=sip_code,ts=time")
-    rep.add_argument("--map-file", type=Path, help="YAML/JSON mapping of field -> CSV column")
-    rep.add_argument("--from-topic", help="replay a time range of this topic instead of a file "
-                                          "(contract name, e.g. sip.responses)")
-    rep.add_argument("--since", help="start of the range (RFC 3339 or epoch ms), inclusive")
-    rep.add_argument("--until", help="end of the range (RFC 3339 or epoch ms), exclusive")
-    rep.add_argument("--name", help="the investigation: its topics, group and state")
-    rep.add_argument("--carrier", action="append", dest="carriers",
-                     help="only this carrier (repeatable)")
-    rep.add_argument("--speed", default="max",
-                     help="N times the recorded pace, or 'max' (default)")
-    rep.add_argument("--min-streak", type=int, default=10,
-                     help="report failure streaks at least this long (10)")
-    rep.add_argument("--out", type=Path, help="write report.json and CSV files here")
-    rep.add_argument("--cleanup", metavar="NAME",
-                     help="delete investigation NAME's topics, group and state, and exit")
-
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -137,6 +26,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     from processor.tools import localbroker
+    from processor.tools.broker_files import BrokerError
 
     try:
         if args.action == "start":
@@ -150,7 +40,7 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         st = localbroker.status(settings)
         print(st.detail)
         return EXIT_OK if st.running else EXIT_FAIL
-    except localbroker.BrokerError as exc:
+    except BrokerError as exc:
         print(f"carrierwatch broker {args.action}: {exc}", file=sys.stderr)
         return EXIT_FAIL
 
@@ -261,30 +151,30 @@ def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 def _replay_source(args: argparse.Namespace, settings: Settings,
                    ) -> tuple[Callable[[], Any], int | None]:
     from processor.io import codec
-    from processor.tools import replay
+    from processor.tools import recorded
 
     if args.from_topic:
         if not args.since or not args.until:
-            raise replay.ReplayError("--from-topic needs --since and --until")
+            raise recorded.ReplayError("--from-topic needs --since and --until")
         try:
             since, until = (codec.parse_ts(int(t) if t.isdigit() else t)
                             for t in (args.since, args.until))
         except codec.Invalid as bad:
-            raise replay.ReplayError(f"--since/--until: {bad.rejected.detail}") from None
+            raise recorded.ReplayError(f"--since/--until: {bad.rejected.detail}") from None
         topic = settings.topic(args.from_topic)
-        return (lambda: replay.topic_range(settings, topic, since, until)), None
+        return (lambda: recorded.topic_range(settings, topic, since, until)), None
     path: Path = args.file
     if not path.is_file():
-        raise replay.ReplayError(f"{path}: no such file")
+        raise recorded.ReplayError(f"{path}: no such file")
     if ".csv" in path.suffixes:
-        mapping = replay.parse_mapping(args.map, args.map_file)
-        return (lambda: replay.csv_lines(path, mapping)), None
-    total = sum(1 for _ in replay.jsonl_lines(path))
-    return (lambda: replay.jsonl_lines(path)), total
+        mapping = recorded.parse_mapping(args.map, args.map_file)
+        return (lambda: recorded.csv_lines(path, mapping)), None
+    total = sum(1 for _ in recorded.jsonl_lines(path))
+    return (lambda: recorded.jsonl_lines(path)), total
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools import replay, report, topics
+    from processor.tools import recorded, replay, report, topics
 
     try:
         if args.cleanup:
@@ -299,7 +189,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
         rep = replay.run(settings, args.name, source,
                          carriers=set(args.carriers) if args.carriers else None, speed=speed,
                          min_streak=args.min_streak, total=total)
-    except (replay.ReplayError, ValueError, topics.TopicsError) as exc:
+    except (recorded.ReplayError, ValueError, topics.TopicsError) as exc:
         print(f"carrierwatch replay: {exc}", file=sys.stderr)
         return EXIT_FAIL
     print(report.render(rep))

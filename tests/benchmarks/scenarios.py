@@ -29,7 +29,7 @@ from processor.io import codec
 from processor.settings import Settings
 from processor.tools.generate import Message, Traffic, generate
 from processor.tools.produce import produce
-from processor.tools.replay import FileClock
+from processor.tools.recorded import FileClock
 from processor.tools.topic_reader import Drain, group_lag
 from tests.faults.harness import peak_rss_mib
 from tests.integration.procs import Proc, cli, free_port, start_worker

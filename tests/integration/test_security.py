@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from processor.settings import Settings
-from processor.tools import localbroker
+from processor.tools import broker_files
 from processor.tools.generate import Traffic, generate
 from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, wait_equal
@@ -25,7 +25,7 @@ START = 1709251200000
 def secured(isolated: Settings, broker: Settings) -> Settings:
     return isolated.replace(
         broker=f"kafka://127.0.0.1:{broker.broker_secure_port}", security_protocol="SASL_SSL",
-        sasl_mechanism="SCRAM-SHA-512", ssl_ca_file=str(localbroker.ca_file(broker)),
+        sasl_mechanism="SCRAM-SHA-512", ssl_ca_file=str(broker_files.ca_file(broker)),
         clock="stream", tick_interval_s=2.0)
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from processor.settings import Settings, SettingsError
-from processor.tools.cli import _settings, build_parser
+from processor.tools.cli import _settings
+from processor.tools.cli_args import build_parser
 
 
 def test_defaults_point_at_a_local_broker() -> None:

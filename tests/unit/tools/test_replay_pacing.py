@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from processor.settings import Settings
-from processor.tools.replay import Pacer, ReplayError, isolated
+from processor.tools.recorded import Pacer, ReplayError
+from processor.tools.replay import isolated
 
 
 class FakeClock:
