@@ -2,7 +2,7 @@
 
 Table changelog writes, output records, routed events and dead letters used to go through
 Faust's producer: one awaited aiokafka ``send`` per record, about 100 µs each and a dozen
-per event, which made it the processor's wall (see the README's Performance section).
+per event, which made it the processor's wall (CHANGELOG.md, round 1).
 librdkafka queues a record in a few microseconds and batches them on the wire.
 
 Each batch's records are counted by a ``Tracker``. The agent goes on with the next batch
