@@ -124,11 +124,6 @@ def _iso_date(day: int) -> str:
     return _dt(day * DAY_MS).strftime("%Y-%m-%d")
 
 
-def window_key(carrier_id: str, kind: str, start_ms: int) -> str:
-    """Contract key ``<carrier_id>|<window>|<start>``, e.g. ``c-42|day|2026-11-25T00:00:00Z``."""
-    return f"{carrier_id}|{kind}|{bound_iso(start_ms)}"
-
-
 @lru_cache(maxsize=65_536)
 def bound_iso(start_ms: int) -> str:
     """A window bound's text: every key and record of the window repeats it."""

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from confluent_kafka import Message
 
 from processor.domain.events import SipEvent, Sourced
+from processor.engine.clock import Clock
 from processor.engine.sender import Sender
-from processor.io import codec
+from processor.io import codec, names
 from processor.io.partitioning import partition_for
 from processor.settings import Settings
 
@@ -48,15 +49,16 @@ class Router:
 
     def __init__(self, settings: Settings, sender: Sender) -> None:
         self.settings, self.sender = settings, sender
+        self.clock = Clock(settings.clock)
         self.input_name = settings.topic(settings.input_topic)
         self.route_name = settings.route_topic
-        self.dlq_name = settings.topic("sip.responses.dlq")
+        self.dlq_name = settings.topic(names.DLQ)
         self._sources: dict[tuple[str, int], str] = {}  # "topic:partition", made once
 
     def split(self, batch: Sequence[Message], wall: int) -> Intake:
         """Decode ``batch`` into each carrier's events; route the mis-keyed ones and
         dead-letter the invalid ones (whose coordinates are returned, per partition)."""
-        check_future = self.settings.clock == "wall"
+        check_future = self.clock.wall
         arrival_wall = wall if check_future else None
         groups: dict[str, Group] = {}
         invalid: dict[int, list[tuple[str, int]]] = {}

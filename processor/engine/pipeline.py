@@ -22,14 +22,17 @@ from processor.domain import records
 from processor.domain.carrier import buckets_needed, fold, keys_needed
 from processor.domain.events import Sourced
 from processor.domain.model import CarrierState, FoldResult, Policy
-from processor.domain.windows import HOUR_MS, window_key
+from processor.domain.windows import HOUR_MS
 from processor.engine import ticks
+from processor.engine.clock import Clock, now_ms
 from processor.engine.intake import Router
 from processor.engine.profiles import Profiles
 from processor.engine.publish import Publisher
 from processor.engine.sender import Sender, Tracker
-from processor.engine.stores import Stores, bucket_key, count_invalid, push_latest
+from processor.engine.stores import Stores, count_invalid, push_latest
 from processor.engine.view import CarrierView
+from processor.io import names
+from processor.io.names import bucket_key, window_key
 from processor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,13 +40,6 @@ log = logging.getLogger(__name__)
 # A batch is folded in slices of about this long; the worker's event loop serves HTTP
 # requests (/metrics, the API) between them.
 SLICE_S = 0.02
-OUTPUTS = ("carrier.consecutive-failures", "carrier.code-consistency", "carrier.summary.live",
-           "carrier.summary.hourly", "carrier.summary.daily", "carrier.summary.monthly",
-           "carrier.alerts")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Pipeline:
@@ -55,8 +51,9 @@ class Pipeline:
         self.stores = stores
         self.sender = sender
         self.profiles = profiles
+        self.clock = Clock(settings.clock)
         self.router = Router(settings, sender)
-        self.outputs = {name: settings.topic(name) for name in OUTPUTS}
+        self.outputs = {name: settings.topic(name) for name in names.OUTPUTS}
         # A carrier's policy, looked up once per batch: a registry read through Faust's
         # global table scans every partition DB, and each carrier needs its policy twice.
         self._policies: dict[str, Policy] = {}
@@ -70,7 +67,7 @@ class Pipeline:
     # -- clocks -------------------------------------------------------------------------
     def reference_now(self) -> int | None:
         """The reference clock for retention: wall clock, or None for stream time."""
-        return now_ms() if self.settings.clock == "wall" else None
+        return self.clock.now()
 
     def policy_for(self, carrier_id: str) -> Policy:
         policy = self._policies.get(carrier_id)
@@ -79,7 +76,7 @@ class Pipeline:
         return policy
 
     def now_for(self, state: CarrierState) -> int | None:
-        return now_ms() if self.settings.clock == "wall" else state.max_ts_ms
+        return self.clock.now(state.max_ts_ms)
 
     def _send_output(self, name: str, key: bytes, value: bytes | None) -> None:
         self.sender.send(self.outputs[name], key, value)
@@ -92,9 +89,9 @@ class Pipeline:
     def flush(self) -> Tracker:
         """Write every changed key and output record once; the records of everything
         processed since the last flush are counted by the returned tracker."""
-        self.publisher.flush()
+        self.publisher.publish()
         for store in self.stores.all():
-            store.flush(self.sender)
+            store.write_dirty(self.sender)
         self.unflushed = 0
         return self.sender.seal()
 
@@ -179,7 +176,7 @@ class Pipeline:
             # crash cannot leave the "firing" state there without its alert on the topic.
             contacts = self.profiles.contacts(cid)
             for a in res.alerts:
-                self._send_output("carrier.alerts", cid.encode(),
+                self._send_output(names.ALERTS, cid.encode(),
                                   orjson.dumps(records.alert(cid, a, contacts, wall)))
         if res.carrier_changed:
             s.carriers.save(p, cid.encode(), res.carrier)

@@ -1,9 +1,9 @@
 """Publishing the output records of a batch: each changed record once per batch.
 
-The agent marks what a batch changed (or re-applied) and flushes at the end of the batch:
-the records are built from the tables and queued behind the batch's changelog writes, and
-the batch is drained before its offsets can be committed, so "offset committed" implies
-"record sent". Records are derived from state, so publishing can be repeated at will
+The pipeline marks what a batch changed (or re-applied); at the flush, ``publish`` builds
+each marked record once from the values and queues it with the flush's changelog records,
+and the flush is acknowledged before its offsets can be committed, so "offset committed"
+implies "record sent". Records are derived from state, so publishing can be repeated at will
 (after a start, every owned carrier and its newest hour, day and month are republished
 once).
 """
@@ -19,14 +19,10 @@ import orjson
 from processor.domain import records
 from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats, total
-from processor.domain.windows import live_hours, window_key, window_start
+from processor.domain.windows import live_hours, window_start
 from processor.engine.state import Store
-
-CONSECUTIVE = "carrier.consecutive-failures"
-CONSISTENCY = "carrier.code-consistency"
-LIVE = "carrier.summary.live"
-SUMMARY_TOPIC = {"hour": "carrier.summary.hourly", "day": "carrier.summary.daily",
-                 "month": "carrier.summary.monthly"}
+from processor.io import names
+from processor.io.names import window_key
 
 
 @dataclass
@@ -93,7 +89,7 @@ class Publisher:
         self.dirty = Dirty()
         self.forget()
 
-    def flush(self) -> int:
+    def publish(self) -> int:
         """Send every marked record; returns how many were sent."""
         dirty, self.dirty = self.dirty, Dirty()
         wall = int(time.time() * 1000)
@@ -111,10 +107,10 @@ class Publisher:
             if w is None:
                 continue
             rec = records.summary(carrier_id, kind, start, w.stats, w.updated_ms or wall)
-            self._send(SUMMARY_TOPIC[kind], key, orjson.dumps(rec))
+            self._send(names.SUMMARY[kind], key, orjson.dumps(rec))
             sent += 1
         for carrier_id, kind, start in dirty.tombstones:
-            self._send(SUMMARY_TOPIC[kind], window_key(carrier_id, kind, start).encode(), None)
+            self._send(names.SUMMARY[kind], window_key(carrier_id, kind, start).encode(), None)
             sent += 1
         self.published += sent
         return sent
@@ -125,9 +121,9 @@ class Publisher:
         key = cid.encode()
         policy = self._policy_for(cid)
         updated = state.updated_ms or wall
-        self._send(CONSECUTIVE, key, orjson.dumps(records.consecutive_failures(state, policy,
+        self._send(names.CONSECUTIVE, key, orjson.dumps(records.consecutive_failures(state, policy,
                                                                                updated)))
-        self._send(CONSISTENCY, key, orjson.dumps(records.code_consistency(state, policy,
+        self._send(names.CONSISTENCY, key, orjson.dumps(records.code_consistency(state, policy,
                                                                            updated)))
         now = self._now_for(state)
         if now is None:
@@ -140,7 +136,7 @@ class Publisher:
                                                  dirty)))
             self._closed[cid] = closed
         hours = [closed[1], *self._hours(cid, partition, [current], stored, dirty)]
-        self._send(LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))
+        self._send(names.LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))
         return 3
 
     def _hours(self, cid: str, partition: int, starts: Iterable[int], stored: set[int],

@@ -129,7 +129,7 @@ class Store(Generic[T]):
                 stages = self._stages[partition] = {}
             stages[key] = max(stage, stages.get(key, 0))
 
-    def flush(self, sender: Sender) -> int:
+    def write_dirty(self, sender: Sender) -> int:
         """Write every dirty key: to its partition's RocksDB (one ``WriteBatch`` each) and
         its changelog record to ``sender``. Returns how many keys were written."""
         dirty, self._dirty = self._dirty, {}

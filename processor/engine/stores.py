@@ -18,6 +18,7 @@ from processor.domain.latest import Head
 from processor.domain.model import CarrierState, WindowState
 from processor.engine.sender import CARRIER_STAGE, DELETE_STAGE
 from processor.engine.state import Store
+from processor.io.names import partition_key
 from processor.io.stored import decode_carrier, decode_doc, decode_window
 
 
@@ -57,10 +58,6 @@ class Stores:
                 self.latest)
 
 
-def bucket_key(cid: str, bucket: int) -> bytes:
-    return f"{cid}|{bucket}".encode()
-
-
 def push_latest(stores: Stores, cid: str, accepted: list[Sourced], partition: int,
                 size: int) -> None:
     """Add a carrier's accepted final responses to its latest calls (domain/latest.py)."""
@@ -85,7 +82,7 @@ def push_latest(stores: Stores, cid: str, accepted: list[Sourced], partition: in
 def count_invalid(stores: Stores, partition: int, sources: list[tuple[str, int]]) -> int:
     """Count invalid input per partition, once (offset watermark like every key); returns
     the partition's count."""
-    key = f"p{partition}".encode()
+    key = partition_key(partition)
     stored = stores.partitions.load(partition, key)
     doc: dict[str, Any] = ({"invalid": stored["invalid"], "ap": dict(stored["ap"])}
                            if stored else {"invalid": 0, "ap": {}})

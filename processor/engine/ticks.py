@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from processor.domain.carrier import fold
 from processor.domain.model import CarrierState, WindowState
-from processor.domain.windows import window_key
+from processor.engine.clock import now_ms
+from processor.io.names import partition_key, window_key
 
 if TYPE_CHECKING:
     from processor.engine.pipeline import Pipeline
@@ -24,12 +25,12 @@ if TYPE_CHECKING:
 def tick_steps(p: Pipeline, partition: int, tick_ms: int,
                first: bool) -> Generator[None, None, None]:
     """Expire and republish every carrier of ``partition``, pausing every ``SLICE_S``."""
-    from processor.engine.pipeline import SLICE_S, now_ms
+    from processor.engine.pipeline import SLICE_S
 
     wall = now_ms()
     if first:
         p.view.drop_partition(partition)
-        doc = p.stores.partitions.load(partition, f"p{partition}".encode())
+        doc = p.stores.partitions.load(partition, partition_key(partition))
         p.view.invalid[partition] = doc["invalid"] if doc else 0
     began = time.perf_counter()
     for key in p.stores.carriers.keys(partition):

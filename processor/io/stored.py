@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from processor.domain.model import CarrierState, WindowState
-from processor.domain.windows import window_key
+from processor.io.names import window_key
 
 
 def read(table: Any, key: bytes) -> bytes | None:

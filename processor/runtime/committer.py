@@ -59,7 +59,7 @@ class Committer:
         """Where to read again from after a failed batch: the last flush's positions."""
         return self.checkpoint.rewind()
 
-    def flush(self) -> None:
+    def seal_flush(self) -> None:
         """Flush the record cache; its input offsets become committable once acked."""
         self.last_flush = self.clock()
         p = self.pipeline
@@ -88,7 +88,7 @@ class Committer:
 
     async def hand_over(self, partitions: set[int]) -> None:
         """Flush, wait until the broker acknowledged all of it, commit."""
-        self.flush()
+        self.seal_flush()
         await self.sender.drain()
         self.settle(partitions)
         await self.commit()

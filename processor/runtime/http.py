@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import faust
 
 from processor.domain.windows import HOUR_MS
-from processor.engine.pipeline import now_ms
+from processor.engine.clock import now_ms
 from processor.engine.view import CarrierRow
 from processor.ops.api import CarrierApi
 from processor.ops.exposition import Exposition
@@ -40,7 +40,7 @@ def register_http(app: faust.App, worker: Worker, settings: Settings) -> None:
         rows=lambda: list(view.owned(worker.owned_partitions())),
         invalid=lambda: sum(n for p, n in view.invalid.items()
                             if p in worker.owned_partitions()),
-        now_ms=lambda row: now_ms() if settings.clock == "wall" else row_stream_time(row),
+        now_ms=lambda row: worker.pipeline.clock.now(row_stream_time(row)),
         max_carriers=settings.metrics_max_carriers, lag=worker.lag)
     exposition = Exposition(collector)
     api = CarrierApi(carriers=worker.tables.carriers, windows=worker.tables.windows,

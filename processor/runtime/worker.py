@@ -7,10 +7,9 @@ their recovery, the web server); the hot path is the worker's own loop:
     -> every commit interval: flush the cache (once per key) -> once the broker has
     acknowledged the flush: commit its input offsets (committer.py)
 
-Lifecycle: on assignment (once the tables are recovered) it reads the group's committed
-offsets and starts reading there; on revocation it stops, flushes, waits until everything
-is acknowledged, commits, and lets go, so the next owner starts exactly where it ended; on
-shutdown the same. One partition is read by one worker at a time: it is read only between
+Lifecycle: on assignment (once the tables are recovered) it starts reading at the group's
+committed offsets; on revocation and shutdown it stops, flushes, waits until everything is
+acknowledged and commits, so the next owner starts exactly where it ended. One partition is read by one worker at a time: it is read only between
 Faust's assignment and revocation of it, and a worker that lost its place in the group
 cannot commit (faust_internals.py).
 """
@@ -26,11 +25,13 @@ from typing import Any, TypeVar
 import faust
 
 from processor.engine.catch_up import CatchUp
+from processor.engine.clock import now_ms
 from processor.engine.input import InputReader
-from processor.engine.pipeline import Pipeline, now_ms
+from processor.engine.pipeline import Pipeline
 from processor.engine.profiles import Profiles, default_policy
 from processor.engine.sender import POLL_S, Sender
 from processor.engine.stores import Stores
+from processor.io import names
 from processor.io.connection import client_config
 from processor.runtime import tables
 from processor.runtime.committer import Committer
@@ -58,7 +59,7 @@ class Worker:
         self.app = app
         self.settings = settings
         self.clock = time.monotonic
-        self.tables = tables.declare_all(app, settings.topic("carrier.registry"))
+        self.tables = tables.declare_all(app, settings.topic(names.REGISTRY))
         self.input_name = settings.topic(settings.input_topic)
         self.route_name = settings.route_topic
         # Subscribed by Faust's group (so it assigns them with the tables), read by us.
@@ -133,7 +134,7 @@ class Worker:
             self._report_catch_up()
         if (now - self.committer.last_flush >= self.settings.commit_interval_s
                 or self.pipeline.dirty_keys >= self.settings.cache_max_keys):
-            self.committer.flush()
+            self.committer.seal_flush()
         return len(batch)
 
     async def _run(self, steps: Generator[None, None, T], generation: int) -> tuple[bool, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from processor.domain.registry import Profile, parse_registry, profile_to_json
+from processor.io import names
 from processor.settings import Settings
 
 
@@ -63,7 +64,7 @@ def publish(settings: Settings, profiles: dict[str, Profile]) -> tuple[int, list
 
     from processor.tools.produce import producer_config
 
-    topic = settings.topic("carrier.registry")
+    topic = settings.topic(names.REGISTRY)
     existing = current_keys(settings)
     removed = sorted(set(existing) - set(profiles))
     producer = Producer(producer_config(settings))

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from processor.domain.windows import parse_iso_ms
+from processor.io import names
 from processor.io.connection import client_config
 from processor.settings import Settings
 from processor.tools.progress import Progress
@@ -129,9 +130,8 @@ def _report(inv: Settings, name: str, source: Source, *, carriers: set[str] | No
     from processor.engine.profiles import default_policy
     from processor.tools.topic_reader import latest, read_to_end
 
-    outputs = read_to_end(inv, ["carrier.consecutive-failures", "carrier.code-consistency",
-                                "carrier.summary.hourly", "carrier.summary.daily",
-                                "carrier.alerts"])
+    outputs = read_to_end(inv, [names.CONSECUTIVE, names.CONSISTENCY, names.SUMMARY["hour"],
+                                names.SUMMARY["day"], names.ALERTS])
     policy = default_policy(inv)
     valid = ((m.value, m.arrival_ms or 0) for m in messages(source(), carriers, FileScan())
              if m.valid)
@@ -139,12 +139,12 @@ def _report(inv: Settings, name: str, source: Source, *, carriers: set[str] | No
     rep = Report(name=name, sent=scan.sent, bad_lines=scan.bad,
                  streaks=streak_timeline(valid, lambda _cid: policy, min_streak, series),
                  counter_series=series)
-    rep.consecutive = latest(outputs["carrier.consecutive-failures"])
-    rep.consistency = latest(outputs["carrier.code-consistency"])
+    rep.consecutive = latest(outputs[names.CONSECUTIVE])
+    rep.consistency = latest(outputs[names.CONSISTENCY])
     by_start = lambda r: (r["carrier_id"], r["start"])  # noqa: E731
-    rep.hourly = sorted(latest(outputs["carrier.summary.hourly"]).values(), key=by_start)
-    rep.daily = sorted(latest(outputs["carrier.summary.daily"]).values(), key=by_start)
-    rep.alerts = sorted((v for _, v in outputs["carrier.alerts"] if v is not None),
+    rep.hourly = sorted(latest(outputs[names.SUMMARY["hour"]]).values(), key=by_start)
+    rep.daily = sorted(latest(outputs[names.SUMMARY["day"]]).values(), key=by_start)
+    rep.alerts = sorted((v for _, v in outputs[names.ALERTS] if v is not None),
                         key=lambda a: (parse_iso_ms(a["at"]), a["carrier_id"], a["kind"],
                                        a["state"]))
     return rep

@@ -19,9 +19,9 @@ from processor.domain.windows import (
     oldest_retained,
     retained,
     window_end,
-    window_key,
     window_start,
 )
+from processor.io.names import window_key
 
 
 def ms(text: str) -> int:

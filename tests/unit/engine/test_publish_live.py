@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from processor.domain import records
 from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats
-from processor.domain.windows import HOUR_MS, live_hours, window_key
-from processor.engine.publish import LIVE, Publisher
+from processor.domain.windows import HOUR_MS, live_hours
+from processor.engine.publish import Publisher
+from processor.io.names import LIVE, window_key
 
 T0 = 1_764_547_200_000  # 2025-12-01T00:00:00Z
 
@@ -57,7 +58,7 @@ def test_the_live_record_equals_the_24_hours_summed_afresh(
         if start not in state.windows["hour"]:
             state.windows["hour"].append(start)
         publisher.mark("c1", 0, [("hour", start)], state=state, written={("hour", start): w})
-        publisher.flush()
+        publisher.publish()
         if forget:
             publisher.forget()
         live = [v for topic, _, v in sent if topic == LIVE][-1]

@@ -53,7 +53,7 @@ def test_writes_reach_rocksdb_and_the_changelog_at_the_flush_only(tmp_path: Path
     assert store.get(0, b"b") is None
     store.delete(0, b"never")  # absent: no tombstone
     assert store.dirty_keys == 2
-    assert store.flush(sender) == 2  # type: ignore[arg-type]
+    assert store.write_dirty(sender) == 2  # type: ignore[arg-type]
     assert db.get(b"a") == b'{"n":1}'
     assert db.get(b"b") is None
     assert [(k, v) for _, k, v, _, _ in sender.sent] == [(b"a", b'{"n":1}'), (b"b", None)]
@@ -68,7 +68,7 @@ def test_a_key_saved_many_times_is_encoded_and_sent_once(tmp_path: Path) -> None
     for n in range(30):
         store.save(0, b"k", {"n": n})
     assert encoded == []
-    store.flush(sender)  # type: ignore[arg-type]
+    store.write_dirty(sender)  # type: ignore[arg-type]
     assert encoded == [{"n": 29}]
     assert [(k, v) for _, k, v, _, _ in sender.sent] == [(b"k", b'{"n":29}')]
     assert db.get(b"k") == b'{"n":29}'
@@ -84,7 +84,7 @@ def test_a_key_deleted_then_written_again_keeps_the_later_stage(tmp_path: Path) 
     store.delete(0, b"w", stored=True)
     store.save(0, b"w", {"n": 2})
     store.save(0, b"x", {"n": 3})
-    store.flush(sender)  # type: ignore[arg-type]
+    store.write_dirty(sender)  # type: ignore[arg-type]
     assert {(k, v, stage) for _, k, v, _, stage in sender.sent} == {
         (b"w", b'{"n":2}', 2), (b"x", b'{"n":3}', 0)}
     db.close()
@@ -101,7 +101,7 @@ def test_a_delete_known_to_be_stored_reads_nothing(tmp_path: Path) -> None:
     assert reads == []
     store.delete(0, b"other")
     assert reads == [b"other"]
-    store.flush(sender)  # type: ignore[arg-type]
+    store.write_dirty(sender)  # type: ignore[arg-type]
     assert db.get(b"w") is None
     assert [(k, v) for _, k, v, _, _ in sender.sent] == [(b"w", None)]
     db.close()
@@ -117,7 +117,7 @@ def test_decoded_values_are_kept_until_the_partition_changes_hands(tmp_path: Pat
     value = {"n": 2}
     store.save(0, b"k", value)
     assert store.load(0, b"k") is value
-    store.flush(_Sender())  # type: ignore[arg-type]
+    store.write_dirty(_Sender())  # type: ignore[arg-type]
     db[b"k"] = b'{"n":3}'  # as a rebalance's recovery would
     store.drop([0])
     assert store.load(0, b"k") == {"n": 3}
@@ -132,7 +132,7 @@ def test_discard_forgets_the_interval(tmp_path: Path) -> None:
     assert store.dirty_keys == 0
     assert store.load(0, b"k") == {"n": 1}
     sender = _Sender()
-    store.flush(sender)  # type: ignore[arg-type]
+    store.write_dirty(sender)  # type: ignore[arg-type]
     assert sender.sent == []
     db.close()
 

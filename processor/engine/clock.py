@@ -1,0 +1,23 @@
+"""The reference clock ("now") for retention, ``live`` and the metrics' current windows,
+as one rule: ``CARRIERWATCH_CLOCK=wall`` (live traffic) is the wall clock; ``stream``
+(replays) is the newest ``ts`` the carrier has seen, so everything follows the recorded
+time. On the wall clock an event far ahead of now is refused (``io/codec.py``)."""
+
+from __future__ import annotations
+
+import time
+
+
+def now_ms() -> int:
+    """The wall clock, epoch ms."""
+    return int(time.time() * 1000)
+
+
+class Clock:
+    def __init__(self, mode: str) -> None:
+        self.wall = mode == "wall"
+
+    def now(self, stream_ms: int | None = None) -> int | None:
+        """Now on this clock; ``stream_ms`` is the carrier's stream time (None: unknown,
+        and then the fold takes each event's own)."""
+        return now_ms() if self.wall else stream_ms
