@@ -9,9 +9,9 @@ their recovery, the web server); the hot path is the worker's own loop:
 
 Lifecycle: on assignment (once the tables are recovered) it starts reading at the group's
 committed offsets; on revocation and shutdown it stops, flushes, waits until everything is
-acknowledged and commits, so the next owner starts exactly where it ended. One partition is read by one worker at a time: it is read only between
-Faust's assignment and revocation of it, and a worker that lost its place in the group
-cannot commit (faust_internals.py).
+acknowledged and commits, so the next owner starts exactly where it ended. A partition is
+read only between Faust's assignment and revocation of it, so by one worker at a time, and
+a worker that lost its place in the group cannot commit (faust_internals.py).
 """
 
 from __future__ import annotations
