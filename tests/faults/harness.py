@@ -37,7 +37,7 @@ class Scale:
     rate: int  # events/s fed while faults are injected
     kills: int
     kill_gap_s: tuple[float, float]  # a kill comes this long after the previous (re)start
-    overload_rate: int  # events/s offered in the overload test (several times throughput)
+    overload_rate: int  # events/s offered in the overload test (above the throughput)
     overload_events: int  # that many
 
 

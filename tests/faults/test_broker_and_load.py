@@ -103,7 +103,10 @@ def test_overload_builds_lag_that_drains(isolated: Settings, tmp_path: Path) -> 
         worker.stop()
         reader.close()
     top = max(lag for _, lag in lags)
-    assert top > len(flood) // 4, f"the lag never built up (max {top})"
+    # A backlog formed: the feeder offers ~20,000/s on the same two cores as the worker,
+    # which drains ~12,000/s since the batch-native worker (~4,000/s when this test was
+    # written with len(flood) // 4), so a fifth of the flood is still queued as it ends.
+    assert top > len(flood) // 8, f"the lag never built up (max {top})"
     assert lags[-1][1] == 0, f"the lag did not drain: {lags[-3:]}"
     assert peak < RSS_LIMIT_MIB, f"peak RSS {peak:.0f} MiB"
     report("overload", events=len(flood), fed_in_s=round(fed, 1),
