@@ -13,6 +13,9 @@ for extra in "$@"; do
   case "$extra" in
     prometheus) command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
                   || need+=(prometheus) ;;
+    # the carrier page's tests drive a real headless browser (tests/integration/test_ui.py)
+    browser) command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+               || need+=(chromium chromium-driver) ;;
     *) echo "system-deps.sh: unknown extra '$extra'" >&2; exit 2 ;;
   esac
 done

@@ -32,6 +32,7 @@ class CarrierRow:
     codes: dict[int, int]
     counts: dict[str, int]
     hours: live.Ring
+    firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
     windows: dict[str, WindowRow] = field(default_factory=dict)
     version: int = 0  # unique per update, across rows: what the /metrics cache keys on
 
@@ -52,10 +53,11 @@ class CarrierView:
         row.partition = partition
         row.version = next(_VERSIONS)
         row.consecutive = state.streak.count
-        # Shared, not copied: a stored state is never changed again (the fold copies it).
+        # Shared, not copied: the fold changes them only with an update of the row.
         row.codes = state.codes
         row.counts = state.counts
         row.hours = state.hours
+        row.firing = state.firing
         for (kind, start), w in windows.items():
             current = row.windows.get(kind)
             if current is None or start >= current.start:

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from processor.domain import latest as latest_calls
-from processor.domain import records
+from processor.domain import live, records
+from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy, WindowState
+from processor.domain.rates import MICROS, Rate
 from processor.domain.summary import Stats
 from processor.domain.windows import KINDS, live_hours, parse_iso_ms, window_end
 from processor.engine.profiles import Profiles
@@ -18,6 +20,16 @@ from processor.io.stored import load_carrier, load_window
 
 WINDOW_CHOICES = (*KINDS, "live")
 MAX_LIMIT = 10_000
+
+
+def ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def rate_json(r: Rate) -> dict[str, Any]:
+    """A rate card line as the carrier page shows it."""
+    return {"prefix": r.prefix, "per_minute": r.per_minute_micros / MICROS,
+            "currency": r.currency, "increment_s": r.increment_s, "minimum_s": r.minimum_s}
 
 
 class BadRequest(ValueError):
@@ -56,7 +68,9 @@ class CarrierApi:
     """Reads the tables (this worker's partitions) and answers API requests."""
 
     def __init__(self, *, carriers: Any, windows: Any, latest: Any, profiles: Profiles,
-                 now_for: Callable[[CarrierState], int | None], default_latest: int) -> None:
+                 now_for: Callable[[CarrierState], int | None], default_latest: int,
+                 now_for_row: Callable[[CarrierRow], int | None] = lambda _: None) -> None:
+        self._now_for_row = now_for_row
         self._carriers = carriers
         self._windows = windows
         self._latest = latest
@@ -73,12 +87,22 @@ class CarrierApi:
     def carriers(self, rows: Iterable[CarrierRow]) -> Reply:
         out = []
         for row in sorted(rows, key=lambda r: r.carrier_id):
-            profile = self._profiles.profile(row.carrier_id)
-            out.append({"carrier_id": row.carrier_id,
+            cid = row.carrier_id
+            profile = self._profiles.profile(cid)
+            final, t404 = sum(row.codes.values()), row.codes.get(404, 0)
+            now = self._now_for_row(row)
+            t = live.totals(row.hours, now) if now is not None else [0] * live.WIDTH
+            out.append({"carrier_id": cid,
                         "name": profile.name if profile else None,
                         "consecutive_failures": row.consecutive,
-                        "total_final": sum(row.codes.values()),
-                        "total_404": row.codes.get(404, 0)})
+                        "total_final": final,
+                        "total_404": t404,
+                        "verdict": verdict(final, t404, self._policy(cid).min_sample),
+                        "live_attempts": t[live.ATTEMPTS],
+                        "live_asr": ratio(t[live.ANSWERED], t[live.ATTEMPTS]),
+                        "live_acd_s": (t[live.DURATION_MS] / t[live.DURATION_N] / 1000
+                                       if t[live.DURATION_N] else None),
+                        "alerts_firing": sorted(k for k, v in row.firing.items() if v)})
         return Reply(200, {"carriers": out})
 
     def status(self, cid: str) -> Reply:
@@ -91,6 +115,7 @@ class CarrierApi:
             "carrier_id": cid,
             "name": profile.name if profile else None,
             "contacts": self._profiles.contacts(cid),
+            "rates": [rate_json(r) for r in profile.rates] if profile else [],
             "consecutive_failures": records.consecutive_failures(state, policy,
                                                                  state.updated_ms),
             "code_consistency": records.code_consistency(state, policy, state.updated_ms),

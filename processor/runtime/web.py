@@ -14,7 +14,7 @@ from typing import Any
 import faust
 import orjson
 
-from processor.ops import formats
+from processor.ops import formats, ui
 from processor.ops.api import BadRequest, CarrierApi, Reply
 from processor.ops.exposition import CONTENT_TYPE
 
@@ -123,4 +123,31 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
         return _listing(view, request, lambda: api.latest_calls(carrier, request.query),
                         "calls", formats.LATEST_COLUMNS)
 
+    register_ui(app)
     _ = (metrics_page, healthz, readyz, carriers, carrier, summary, latest_calls)
+
+
+def register_ui(app: faust.App) -> None:
+    """The carrier pages (``ops/ui.py``). They hold no data, so they are served without the
+    token; the API calls their script makes need it (a sign-in form asks for it)."""
+
+    def send(view: Any, found: tuple[bytes, str] | None) -> Any:
+        if found is None:
+            return view.bytes(b"not found", content_type="text/plain", status=404)
+        data, content_type = found
+        return view.bytes(data, content_type=None,
+                          headers={"Content-Type": content_type, **ui.SECURITY_HEADERS})
+
+    @app.page("/ui/")
+    async def ui_index(view: Any, request: Any) -> Any:
+        return send(view, ui.page("index"))
+
+    @app.page("/ui/carriers/{carrier}")
+    async def ui_carrier(view: Any, request: Any, carrier: str) -> Any:
+        return send(view, ui.page("carrier"))
+
+    @app.page("/ui/static/{name}")
+    async def ui_static(view: Any, request: Any, name: str) -> Any:
+        return send(view, ui.asset(name))
+
+    _ = (ui_index, ui_carrier, ui_static)

@@ -379,12 +379,13 @@ def _dir_mib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def _scrape(settings: Settings, times: int = 5) -> tuple[float, float, int]:
-    """Median and max /metrics time in ms, and the body's size."""
+def _scrape(settings: Settings, times: int = 5,
+            path: str = "/metrics") -> tuple[float, float, int]:
+    """Median and max time in ms to GET ``path``, and the body's size."""
     took, size = [], 0
     for _ in range(times):
         began = time.perf_counter()
-        with urllib.request.urlopen(f"{settings.web_url}/metrics", timeout=120) as resp:
+        with urllib.request.urlopen(f"{settings.web_url}{path}", timeout=120) as resp:
             size = len(resp.read())
         took.append((time.perf_counter() - began) * 1000)
     return statistics.median(took), max(took), size
@@ -403,7 +404,8 @@ def _wait_caught_up(worker: Proc, began: float) -> tuple[float, float]:
 
 def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]:
     """``carriers`` carriers with ``days`` daily windows each: state size, RSS, /metrics,
-    restart catch-up with the local state intact and rebuild from the changelog."""
+    the carriers page (``/ui/`` and the ``/carriers`` list it reads), restart catch-up
+    with the local state intact and rebuild from the changelog."""
     s = isolated(base, tmp, "scale", metrics_max_carriers=carriers)
     topic = s.topic(s.input_topic)
     start = int(time.time() * 1000) // DAY_MS * DAY_MS - days * DAY_MS
@@ -416,6 +418,9 @@ def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]
         settle(s)
         rss = peak_rss_mib(worker.popen.pid)
         scrape_ms, scrape_max_ms, scrape_bytes = _scrape(s)
+        # The carriers page: its HTML is static; the server's work is the list it reads.
+        ui_ms, ui_max_ms, ui_bytes = _scrape(s, path="/carriers")
+        page_ms, _, _ = _scrape(s, path="/ui/")
     finally:
         worker.stop()
     state_mib = _dir_mib(s.data_dir)
@@ -447,6 +452,8 @@ def scale(base: Settings, tmp: Path, carriers: int, days: int) -> dict[str, Any]
             "metrics_scrape_ms": round(scrape_ms, 1),
             "metrics_scrape_max_ms": round(scrape_max_ms, 1),
             "metrics_bytes": scrape_bytes,
+            "ui_list_ms": round(ui_ms, 1), "ui_list_max_ms": round(ui_max_ms, 1),
+            "ui_list_bytes": ui_bytes, "ui_page_ms": round(page_ms, 1),
             "restart_ready_s": round(restart_ready, 2),
             "restart_caught_up_s": round(restart_caught_up, 2),
             "rebuild_ready_s": round(rebuild_ready, 2),

@@ -1,0 +1,268 @@
+"""The carrier pages in a real browser: Debian's headless chromium driven by Selenium,
+against a real worker fed generated traffic, every figure compared with the oracle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from processor.settings import Settings
+from processor.tools.generate import Message, Traffic, generate
+from processor.tools.produce import produce
+from tests.integration.outputs import TopicState, diff, normalise
+from tests.integration.procs import Proc, cli, free_port, start_worker
+from tests.oracle import Oracle
+
+pytestmark = pytest.mark.integration
+
+START = 1709078400000  # 2024-02-28T00:00:00Z
+TOKEN = "ui-test-token"
+HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+CARRIERS = 12
+
+
+def _driver() -> Any:
+    from selenium import webdriver
+
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or chromedriver is None:
+        pytest.fail("chromium and chromium-driver are needed: deploy/system-deps.sh browser")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1920,1080",
+                "--disable-dev-shm-usage"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(options=opts, service=webdriver.ChromeService(chromedriver))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    driver = _driver()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="module")
+def running(broker: Settings, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[tuple[Settings, Oracle, Proc, Path]]:
+    """One worker with an API token over known traffic, drained and equal to the oracle;
+    carrier c-00001's registry name is hostile HTML."""
+    tmp = tmp_path_factory.mktemp("ui")
+    settings = broker.replace(topic_prefix="ui", app_id="cw-ui", data_dir=tmp / "data",
+                              web_port=free_port(), clock="stream", tick_interval_s=2.0,
+                              api_token=TOKEN)
+    assert cli(settings, "topics", "create").returncode == 0
+    registry = tmp / "registry.yaml"
+    registry.write_text(yaml.safe_dump({"carriers": {"c-00001": {
+        "name": HOSTILE,
+        "contacts": [{"name": "NOC <b>desk</b>", "role": "noc", "email": "noc@x.example",
+                      "phone": None}],
+        # A prefix no generated destination has: the oracle's costs stay as they are.
+        "rates": [{"prefix": "999", "per_minute": 0.012, "currency": "EUR"},
+                  {"prefix": "9991", "per_minute": 0.02, "currency": "EUR",
+                   "increment_s": 60, "minimum_s": 60}]}}}))
+    assert cli(settings, "registry", "import", str(registry)).returncode == 0
+    messages = list(generate(Traffic(seed=11, carriers=CARRIERS, events=4_000, start_ms=START,
+                                     end_ms=START + 2 * 86_400_000)))
+    oracle = Oracle()
+    oracle.feed(messages)
+    produce(settings.bootstrap_servers, settings.topic(settings.input_topic), messages,
+            rate=None, progress=None)
+    worker = start_worker(settings, tmp / "w.log")
+    reader = TopicState(settings, ("carrier.consecutive-failures", "carrier.code-consistency"))
+    try:
+        deadline = time.monotonic() + 240
+        problems = ["not compared"]
+        while problems and time.monotonic() < deadline:
+            if reader.poll(1.0):
+                continue
+            problems = diff(oracle.consecutive(), reader.state["carrier.consecutive-failures"])
+            problems += diff(oracle.consistency(), reader.state["carrier.code-consistency"])
+        assert not problems, problems
+        yield settings, oracle, worker, tmp
+    finally:
+        reader.close()
+        worker.stop()
+
+
+def wait_for(what: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """``what()`` once it is truthy (polled); fails with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        try:
+            value = what()
+        except Exception as exc:  # noqa: BLE001 - the page is still loading
+            value = exc
+        if value and not isinstance(value, Exception):
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; last: {value!r}")
+
+
+SNAPSHOT = """
+return Array.from(document.querySelectorAll(arguments[0])).map(root => {
+  const out = {_carrier: root.dataset.carrier || null};
+  for (const n of root.querySelectorAll("[data-field][data-value]")) {
+    out[n.dataset.field] = n.dataset.value;
+  }
+  return out;
+});"""
+
+
+def snapshot(driver: Any, selector: str) -> list[dict[str, Any]]:
+    """For each element matching ``selector``, every ``data-field`` under it that has a
+    value ({field: raw value}), read in one go (the page re-renders as it refreshes)."""
+    rows = driver.execute_script(SNAPSHOT, selector)
+    return [{k: (json.loads(v) if k != "_carrier" else v) for k, v in r.items()} for r in rows]
+
+
+def fields(driver: Any, selector: str) -> dict[str, Any]:
+    found = snapshot(driver, selector)
+    return found[0] if found else {}
+
+
+def sign_in(driver: Any, settings: Settings, path: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{settings.web_url}{path}")
+    wait_for(lambda: driver.find_element(By.ID, "login").is_displayed()
+             or driver.find_element(By.ID, "content").is_displayed())
+    if driver.find_element(By.ID, "login").is_displayed():
+        driver.find_element(By.ID, "token").send_keys(TOKEN)
+        driver.find_element(By.CSS_SELECTOR, "#login button").click()
+
+
+def test_the_token_is_enforced(running: tuple[Settings, Oracle, Proc, Path]) -> None:
+    from selenium.webdriver.common.by import By
+
+    settings, _, _, _ = running
+    with urllib.request.urlopen(f"{settings.web_url}/ui/", timeout=30) as resp:
+        assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{settings.web_url}/carriers", timeout=30)
+    assert refused.value.code == 401
+    driver = _driver()  # a fresh browser: nothing in its session
+    try:
+        driver.get(f"{settings.web_url}/ui/carriers/c-00002")
+        wait_for(lambda: driver.find_element(By.ID, "login").is_displayed())
+        assert not driver.find_element(By.ID, "content").is_displayed()
+        assert fields(driver, "#content") == {"_carrier": None}
+        driver.find_element(By.ID, "token").send_keys("wrong")
+        driver.find_element(By.CSS_SELECTOR, "#login button").click()
+        time.sleep(1.0)
+        assert driver.find_element(By.ID, "login").is_displayed()
+        assert fields(driver, "#content") == {"_carrier": None}
+    finally:
+        driver.quit()
+
+
+def test_the_list_equals_the_oracle(running: tuple[Settings, Oracle, Proc, Path],
+                                    browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    settings, oracle, _, tmp = running
+    sign_in(browser, settings, "/ui/")
+    rows = wait_for(lambda: len(got := snapshot(browser, "#carriers tbody tr")) == CARRIERS
+                    and got)
+    consecutive, consistency, live = oracle.consecutive(), oracle.consistency(), oracle.live()
+    seen = set()
+    for got in rows:
+        cid = got["_carrier"]
+        seen.add(cid)
+        assert got["consecutive_failures"] == consecutive[cid]["consecutive_failures"], cid
+        assert got["verdict"] == consistency[cid]["verdict"], cid
+        assert got["live_attempts"] == live[cid]["attempts"], cid
+        assert got["live_asr"] == pytest.approx(live[cid]["asr"]), cid
+    assert seen == set(oracle.carriers)
+    firing = [r["alerts_firing"] for r in rows]
+    assert firing == sorted(firing, key=len, reverse=True)  # the ones alerting first
+    browser.find_element(By.ID, "filter").send_keys("c-0000")
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#carriers tbody tr")) == 10)
+    browser.save_screenshot(str(tmp / "ui-carriers.png"))
+
+
+def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Proc, Path],
+                                            browser: Any) -> None:
+
+    settings, oracle, _, tmp = running
+    consecutive, consistency, live = oracle.consecutive(), oracle.consistency(), oracle.live()
+    for cid in ("c-00000", "c-00004", "c-00007"):
+        sign_in(browser, settings, f"/ui/carriers/{cid}")
+        wait_for(lambda cid=cid: fields(browser, ".title").get("carrier_id") == cid
+                 and fields(browser, "#summaries tbody tr"))
+        shown = fields(browser, "#consecutive")
+        want = normalise(consecutive[cid])
+        for name in ("consecutive_failures", "max_consecutive_failures", "last_code",
+                     "threshold", "streak_started_at", "last_connected_at"):
+            assert normalise(shown)[name] == want[name], (cid, name)
+        shown, want = normalise(fields(browser, "#consistency")), normalise(consistency[cid])
+        for name in ("total_final", "total_200", "total_404", "verdict", "ratio_404"):
+            assert shown[name] == want[name], (cid, name)
+        shown, want = normalise(fields(browser, "#summaries tbody tr")), normalise(live[cid])
+        for name in ("attempts", "answered", "short_calls", "start", "asr", "seer", "acd_s"):
+            assert shown[name] == want[name], (cid, name)
+        calls = snapshot(browser, "#calls tbody tr")
+        assert len(calls) == min(100, consistency[cid]["total_final"])
+        assert calls == sorted(calls, key=lambda c: c["ts"], reverse=True)
+    browser.save_screenshot(str(tmp / "ui-carrier.png"))
+
+
+def test_a_hostile_name_is_shown_as_text(running: tuple[Settings, Oracle, Proc, Path],
+                                         browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    settings, _, _, _ = running
+    sign_in(browser, settings, "/ui/carriers/c-00001")
+    name = wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "h2 [data-field=name]").text)
+    assert name == HOSTILE
+    assert browser.find_element(By.CSS_SELECTOR, "#contacts tbody td:nth-child(2)").text == \
+        "NOC <b>desk</b>"
+    rates = snapshot(browser, "#rates tbody tr")
+    assert [(r["prefix"], r["per_minute"], r["increment_s"]) for r in rates] == [
+        ("999", 0.012, 1), ("9991", 0.02, 60)]
+    browser.find_element(By.ID, "rate-search").send_keys("4")
+    wait_for(lambda: snapshot(browser, "#rates tbody tr") == [])
+    sign_in(browser, settings, "/ui/")
+    row = wait_for(lambda: fields(browser, "tr[data-carrier=c-00001]"))
+    assert row["name"] == HOSTILE
+    assert browser.execute_script("return window.__pwned === undefined")
+
+
+def test_the_page_refreshes_with_new_traffic(running: tuple[Settings, Oracle, Proc, Path],
+                                             browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    settings, oracle, _, _ = running
+    cid = "c-00003"
+    sign_in(browser, settings, f"/ui/carriers/{cid}")
+    before = oracle.consistency()[cid]["total_final"]
+    wait_for(lambda: fields(browser, "#consistency").get("total_final") == before)
+    browser.find_element(By.CSS_SELECTOR, "[data-window=day]").click()
+    wait_for(lambda: fields(browser, "#summaries tbody tr").get("start", "").endswith(
+        "T00:00:00Z"))
+    marker = browser.execute_script("return window.__kept = 'same page'")
+    ts = START + 2 * 86_400_000 + 60_000
+    extra = [Message(cid.encode(), orjson.dumps({"carrier_id": cid, "call_id": f"ui-{i}",
+                                                 "code": 404, "ts": ts + i * 1000}),
+                     valid=True, carrier_id=cid) for i in range(7)]
+    produce(settings.bootstrap_servers, settings.topic(settings.input_topic), extra,
+            rate=None, progress=None)
+    wait_for(lambda: fields(browser, "#consistency").get("total_final") == before + 7,
+             timeout=60)
+    assert fields(browser, "#consecutive")["last_code"] == 404
+    assert browser.execute_script("return window.__kept") == marker  # not reloaded
+    tab = browser.find_element(By.CSS_SELECTOR, "[data-window=day]")
+    assert tab.get_attribute("aria-selected") == "true"  # the tab kept
