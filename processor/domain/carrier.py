@@ -162,6 +162,9 @@ def _transition(cur: CarrierState, res: FoldResult, kind: str, firing: bool,
                 alert: Alert | None) -> None:
     if alert is not None:
         cur.firing[kind] = firing
+        cur.firing_since.pop(kind, None)
+        if firing:
+            cur.firing_since[kind] = alert.at_ms
         res.alerts.append(alert)
         res.carrier_changed = True
 
@@ -241,9 +244,3 @@ def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> 
             for b in old:
                 res.buckets.pop(b, None)
             res.carrier_changed = True
-
-
-def expire(state: CarrierState, policy: Policy, now_ms: int | None, wall_ms: int) -> FoldResult:
-    """Retention alone (a timer, when no events come): which windows to drop."""
-    return fold(state.carrier_id, state, {}, {}, (), policy=policy, now_ms=now_ms,
-                wall_ms=wall_ms)

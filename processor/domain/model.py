@@ -55,6 +55,7 @@ class CarrierState:
     # The ring's rows summed (live.total), kept as rows are added and pruned; None: not
     # summed yet (not stored: summed again once after a load).
     live_sums: list[int] | None = None
+    firing_since: dict[str, int] = field(default_factory=dict)  # firing kind -> its start
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
@@ -62,7 +63,8 @@ class CarrierState:
                             self.max_ts_ms, dict(self.counts), self.updated_ms,
                             dict(self.firing), {h: list(r) for h, r in self.hours.items()},
                             {b: dict(m) for b, m in self.ids.items()}, self.arrival_ms,
-                            None if self.live_sums is None else list(self.live_sums))
+                            None if self.live_sums is None else list(self.live_sums),
+                            dict(self.firing_since))
 
     @property
     def total_final(self) -> int:
@@ -77,7 +79,8 @@ class CarrierState:
                 "w": self.windows, "b": self.buckets, "m": self.max_ts_ms, "n": self.counts,
                 "u": self.updated_ms, "al": self.firing,
                 "h": {str(h): r for h, r in self.hours.items()},
-                "i": {str(b): m for b, m in self.ids.items()}, "a": self.arrival_ms}
+                "i": {str(b): m for b, m in self.ids.items()}, "a": self.arrival_ms,
+                "as": self.firing_since}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CarrierState:
@@ -85,7 +88,8 @@ class CarrierState:
                    dict(d["ap"]), {k: list(v) for k, v in d["w"].items()}, list(d["b"]), d["m"],
                    dict(d["n"]), d["u"], dict(d.get("al", {})),
                    {int(h): list(r) for h, r in d.get("h", {}).items()},
-                   {int(b): dict(m) for b, m in d.get("i", {}).items()}, d.get("a"))
+                   {int(b): dict(m) for b, m in d.get("i", {}).items()}, d.get("a"),
+                   firing_since=dict(d.get("as", {})))
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.rates import MICROS, Rate
 from processor.domain.summary import Stats
-from processor.domain.windows import KINDS, live_hours, parse_iso_ms, window_end
+from processor.domain.windows import KINDS, iso, live_hours, parse_iso_ms, window_end
 from processor.engine.profiles import Profiles
 from processor.engine.view import CarrierRow
 from processor.io import codec
@@ -121,6 +121,9 @@ class CarrierApi:
             "code_consistency": records.code_consistency(state, policy, state.updated_ms),
             "live": self._live(state),
             "alerts_firing": sorted(k for k, v in state.firing.items() if v),
+            # When each firing alert started (absent for states stored before it was kept).
+            "alerts_since": {k: iso(at) for k, at in sorted(state.firing_since.items())
+                             if state.firing.get(k)},
         })
 
     def _policy(self, cid: str) -> Policy:

@@ -21,7 +21,7 @@ from processor.tools.generate import Message, Traffic, generate
 from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, diff, normalise
 from tests.integration.procs import Proc, cli, free_port, start_worker
-from tests.oracle import Oracle
+from tests.oracle import Oracle, to_ms
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +199,7 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
 
     settings, oracle, _, tmp = running
     consecutive, consistency, live = oracle.consecutive(), oracle.consistency(), oracle.live()
-    for cid in ("c-00000", "c-00004", "c-00007"):
+    for cid in ("c-00000", "c-00004", "c-00007", "c-00001"):
         sign_in(browser, settings, f"/ui/carriers/{cid}")
         wait_for(lambda cid=cid: fields(browser, ".title").get("carrier_id") == cid
                  and fields(browser, "#summaries tbody tr"))
@@ -214,10 +214,24 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
         shown, want = normalise(fields(browser, "#summaries tbody tr")), normalise(live[cid])
         for name in ("attempts", "answered", "short_calls", "start", "asr", "seer", "acd_s"):
             assert shown[name] == want[name], (cid, name)
+        firing = {}
+        for alert in oracle.alerts:  # transitions in order: the last one of a kind holds
+            if alert["carrier_id"] == cid:
+                firing[alert["kind"]] = alert["at"] if alert["state"] == "firing" else None
+        shown_alerts = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.alerts li')).map("
+            "li => [li.dataset.alert, li.dataset.since])")
+        shown_alerts = {k: v for k, v in shown_alerts if k != "short-calls"}  # not modelled
+        assert {k: to_ms(v) for k, v in shown_alerts.items()} == {
+            k: at for k, at in firing.items() if at is not None}, cid
         calls = snapshot(browser, "#calls tbody tr")
         assert len(calls) == min(100, consistency[cid]["total_final"])
         assert calls == sorted(calls, key=lambda c: c["ts"], reverse=True)
-    browser.save_screenshot(str(tmp / "ui-carrier.png"))
+        if cid == "c-00007":
+            browser.save_screenshot(str(tmp / "ui-carrier.png"))
+            browser.set_window_size(1280, 800)  # the laptop: still readable
+            browser.save_screenshot(str(tmp / "ui-carrier-1280.png"))
+            browser.set_window_size(1920, 1080)
 
 
 def test_a_hostile_name_is_shown_as_text(running: tuple[Settings, Oracle, Proc, Path],

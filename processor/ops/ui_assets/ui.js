@@ -198,6 +198,13 @@ function renderStatus(doc) {
   const cf = doc.consecutive_failures, cc = doc.code_consistency;
   fill($(".title"), { name: doc.name, carrier_id: doc.carrier_id,
                       alerts_firing: doc.alerts_firing });
+  $(".title [data-field=alerts_firing]").replaceChildren(...doc.alerts_firing.map(kind => {
+    const since = (doc.alerts_since || {})[kind];
+    const li = cell("li", since ? `${kind} since ${since}` : kind);
+    li.dataset.alert = kind;
+    if (since) li.dataset.since = since;
+    return li;
+  }));
   $(".title [data-field=name]").hidden = doc.name === null;  // no registry name: the id alone
   $("#alerting").textContent = cf.alerting ? "dead route"
     : (doc.alerts_firing.length ? "alerting" : "no alert");
@@ -210,7 +217,9 @@ function renderStatus(doc) {
     label: code, value: n, cls: code === "200" ? "bar ok" : code === "404" ? "bar notfound" : "bar" }));
   chart($("#codes-chart"), codes);
   const none = document.createElement("tr");
-  none.append(cell("td", "none in the registry"));
+  const noneCell = cell("td", "none in the registry");
+  noneCell.colSpan = 4;
+  none.append(noneCell);
   $("#contacts tbody").replaceChildren(...(doc.contacts.length ? doc.contacts.map(c => {
     const tr = document.createElement("tr");
     tr.append(cell("td", c.role), cell("td", c.name), cell("td", c.email), cell("td", c.phone));
