@@ -32,9 +32,9 @@ class CarrierRow:
     codes: dict[int, int]
     counts: dict[str, int]
     hours: live.Ring
-    firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
     windows: dict[str, WindowRow] = field(default_factory=dict)
     version: int = 0  # unique per update, across rows: what the /metrics cache keys on
+    firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
 
 
 class CarrierView:
