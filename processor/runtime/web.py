@@ -11,6 +11,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import faust
 import orjson
 
@@ -101,6 +102,10 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
     @app.page("/carriers")
     @auth
     async def carriers(view: Any, request: Any) -> Any:
+        if request.query.get("scope") == "group":
+            return view.bytes(orjson.dumps(await _group_carriers(
+                app, api.carriers(owned_rows()).body["carriers"], carriers_table.name,
+                request.headers.get("Authorization"))), content_type="application/json")
         return _guard(view, lambda: api.carriers(owned_rows()))
 
     @app.page("/carriers/{carrier}")
@@ -125,6 +130,33 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
 
     register_ui(app)
     _ = (metrics_page, healthz, readyz, carriers, carrier, summary, latest_calls)
+
+
+GROUP_TIMEOUT_S = 10.0
+
+
+async def _group_carriers(app: faust.App, local: list[Any], table: str,
+                          authorization: str | None) -> dict[str, Any]:
+    """Every worker's carriers (``GET /carriers?scope=group``), for the carriers page: this
+    worker's, and each other owner's of the carriers table as Faust's router knows them.
+    A worker that does not answer is listed in ``unreachable``."""
+    me = str(app.conf.canonical_url).rstrip("/")
+    others = sorted(h for h in (str(u).rstrip("/") for u in app.router.table_metadata(table))
+                    if h != me)
+    merged, unreachable = list(local), []
+    headers = {"Authorization": authorization} if authorization else {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=GROUP_TIMEOUT_S),
+                                     ) as session:
+        for host in others:
+            try:
+                async with session.get(f"{host}/carriers", headers=headers) as resp:
+                    resp.raise_for_status()
+                    merged += (await resp.json())["carriers"]
+            except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+                unreachable.append(host)
+    merged.sort(key=lambda c: c["carrier_id"])
+    return {"carriers": merged, "workers": 1 + len(others) - len(unreachable),
+            "unreachable": unreachable}
 
 
 def register_ui(app: faust.App) -> None:

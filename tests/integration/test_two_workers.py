@@ -72,6 +72,13 @@ def test_workers_split_carriers_and_route_requests(n: int, isolated: Settings,
                 with urllib.request.urlopen(req, timeout=30) as resp:
                     doc = json.loads(resp.read())
                 assert normalise(doc["code_consistency"]) == normalise(want[cid]), cid
+        for s in settings:  # the carriers page's list: every worker's, from any of them
+            req = urllib.request.Request(f"{s.web_url}/carriers?scope=group",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                group = json.loads(resp.read())
+            assert [c["carrier_id"] for c in group["carriers"]] == sorted(oracle.carriers)
+            assert (group["workers"], group["unreachable"]) == (n, [])
         for s in settings:
             for header in ({}, {"Authorization": "Bearer wrong"}):
                 req = urllib.request.Request(f"{s.web_url}/carriers/c-00001", headers=header)

@@ -164,7 +164,10 @@ function renderList() {
 
 async function refreshList() {
   try {
-    list.rows = (await api("/carriers")).carriers;
+    const doc = await api("/carriers?scope=group");
+    list.rows = doc.carriers;
+    $("#workers").textContent = `from ${doc.workers} worker${doc.workers === 1 ? "" : "s"}`
+      + (doc.unreachable.length ? ` (not answering: ${doc.unreachable.join(", ")})` : "");
     $("#content").hidden = false;
     renderList();
     stamp();
