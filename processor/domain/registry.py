@@ -14,12 +14,13 @@ from typing import Any
 
 from processor.domain.codes import NAMED_SETS
 from processor.domain.rates import MICROS, Rate, RateCard
+from processor.domain.signalling import parse_entry
 
 CARRIER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
 PREFIX_RE = re.compile(r"[0-9]{1,32}")
 PROFILE_FIELDS = {"name", "contacts", "rates", "failure_codes",
-                  "consecutive_failure_threshold", "min_sample"}
+                  "consecutive_failure_threshold", "min_sample", "signalling"}
 CONTACT_FIELDS = ("name", "role", "email", "phone")
 
 
@@ -43,6 +44,7 @@ class Profile:
     failure_codes: frozenset[int] | None = None
     threshold: int | None = None
     min_sample: int | None = None
+    signalling: tuple[str, ...] = ()  # far-end addresses (domain/signalling.py)
     card: RateCard = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,10 +68,23 @@ def parse_profile(carrier_id: str, doc: Any) -> tuple[Profile | None, list[str]]
     failures = _failures(where, doc.get("failure_codes"), errs)
     threshold = _positive(where, "consecutive_failure_threshold", doc, errs)
     min_sample = _positive(where, "min_sample", doc, errs)
+    signalling = _signalling(where, doc.get("signalling", []), errs)
     if errs:
         return None, errs
     return Profile(carrier_id, name if isinstance(name, str) else None, contacts, rates,
-                   failures, threshold, min_sample), []
+                   failures, threshold, min_sample, signalling), []
+
+
+def _signalling(where: str, raw: Any, errs: list[str]) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        errs.append(f"{where}: signalling must be a list of ip, ip:port or CIDR strings")
+        return ()
+    for text in raw:
+        try:
+            parse_entry(text)
+        except ValueError as bad:
+            errs.append(f"{where}: signalling: {bad}")
+    return tuple(raw)
 
 
 def _contacts(where: str, raw: Any, errs: list[str]) -> tuple[Contact, ...]:
@@ -189,4 +204,6 @@ def profile_to_json(p: Profile) -> dict[str, Any]:
         doc["consecutive_failure_threshold"] = p.threshold
     if p.min_sample is not None:
         doc["min_sample"] = p.min_sample
+    if p.signalling:
+        doc["signalling"] = list(p.signalling)
     return doc
