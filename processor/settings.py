@@ -74,6 +74,12 @@ class Settings:
     short_call_alert_share: float = 0.30  # short answered calls / answered, live window
     short_call_resolve_share: float = 0.20
     short_call_min_answered: int = 20
+    # The HEP collector (``carrierwatch ingest hep``): UDP and TCP on one port; its own
+    # /metrics; traffic to an address no carrier's ``signalling`` lists is dropped (counted
+    # per address) or, with "report", counted as a carrier named after the address.
+    hep_listen: str = "0.0.0.0:9060"
+    hep_metrics_port: int = 9061
+    hep_unknown: str = "drop"
     # The local development broker (``carrierwatch broker ...``).
     broker_port: int = 9092
     broker_controller_port: int = 9093
@@ -106,6 +112,9 @@ class Settings:
             if getattr(self, name) < 1:
                 raise SettingsError(f"CARRIERWATCH_{name.upper()} must be >= 1, got "
                                     f"{getattr(self, name)}")
+        if self.hep_unknown not in ("drop", "report"):
+            raise SettingsError(f"CARRIERWATCH_HEP_UNKNOWN={self.hep_unknown!r}: use 'drop' or "
+                                "'report'")
         if self.clock not in ("wall", "stream"):
             raise SettingsError(f"CARRIERWATCH_CLOCK={self.clock!r}: use 'wall' or 'stream'")
         if self.failure_set not in ("all", "route"):

@@ -19,7 +19,8 @@ EXIT_USAGE = 2
 
 def _settings(args: argparse.Namespace) -> Settings:
     names = ("broker", "app_id", "data_dir", "topic_prefix", "web_port", "partitions",
-             "log_level", "broker_port", "broker_controller_port", "broker_dir", "broker_heap")
+             "log_level", "broker_port", "broker_controller_port", "broker_dir", "broker_heap",
+             "hep_listen")
     overrides = {n: getattr(args, n, None) for n in names}
     return Settings.load(os.environ, overrides)
 
@@ -220,6 +221,12 @@ def _cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _cmd_ingest(_args: argparse.Namespace, settings: Settings) -> int:
+    from processor.tools import ingest_hep
+
+    return ingest_hep.run(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -231,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "broker": _cmd_broker, "topics": _cmd_topics, "worker": _cmd_worker,
         "generate": _cmd_generate, "registry": _cmd_registry, "tail": _cmd_tail,
         "status": _cmd_query, "summary": _cmd_query, "latest-calls": _cmd_query,
-        "replay": _cmd_replay,
+        "replay": _cmd_replay, "ingest": _cmd_ingest,
     }
     return handlers[args.command](args, settings)
 

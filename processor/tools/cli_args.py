@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", parents=[common], help="run the stream processor in the foreground")
 
+    ingest = sub.add_parser("ingest", parents=[common],
+                            help="turn mirrored SBC traffic into input events")
+    ingest.add_argument("source", choices=["hep"], help="hep: HEP v3 over UDP and TCP")
+    ingest.add_argument("--listen", dest="hep_listen", metavar="HOST:PORT",
+                        help="where to receive HEP (CARRIERWATCH_HEP_LISTEN, 0.0.0.0:9060)")
+
     gen = sub.add_parser("generate", parents=[common], help="produce seeded synthetic traffic")
     gen.add_argument("--events", type=int, default=10_000, help="how many messages (10000)")
     gen.add_argument("--carriers", type=int, default=50, help="how many carriers (50)")

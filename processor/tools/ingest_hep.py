@@ -1,0 +1,249 @@
+"""``carrierwatch ingest hep``: SBC traffic in, as mirrored HEP v3, out as contract events.
+
+A proxy or SBC (Kamailio ``siptrace``, OpenSIPS ``proto_hep``, FreeSWITCH, Asterisk
+``res_hep``, heplify) sends a copy of its SIP messages here over UDP or TCP; each INVITE
+transaction a carrier answers becomes one event on ``sip.responses``, keyed by carrier
+(``domain/attempts.py``). The carrier is the one whose registry ``signalling`` addresses
+hold the far end of the leg. Run as many collectors as needed: the events' ids are
+deterministic, so a message mirrored to two collectors is still counted once.
+
+Nothing a packet holds can stop it: every refused packet is counted by kind and logged at
+most once a minute per kind; the open calls and the unmapped addresses are bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from processor.domain.attempts import Tracker
+from processor.domain.signalling import AddressBook
+from processor.io import names
+from processor.io.hep import MAX_PACKET, Refused, parse_hep, parse_sip
+from processor.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+MAX_UNMAPPED = 1_000  # addresses counted by name; the rest under "_other"
+LOG_EVERY_S = 60.0
+REGISTRY_EVERY_S = 30.0
+
+
+class Collector:
+    """Packets in, events out through ``emit(carrier_id, value)``; no I/O of its own."""
+
+    def __init__(self, book: AddressBook, emit: Callable[[str, bytes], None], *,
+                 report_unknown: bool = False, tracker: Tracker | None = None) -> None:
+        self.book, self.emit, self.report_unknown = book, emit, report_unknown
+        self.tracker = tracker or Tracker()
+        self.counts: Counter[str] = Counter()  # packets, sip, events
+        self.refused: Counter[str] = Counter()  # by kind
+        self.unmapped: Counter[str] = Counter()  # by far-end address
+        self._logged: dict[str, float] = {}
+
+    def packet(self, data: bytes) -> None:
+        self.counts["packets"] += 1
+        try:
+            hep = parse_hep(data)
+            msg = parse_sip(hep.payload)
+        except Refused as refused:
+            self._refuse(refused.kind, str(refused))
+            return
+        self.counts["sip"] += 1
+        ts = hep.ts_us // 1000
+        if msg.method is not None:
+            to = self.book.carrier(*hep.dst) if msg.method == "INVITE" else None
+            events = self.tracker.on_request(msg.method, msg.call_id, msg.branch,
+                                             msg.request_user, ts, to_carrier=to)
+        elif msg.status is not None:
+            carrier = self._carrier(*hep.src)
+            if carrier is None:
+                return
+            events = self.tracker.on_reply(msg.status, msg.cseq_method, msg.call_id,
+                                           msg.branch, ts, carrier_id=carrier)
+        else:
+            return
+        self._send(events)
+
+    def tick(self, now_ms: int) -> None:
+        """Calls that ended by a timeout (answered past the longest call)."""
+        self._send(self.tracker.expire(now_ms))
+
+    def _send(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.counts["events"] += 1
+            self.emit(event["carrier_id"], orjson.dumps(event))
+
+    def _carrier(self, host: str, port: int) -> str | None:
+        carrier = self.book.carrier(host, port)
+        if carrier is None:
+            where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+            key = where if where in self.unmapped or len(self.unmapped) < MAX_UNMAPPED \
+                else "_other"
+            self.unmapped[key] += 1
+            if self.report_unknown:
+                return where.replace("[", "").replace("]", "")
+        return carrier
+
+    def _refuse(self, kind: str, detail: str) -> None:
+        self.refused[kind] += 1
+        now = time.monotonic()
+        if now - self._logged.get(kind, -LOG_EVERY_S) >= LOG_EVERY_S:
+            self._logged[kind] = now
+            log.warning("refused a packet (%s; %d so far): %s", kind, self.refused[kind],
+                        detail[:200])
+
+    def metrics(self) -> str:
+        """Prometheus text: a handful of counters and one gauge."""
+        lines = []
+        for name, help_text, kind, samples in (
+            ("carrierwatch_hep_packets_total", "HEP packets received", "counter",
+             [("", self.counts["packets"])]),
+            ("carrierwatch_hep_sip_messages_total", "SIP messages parsed", "counter",
+             [("", self.counts["sip"])]),
+            ("carrierwatch_hep_refused_total", "packets refused, by kind", "counter",
+             [(f'{{kind="{k}"}}', n) for k, n in sorted(self.refused.items())]),
+            ("carrierwatch_hep_events_total", "events produced", "counter",
+             [("", self.counts["events"])]),
+            ("carrierwatch_hep_unmapped_total", "replies from an address no carrier lists",
+             "counter", [(f'{{address="{a}"}}', n) for a, n in sorted(self.unmapped.items())]),
+            ("carrierwatch_hep_open_calls", "calls in progress", "gauge",
+             [("", len(self.tracker.calls))]),
+            ("carrierwatch_hep_shed_calls_total", "open calls dropped at the bound", "counter",
+             [("", self.tracker.shed)]),
+            ("carrierwatch_hep_timed_out_total", "INVITEs without a final response", "counter",
+             [("", self.tracker.timed_out)]),
+        ):
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+            lines += [f"{name}{labels} {value}" for labels, value in samples]
+        return "\n".join(lines) + "\n"
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.collector.packet(data)
+
+
+class _Tcp(asyncio.Protocol):
+    """HEP over TCP: packets back to back, each framed by its own total length."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector, self.buf = collector, b""
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while len(self.buf) >= 6:
+            total = int.from_bytes(self.buf[4:6], "big")
+            if self.buf[:4] != b"HEP3" or total < 6:
+                self.collector.packet(self.buf[:MAX_PACKET])  # counted as refused
+                self.buf = b""
+                if self.transport is not None:
+                    self.transport.close()  # the stream lost its framing
+                return
+            if len(self.buf) < total:
+                return
+            packet, self.buf = self.buf[:total], self.buf[total:]
+            self.collector.packet(packet)
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65_536:
+        raise SettingsError(f"CARRIERWATCH_HEP_LISTEN={text!r}: expected HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def address_book(settings: Settings) -> AddressBook:
+    from processor.tools.registry_io import current_keys
+
+    docs = current_keys(settings)
+    return AddressBook.of({cid: doc.get("signalling", []) for cid, doc in docs.items()
+                           if isinstance(doc, dict)})
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> Collector:
+    """Run the collector until ``stop`` is set; returns it (with its counts)."""
+    from confluent_kafka import Producer
+
+    from processor.tools.produce import producer_config
+
+    producer = Producer(producer_config(settings))
+    topic = settings.topic(names.INPUT)
+
+    def emit(carrier_id: str, value: bytes) -> None:
+        while True:
+            try:
+                producer.produce(topic, value, carrier_id.encode())
+                return
+            except BufferError:  # the local queue is full: let librdkafka send some
+                producer.poll(0.1)
+
+    collector = Collector(address_book(settings), emit,
+                          report_unknown=settings.hep_unknown == "report")
+    host, port = listen_address(settings.hep_listen)
+    loop = asyncio.get_running_loop()
+    udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(collector),
+                                                 local_addr=(host, port))
+    tcp = await loop.create_server(lambda: _Tcp(collector), host, port)
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(text=collector.metrics(), content_type="text/plain",
+                            charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, settings.hep_metrics_port).start()
+    log.info("HEP collector listening on %s:%d (UDP and TCP), /metrics on port %d",
+             host, port, settings.hep_metrics_port)
+    last_registry = time.monotonic()
+    try:
+        while not stop.is_set():
+            await asyncio.sleep(0.5)
+            collector.tick(int(time.time() * 1000))
+            producer.poll(0)
+            if time.monotonic() - last_registry >= REGISTRY_EVERY_S:
+                last_registry = time.monotonic()
+                collector.book = await loop.run_in_executor(None, address_book, settings)
+    finally:
+        udp.close()
+        tcp.close()
+        await runner.cleanup()
+        left = producer.flush(10)
+        if left:
+            log.warning("%d events were not delivered before stopping", left)
+    return collector
+
+
+def run(settings: Settings) -> int:
+    """The command: serve until SIGINT/SIGTERM; 1 when it cannot start."""
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    try:
+        asyncio.run(main())
+    except (SettingsError, OSError, RuntimeError) as exc:
+        print(f"carrierwatch ingest hep: {exc}", file=sys.stderr)
+        return 1
+    return 0
