@@ -9,6 +9,8 @@ command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 # javac: the benchmark's Kafka Streams peer is compiled (tests/benchmarks/kstreams_peer.py)
 command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# kamailio is in /usr/sbin, which a non-root PATH may not list
+export PATH="$PATH:/usr/sbin"
 for extra in "$@"; do
   case "$extra" in
     prometheus) command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
@@ -16,6 +18,9 @@ for extra in "$@"; do
     # the carrier page's tests drive a real headless browser (tests/integration/test_ui.py)
     browser) command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
                || need+=(chromium chromium-driver) ;;
+    # the HEP collector's end-to-end test: a real proxy and real SIP endpoints
+    sip) command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1 \
+           || need+=(kamailio sip-tester) ;;
     *) echo "system-deps.sh: unknown extra '$extra'" >&2; exit 2 ;;
   esac
 done

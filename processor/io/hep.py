@@ -153,7 +153,7 @@ def parse_sip(payload: bytes) -> SipMessage:
         raise Refused("not-sip", "no Call-ID or CSeq") from None
     if not call_id:
         raise Refused("not-sip", "empty Call-ID")
-    via = headers.get("via", "")
+    via = headers.get("via", "").split(",", 1)[0]  # a proxy may fold Vias into one line
     return SipMessage(method, status, call_id, cseq, cseq_method.strip().upper(),
                       _param(via, "branch"), _param(headers.get("from", ""), "tag"),
                       _param(headers.get("to", ""), "tag"), request_user)
