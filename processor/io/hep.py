@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 MAGIC = b"HEP3"
 MAX_PACKET = 65_535  # the 16-bit total length
@@ -42,7 +43,9 @@ class HepPacket:
     capture_id: int | None = None
 
 
+@lru_cache(maxsize=4_096)
 def _address(raw: bytes) -> str:
+    """Text of a packed address; a capture sees few, so each is formatted once."""
     return str(ipaddress.ip_address(raw))
 
 

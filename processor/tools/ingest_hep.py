@@ -146,19 +146,21 @@ class _Tcp(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while len(self.buf) >= 6:
-            total = int.from_bytes(self.buf[4:6], "big")
-            if self.buf[:4] != b"HEP3" or total < 6:
-                self.collector.packet(self.buf[:MAX_PACKET])  # counted as refused
+        buf = self.buf + data if self.buf else data
+        pos = 0
+        while len(buf) - pos >= 6:  # walk the packets by offset: no copy of the rest
+            total = int.from_bytes(buf[pos + 4:pos + 6], "big")
+            if buf[pos:pos + 4] != b"HEP3" or total < 6:
+                self.collector.packet(buf[pos:pos + MAX_PACKET])  # counted as refused
                 self.buf = b""
                 if self.transport is not None:
                     self.transport.close()  # the stream lost its framing
                 return
-            if len(self.buf) < total:
-                return
-            packet, self.buf = self.buf[:total], self.buf[total:]
-            self.collector.packet(packet)
+            if len(buf) - pos < total:
+                break
+            self.collector.packet(buf[pos:pos + total])
+            pos += total
+        self.buf = buf[pos:]
 
 
 def listen_address(text: str) -> tuple[str, int]:

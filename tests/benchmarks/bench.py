@@ -36,7 +36,7 @@ from processor.settings import Settings
 from processor.tools import localbroker
 from processor.tools.generate import Traffic, generate
 from processor.tools.produce import produce
-from tests.benchmarks import scenarios
+from tests.benchmarks import hep_bench, scenarios
 from tests.benchmarks.common import result_of
 from tests.benchmarks.scenarios import create_topics, own_group, say
 from tests.integration.procs import REPO, free_port
@@ -44,7 +44,7 @@ from tests.integration.procs import REPO, free_port
 START_MS = 1763510400000  # 2025-11-19T00:00:00Z
 THROUGHPUT = ["ceiling", "naive-faust", "quix", "kstreams", "carrierwatch"]
 ALL = [*THROUGHPUT, "carrierwatch-2-workers", "counted-once",
-       "carrierwatch-dense", "latency", "scale"]
+       "carrierwatch-dense", "latency", "scale", "hep"]
 
 
 QUIX_VENV = REPO / ".local" / "bench-quix"
@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--latency-rates", type=int, nargs="*", default=[20_000, 2_000])
     ap.add_argument("--latency-seconds", type=float, default=10.0)
     ap.add_argument("--scale-carriers", type=int, default=10_000)
+    ap.add_argument("--hep-messages", type=int, default=300_000,
+                    help="SIP messages replayed to the HEP collector (hep run)")
     ap.add_argument("--scale-days", type=int, default=92)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cw-bench-"))
@@ -120,7 +122,7 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
             tmp: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     topic = settings.topic(settings.input_topic)
-    if set(args.only) - {"latency", "scale", "carrierwatch-dense"}:
+    if set(args.only) - {"latency", "scale", "carrierwatch-dense", "hep"}:
         create_topics(settings)
         traffic = Traffic(seed=7, carriers=args.carriers, events=args.events,
                           start_ms=START_MS, end_ms=START_MS + 7 * 86_400_000)
@@ -143,6 +145,8 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
                     base, tmp, rate, args.latency_seconds, args.carriers)
         elif name == "scale":
             results[name] = scenarios.scale(base, tmp, args.scale_carriers, args.scale_days)
+        elif name == "hep":
+            results[name] = hep_bench.run(base, tmp, args.hep_messages)
         elif name == "counted-once":
             results[name] = counted_once(args, settings, tmp)
         else:
