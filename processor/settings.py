@@ -99,7 +99,7 @@ class Settings:
             )
         if self.partitions < 1:
             raise SettingsError(f"CARRIERWATCH_PARTITIONS must be >= 1, got {self.partitions}")
-        for name in ("web_port", "broker_port", "broker_controller_port"):
+        for name in ("web_port", "broker_port", "broker_controller_port", "hep_metrics_port"):
             port = getattr(self, name)
             if not 0 < port < 65536:
                 raise SettingsError(f"{name} must be a TCP port (1-65535), got {port}")
