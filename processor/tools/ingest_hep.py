@@ -7,9 +7,8 @@ transaction a carrier answers becomes one event on ``sip.responses``, keyed by c
 hold the far end of the leg. Run as many collectors as needed: the events' ids are
 deterministic, so a message mirrored to two collectors is still counted once.
 
-Nothing a packet holds can stop it: every refused packet is counted by kind and logged at
-most once a minute per kind; the open calls and the unmapped addresses are bounded.
-"""
+Nothing a packet holds can stop it: a refused packet is counted by kind and logged at most
+once a minute per kind; the open calls and the unmapped addresses are bounded."""
 
 from __future__ import annotations
 
