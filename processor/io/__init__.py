@@ -1,2 +1,3 @@
-"""Bytes in and out: the input event codec and its rejections, stored value formats, which
-partition owns a carrier, and Kafka client options. Imports the domain; no Faust."""
+"""Bytes in and out: the input event codec and its rejections, HEP v3 and SIP parsing,
+every topic name and table key format, stored value formats, which partition owns a
+carrier, and Kafka client options. Imports the domain; no Faust."""
