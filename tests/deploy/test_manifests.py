@@ -117,9 +117,10 @@ def compose() -> dict[str, Any]:
     return doc
 
 
-def test_compose_runs_kafka_topics_worker_prometheus_grafana() -> None:
+def test_compose_runs_kafka_topics_worker_collector_prometheus_grafana() -> None:
     services = compose()["services"]
-    assert set(services) == {"kafka", "topics", "worker", "prometheus", "grafana"}
+    assert set(services) == {"kafka", "topics", "worker", "hep-collector", "prometheus",
+                             "grafana"}
     assert services["topics"]["command"] == ["topics", "create"]
     assert services["worker"]["depends_on"]["topics"]["condition"] == \
         "service_completed_successfully"
@@ -158,3 +159,22 @@ def test_dockerfile_ships_the_topic_declarations_and_runs_carrierwatch() -> None
     assert "pip install --no-cache-dir -e ." in text
     assert 'ENTRYPOINT ["carrierwatch"]' in text
     assert "FROM python:3.11" in text
+
+
+def test_the_hep_collector_receives_udp_and_tcp_and_is_scraped() -> None:
+    docs = k8s()
+    pod = docs[("Deployment", "carrierwatch-hep")]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == ["ingest", "hep"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    port = int(env["CARRIERWATCH_HEP_LISTEN"].rsplit(":", 1)[1])
+    ports = {(p["containerPort"], p.get("protocol", "TCP")) for p in container["ports"]}
+    assert {(port, "UDP"), (port, "TCP")} <= ports
+    metrics = int(env["CARRIERWATCH_HEP_METRICS_PORT"])
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(metrics)
+    service = docs[("Service", "carrierwatch-hep")]["spec"]
+    assert {(p["port"], p.get("protocol", "TCP")) for p in service["ports"]} >= {
+        (port, "UDP"), (port, "TCP")}
+    collector = compose()["services"]["hep-collector"]
+    assert collector["command"] == ["ingest", "hep"]
+    assert f"{port}:{port}/udp" in collector["ports"]
