@@ -64,6 +64,11 @@ class Profiles:
     def profile(self, carrier_id: str) -> Profile | None:
         return self._entry(carrier_id)[2]
 
+    def policy_and_profile(self, carrier_id: str) -> tuple[Policy, Profile | None]:
+        """Both from one registry read (a listing asks for both of every carrier)."""
+        _, policy, profile = self._entry(carrier_id)
+        return policy, profile
+
     def contacts(self, carrier_id: str) -> list[dict[str, str | None]]:
         p = self.profile(carrier_id)
         return [c.to_json() for c in p.contacts] if p is not None else []

@@ -88,7 +88,7 @@ class CarrierApi:
         out = []
         for row in sorted(rows, key=lambda r: r.carrier_id):
             cid = row.carrier_id
-            profile = self._profiles.profile(cid)
+            policy, profile = self._profiles.policy_and_profile(cid)
             final, t404 = sum(row.codes.values()), row.codes.get(404, 0)
             now = self._now_for_row(row)
             t = live.totals(row.hours, now) if now is not None else [0] * live.WIDTH
@@ -97,7 +97,7 @@ class CarrierApi:
                         "consecutive_failures": row.consecutive,
                         "total_final": final,
                         "total_404": t404,
-                        "verdict": verdict(final, t404, self._policy(cid).min_sample),
+                        "verdict": verdict(final, t404, policy.min_sample),
                         "live_attempts": t[live.ATTEMPTS],
                         "live_asr": ratio(t[live.ANSWERED], t[live.ATTEMPTS]),
                         "live_acd_s": (t[live.DURATION_MS] / t[live.DURATION_N] / 1000
@@ -109,8 +109,7 @@ class CarrierApi:
         state = self._state(cid)
         if state is None:
             return not_found(cid)
-        policy = self._policy(cid)
-        profile = self._profiles.profile(cid)
+        policy, profile = self._profiles.policy_and_profile(cid)
         return Reply(200, {
             "carrier_id": cid,
             "name": profile.name if profile else None,

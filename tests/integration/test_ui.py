@@ -19,7 +19,7 @@ import yaml
 from processor.settings import Settings
 from processor.tools.generate import Message, Traffic, generate
 from processor.tools.produce import produce
-from tests.integration.outputs import TopicState, diff, normalise
+from tests.integration.outputs import TopicState, normalise, wait_equal
 from tests.integration.procs import Proc, cli, free_port, start_worker
 from tests.oracle import Oracle, to_ms
 
@@ -83,14 +83,8 @@ def running(broker: Settings, tmp_path_factory: pytest.TempPathFactory,
     worker = start_worker(settings, tmp / "w.log")
     reader = TopicState(settings, ("carrier.consecutive-failures", "carrier.code-consistency"))
     try:
-        deadline = time.monotonic() + 240
-        problems = ["not compared"]
-        while problems and time.monotonic() < deadline:
-            if reader.poll(1.0):
-                continue
-            problems = diff(oracle.consecutive(), reader.state["carrier.consecutive-failures"])
-            problems += diff(oracle.consistency(), reader.state["carrier.code-consistency"])
-        assert not problems, problems
+        wait_equal(reader, {"carrier.consecutive-failures": oracle.consecutive(),
+                            "carrier.code-consistency": oracle.consistency()}, timeout=240)
         yield settings, oracle, worker, tmp
     finally:
         reader.close()
