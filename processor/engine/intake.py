@@ -16,7 +16,7 @@ from confluent_kafka import Message
 
 from processor.domain.events import SipEvent, Sourced
 from processor.engine.clock import Clock
-from processor.engine.sender import Sender
+from processor.engine.ports import Sink
 from processor.io import codec, names
 from processor.io.partitioning import partition_for
 from processor.settings import Settings
@@ -47,9 +47,9 @@ class Router:
     """Splits batches of input and route records; forwards and dead-letters through
     ``sender``."""
 
-    def __init__(self, settings: Settings, sender: Sender) -> None:
+    def __init__(self, settings: Settings, sender: Sink, clock: Clock | None = None) -> None:
         self.settings, self.sender = settings, sender
-        self.clock = Clock(settings.clock)
+        self.clock = clock or Clock(settings.clock)
         self.input_name = settings.topic(settings.input_topic)
         self.route_name = settings.route_topic
         self.dlq_name = settings.topic(names.DLQ)

@@ -10,7 +10,6 @@ once).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -44,12 +43,14 @@ class Publisher:
     def __init__(self, send: Callable[[str, bytes, bytes | None], None],
                  carriers: Store[CarrierState], windows: Store[WindowState],
                  policy_for: Callable[[str], Policy],
-                 now_for: Callable[[CarrierState], int | None]) -> None:
+                 now_for: Callable[[CarrierState], int | None], *,
+                 wall_ms: Callable[[], int]) -> None:
         self._send = send  # (contract topic name, key, value or None for a tombstone)
         self._carriers = carriers
         self._windows = windows
         self._policy_for = policy_for
         self._now_for = now_for
+        self._wall_ms = wall_ms
         self.dirty = Dirty()
         self.published = 0
         # carrier -> (its current hour, the 23 hours before it summed): a live record is
@@ -92,7 +93,7 @@ class Publisher:
     def publish(self) -> int:
         """Send every marked record; returns how many were sent."""
         dirty, self.dirty = self.dirty, Dirty()
-        wall = int(time.time() * 1000)
+        wall = self._wall_ms()
         sent = 0
         for carrier_id, partition in dirty.carriers.items():
             state = dirty.states.get(carrier_id) or self._carriers.load(

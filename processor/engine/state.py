@@ -19,26 +19,31 @@ changed; a dirty value is encoded at the flush, so the newest change is what is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
-from rocksdict import Rdict, WriteBatch
-
-from processor.engine.sender import Sender
+from processor.engine.ports import Sink
 
 T = TypeVar("T")
 CACHE_KEYS = 20_000  # decoded values kept per store and partition (the oldest quarter goes)
 
 
 class Table(Protocol):
-    """What the cache needs of one table: its changelog topic, a partition's RocksDB and
-    where recovery starts. ``runtime/tables.py`` adapts Faust's tables; tests use a dict of
-    ``Rdict``s."""
+    """What the cache needs of one table: its changelog topic, reads and batched writes of
+    a partition's store, and where recovery starts. ``runtime/tables.py`` adapts Faust's
+    RocksDB tables; ``engine/memory.py`` keeps them in dicts (replay reports, tests)."""
 
     @property
     def changelog(self) -> str: ...
 
-    def db(self, partition: int) -> Rdict: ...
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        """The stored bytes of ``key`` (None: absent)."""
+
+    def write(self, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
+        """Store every value at once (None: delete the key)."""
+
+    def keys(self, partition: int) -> Iterator[bytes]:
+        """Every key stored in ``partition`` (ours only: no framework bookkeeping)."""
 
     def persisted(self, partition: int, offset: int) -> None:
         """Recovery of ``partition`` starts after this changelog offset."""
@@ -65,9 +70,6 @@ class Store(Generic[T]):
         self._dirty: dict[int, dict[bytes, Any]] = {}
         self._stages: dict[int, dict[bytes, int]] = {}
 
-    def db(self, partition: int) -> Rdict:
-        return self._table.db(partition)
-
     @property
     def dirty_keys(self) -> int:
         return sum(len(d) for d in self._dirty.values())
@@ -78,8 +80,7 @@ class Store(Generic[T]):
         if dirty is not None and key in dirty:
             value = dirty[key]
             return value if value is None or isinstance(value, bytes) else self._encode(value)
-        raw: bytes | None = self.db(partition).get(key)
-        return raw
+        return self._table.get(partition, key)
 
     def load(self, partition: int, key: bytes) -> T | None:
         """The decoded value of ``key`` (None: absent), from the cache when it is there."""
@@ -129,24 +130,21 @@ class Store(Generic[T]):
                 stages = self._stages[partition] = {}
             stages[key] = max(stage, stages.get(key, 0))
 
-    def write_dirty(self, sender: Sender) -> int:
-        """Write every dirty key: to its partition's RocksDB (one ``WriteBatch`` each) and
-        its changelog record to ``sender``. Returns how many keys were written."""
+    def write_dirty(self, sender: Sink) -> int:
+        """Write every dirty key: to its partition's store (one batch each: a RocksDB
+        ``WriteBatch``) and its changelog record to ``sender``. Returns how many keys were
+        written."""
         dirty, self._dirty = self._dirty, {}
         stages, self._stages = self._stages, {}
         n = 0
+        encode, changelog, send = self._encode, self.changelog, sender.send
         for partition, writes in dirty.items():
             staged = stages.get(partition, {})
-            batch = WriteBatch(raw_mode=True)
             for key, value in writes.items():
-                encoded = value if value is None or isinstance(value, bytes) else (
-                    self._encode(value))
-                if encoded is None:
-                    batch.delete(key)
-                else:
-                    batch.put(key, encoded)
-                sender.send(self.changelog, key, encoded, partition, staged.get(key, 0))
-            self.db(partition).write(batch)
+                encoded = value if value is None or isinstance(value, bytes) else encode(value)
+                writes[key] = encoded
+                send(changelog, key, encoded, partition, staged.get(key, 0))
+            self._table.write(partition, writes)
             n += len(writes)
         return n
 
@@ -167,17 +165,11 @@ class Store(Generic[T]):
                 del cache[old]
 
     def keys(self, partition: int) -> list[bytes]:
-        """Every key stored for ``partition`` on this worker (a RocksDB scan), dirty keys
-        included."""
+        """Every key stored for ``partition`` on this worker (a scan of the store), dirty
+        keys included."""
         dirty = self._dirty.get(partition, {})
         keys = {k for k, v in dirty.items() if v is not None}
-        it = self.db(partition).iter()
-        it.seek_to_first()
-        while it.valid():
-            key = it.key()
-            if not key.startswith(b"__faust") and dirty.get(key, b"") is not None:
-                keys.add(key)
-            it.next()
+        keys.update(k for k in self._table.keys(partition) if dirty.get(k, b"") is not None)
         return sorted(keys)
 
     def persisted(self, partition: int, offset: int) -> None:

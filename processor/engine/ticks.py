@@ -1,5 +1,6 @@
 """The hourly tick of a partition: retention for carriers without traffic, and the live
-views republished as the hour moves on.
+views republished as the hour moves on; a loop of ``CarrierStep`` over the partition's
+carriers, with no events.
 
 The first tick of a partition (at its assignment) also republishes every carrier's records
 and its newest hour, day and month, for consumers that missed them. Records a crash left
@@ -9,58 +10,42 @@ re-delivered event republishes what it had changed (``fold``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING
 
-from processor.domain.carrier import fold
-from processor.domain.model import CarrierState, WindowState
-from processor.engine.clock import now_ms
-from processor.io.names import partition_key, window_key
-
-if TYPE_CHECKING:
-    from processor.engine.pipeline import Pipeline
+from processor.domain.windows import HOUR_MS
+from processor.engine.slices import Slicer
+from processor.engine.step import CarrierStep
+from processor.io.names import partition_key
 
 
-def tick_steps(p: Pipeline, partition: int, tick_ms: int,
-               first: bool) -> Generator[None, None, None]:
-    """Expire and republish every carrier of ``partition``, pausing every ``SLICE_S``."""
-    from processor.engine.pipeline import SLICE_S
+class Ticker:
+    """Runs each partition's tick once per hour of the clock it is given."""
 
-    wall = now_ms()
-    if first:
-        p.view.drop_partition(partition)
-        doc = p.stores.partitions.load(partition, partition_key(partition))
-        p.view.invalid[partition] = doc["invalid"] if doc else 0
-    began = time.perf_counter()
-    for key in p.stores.carriers.keys(partition):
-        if time.perf_counter() - began >= SLICE_S:
-            yield
-            began = time.perf_counter()
-        cid = key.decode()
-        state = p.stores.carriers.load(partition, key)
-        if state is None:
-            continue
-        res = fold(cid, state, {}, {}, (), policy=p.policy_for(cid),
-                   now_ms=p.reference_now(), wall_ms=wall)
-        p.write(cid, res, wall, partition)
-        newest = latest_windows(p, res.carrier, partition) if first else {}
-        p.view.update(partition, res.carrier, newest)
-        p.publisher.mark(cid, partition, list(newest), written=newest)
+    def __init__(self, step: CarrierStep) -> None:
+        self.step = step
+        self._last_hour: dict[int, int] = {}  # partition -> the hour of its last tick
 
+    def steps(self, partition: int, tick_ms: int) -> Generator[None, None, None]:
+        """The tick of ``partition`` if ``tick_ms`` is in an hour it has not ticked in,
+        pausing (a ``yield``) every slice (``slices.py``)."""
+        hour = tick_ms // HOUR_MS
+        if self._last_hour.get(partition) == hour:
+            return
+        first = partition not in self._last_hour
+        self._last_hour[partition] = hour
+        step, stores = self.step, self.step.stores
+        wall = step.clock.wall_ms()
+        if first:
+            step.view.drop_partition(partition)
+            doc = stores.partitions.load(partition, partition_key(partition))
+            step.view.invalid[partition] = doc["invalid"] if doc else 0
+        slicer = Slicer()
+        for key in stores.carriers.keys(partition):
+            if slicer.due():
+                yield
+            step(partition, key.decode(), (), wall, republish=True, newest=first)
 
-def latest_windows(p: Pipeline, state: CarrierState,
-                   partition: int) -> dict[tuple[str, int], WindowState]:
-    """The newest hour, day and month window of a carrier, as stored."""
-    out = {}
-    for kind, starts in state.windows.items():
-        if starts:
-            start = max(starts)
-            key = window_key(state.carrier_id, kind, start).encode()
-            w = p.stores.windows.load(partition, key)
-            if w is not None:
-                out[(kind, start)] = w
-    return out
-
-
-
+    def forget(self, partitions: set[int]) -> None:
+        """These partitions left: a later assignment of one ticks as a first again."""
+        for p in partitions:
+            self._last_hour.pop(p, None)

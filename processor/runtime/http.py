@@ -45,7 +45,7 @@ def register_http(app: faust.App, worker: Worker, settings: Settings) -> None:
     exposition = Exposition(collector)
     api = CarrierApi(carriers=worker.tables.carriers, windows=worker.tables.windows,
                      latest=worker.tables.latest, profiles=worker.profiles,
-                     now_for=worker.pipeline.now_for, default_latest=settings.latest_calls,
+                     now_for=worker.pipeline.step.now_for, default_latest=settings.latest_calls,
                      now_for_row=lambda row: worker.pipeline.clock.now(row_stream_time(row)))
     web.register(app, api, carriers_table=worker.tables.carriers,
                  owned_rows=lambda: list(view.owned(worker.owned_partitions())),

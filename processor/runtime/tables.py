@@ -12,8 +12,8 @@ from typing import Any
 
 import faust
 from faust.types import TP
-from rocksdict import Rdict
 
+from processor.io.rocks import RocksTable
 from processor.runtime.faust_internals import name_changelog, partition_db
 
 # Faust's RocksDB defaults are sized for one big table: 3 x 64 MiB memtables and a 2 GiB
@@ -51,25 +51,20 @@ class Tables:
     registry: Any  # GlobalTable over carrier.registry: carrier_id -> profile JSON
 
 
-class FaustTable:
+def faust_table(table: Any) -> RocksTable:
     """A Faust table as the record cache sees it (``engine.state.Table``)."""
+    changelog: str = table.changelog_topic.get_topic_name()
 
-    def __init__(self, table: Any) -> None:
-        self._table = table
-        self.changelog: str = table.changelog_topic.get_topic_name()
+    def persisted(partition: int, offset: int) -> None:
+        table.data.set_persisted_offset(TP(changelog, partition), offset)
 
-    def db(self, partition: int) -> Rdict:
-        db: Rdict = partition_db(self._table, partition)
-        return db
-
-    def persisted(self, partition: int, offset: int) -> None:
-        self._table.data.set_persisted_offset(TP(self.changelog, partition), offset)
+    return RocksTable(changelog, lambda p: partition_db(table, p), persisted)
 
 
 def for_cache(t: Tables) -> Tables:
     """The worker's tables as the record cache reads and writes them."""
-    return Tables(FaustTable(t.carriers), FaustTable(t.windows), FaustTable(t.dedup),
-                  FaustTable(t.partitions), FaustTable(t.latest), t.registry)
+    return Tables(faust_table(t.carriers), faust_table(t.windows), faust_table(t.dedup),
+                  faust_table(t.partitions), faust_table(t.latest), t.registry)
 
 
 def declare_all(app: faust.App, registry_topic: str) -> Tables:

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 import faust
 
 from processor.engine.catch_up import CatchUp
-from processor.engine.clock import now_ms
 from processor.engine.input import InputReader
 from processor.engine.pipeline import Pipeline
 from processor.engine.profiles import Profiles, default_policy
@@ -111,8 +110,9 @@ class Worker:
         try:
             if now - self._last_tick >= self.settings.tick_interval_s:
                 self._last_tick = now
+                wall = self.pipeline.clock.wall_ms()
                 for p in sorted(self.partitions):
-                    done, _ = await self._run(self.pipeline.tick_steps(p, now_ms()), generation)
+                    done, _ = await self._run(self.pipeline.tick_steps(p, wall), generation)
                     if not done:
                         return 0
             batch = self.reader.poll(self.settings.batch_max)

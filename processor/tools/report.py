@@ -9,11 +9,13 @@ from typing import Any
 
 import orjson
 
-from processor.domain.carrier import buckets_needed, fold, keys_needed
 from processor.domain.events import Sourced
-from processor.domain.model import CarrierState, Policy, WindowState
+from processor.domain.model import Policy
 from processor.domain.windows import iso
-from processor.io import codec
+from processor.engine.clock import Clock
+from processor.engine.memory import Discard, MemoryTables
+from processor.engine.step import CarrierStep
+from processor.io import codec, names
 from processor.ops import formats
 
 
@@ -43,34 +45,45 @@ class Report:
     counter_series: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
+class _OnePolicy:
+    """The registry of a replay: one policy for every carrier, no contacts."""
+
+    def __init__(self, policy_for: Callable[[str], Policy]) -> None:
+        self.policy_for = policy_for
+
+    def contacts(self, carrier_id: str) -> list[dict[str, str | None]]:
+        return []
+
+
+FLUSH_EVERY = 10_000  # events between two flushes of the in-memory record cache
+
+
 def streak_timeline(lines: Iterable[tuple[bytes, int]], policy_for: Callable[[str], Policy],
                     min_peak: int, series: dict[str, list[tuple[int, int]]] | None = None,
                     ) -> list[StreakSpan]:
-    """Streaks of at least ``min_peak`` failures, replaying the events (bytes, arrival)
-    through the same fold as the processor (so duplicates and provisional responses count
-    the same way)."""
-    states: dict[str, CarrierState] = {}
-    windows: dict[str, dict[tuple[str, int], WindowState]] = {}
-    buckets: dict[str, dict[int, dict[str, str]]] = {}
+    """Streaks of at least ``min_peak`` failures, replaying the events (bytes, arrival) one
+    by one through the worker's own carrier step (``engine/step.py``) on in-memory tables
+    and the stream clock, so duplicates, provisional responses and retention count the
+    same way."""
+    stores = MemoryTables().stores()
+    sink = Discard()
+    step = CarrierStep(stores, _OnePolicy(policy_for), sink, Clock("stream", lambda: 0),
+                       outputs={n: n for n in names.OUTPUTS}, latest_calls=0)
     open_spans: dict[str, StreakSpan] = {}
     done: list[StreakSpan] = []
     for offset, (raw, arrival) in enumerate(lines):
+        if offset and offset % FLUSH_EVERY == 0:
+            step.publisher.discard()  # the records are not wanted, only the state
+            for store in stores.all():
+                store.write_dirty(sink)
         ev = codec.decode(raw, None)
         if isinstance(ev, codec.Rejected):
             continue
         cid = ev.carrier_id
-        item = Sourced(ev, "replay", offset, arrival)
-        wins, bks = windows.setdefault(cid, {}), buckets.setdefault(cid, {})
-        policy, state = policy_for(cid), states.get(cid)
-        res = fold(cid, state, {w: wins[w] for w in keys_needed([item]) if w in wins},
-                   {b: bks[b] for b in buckets_needed(state, policy) if b in bks}, [item],
-                   policy=policy, now_ms=None, wall_ms=0)
-        before = states[cid].streak.count if cid in states else 0
-        states[cid] = res.carrier
-        wins.update(res.windows)
-        bks.update(res.buckets)
-        for b in res.expired_buckets:
-            bks.pop(b, None)
+        state = stores.carriers.load(0, cid.encode())
+        before = state.streak.count if state is not None else 0
+        res = step(0, cid, [Sourced(ev, "replay", offset, arrival)], 0)
+        assert res is not None  # a carrier with an event always has a state
         s = res.carrier.streak
         if series is not None and s.count != before:
             points = series.setdefault(cid, [])

@@ -47,7 +47,7 @@ def test_the_live_record_equals_the_24_hours_summed_afresh(
                           carriers=None,  # type: ignore[arg-type]
                           windows=windows,  # type: ignore[arg-type]
                           policy_for=lambda _cid: Policy(),
-                          now_for=lambda _state: clock["now"])
+                          now_for=lambda _state: clock["now"], wall_ms=lambda: 0)
     for ago, code, later in ops:
         start = (clock["now"] - ago * HOUR_MS) // HOUR_MS * HOUR_MS
         key = window_key("c1", "hour", start).encode()

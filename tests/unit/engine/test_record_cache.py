@@ -4,13 +4,14 @@ an interval is encoded, written and sent to its changelog once, at the flush."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
 from rocksdict import Options, Rdict
 
+from processor.engine.memory import MemoryTable
 from processor.engine.state import Store
+from processor.io.rocks import RocksTable
 
 
 class _Sender:
@@ -25,8 +26,7 @@ class _Sender:
 def _store(tmp_path: Path, decoded: list[bytes], encoded: list[Any] | None = None,
            **stages: int) -> tuple[Store[dict[str, Any]], Rdict]:
     db = Rdict(str(tmp_path / "p0"), Options(raw_mode=True))
-    table = SimpleNamespace(changelog="t-changelog", db=lambda p: db,
-                            persisted=lambda p, o: None)
+    table = RocksTable("t-changelog", lambda p: db)
 
     def decode(raw: bytes) -> dict[str, Any]:
         decoded.append(raw)
@@ -152,8 +152,8 @@ def test_changelog_offsets_are_recorded_once_per_table_and_only_for_owned_partit
     from processor.engine.state import persist_offsets
 
     calls: list[tuple[int, int]] = []
-    table = SimpleNamespace(changelog="latest-changelog", db=None,
-                            persisted=lambda p, o: calls.append((p, o)))
+    table = MemoryTable("latest-changelog")
+    table.persisted = lambda p, o: calls.append((p, o))  # type: ignore[method-assign]
     heads = Store(table, orjson.loads, orjson.dumps)
     chunks = Store(table, orjson.loads, orjson.dumps)  # the same table, as the pipeline has
     persist_offsets([heads, chunks], {("latest-changelog", 0): 7,

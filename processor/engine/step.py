@@ -1,0 +1,165 @@
+"""One carrier's work, end to end: load its state, fold its events, save or delete what
+changed, mark what to publish, and refresh what the HTTP API and ``/metrics`` show.
+
+The batch path (``pipeline.py``), the hourly tick (``ticks.py``) and replay's report
+(``tools/report.py``) are loops over ``CarrierStep``; no other code loads, folds or saves a
+carrier. Its collaborators are protocols: tables behind the record cache
+(``state.Table``), the registry and the sink (``ports.py``) and the clock (``clock.py``),
+so it runs as well on the worker's RocksDB and librdkafka as on memory (``memory.py``, the
+tests' harness).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+from processor.domain import records
+from processor.domain.carrier import buckets_needed, fold, keys_needed
+from processor.domain.events import Sourced
+from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
+from processor.engine.clock import Clock
+from processor.engine.ports import Registry, Sink
+from processor.engine.publish import Publisher
+from processor.engine.stores import Stores, push_latest
+from processor.engine.view import CarrierView
+from processor.io import names
+from processor.io.names import bucket_key, window_key
+
+
+class Policies:
+    """The registry's policies, each read once per batch: a read through Faust's global
+    table scans every partition DB, and a carrier needs its policy several times in one
+    batch (the fold, its records). ``renew`` at each batch: registry changes apply from
+    the next batch on."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._policies: dict[str, Policy] = {}
+
+    def renew(self) -> None:
+        self._policies = {}
+
+    def policy_for(self, carrier_id: str) -> Policy:
+        policy = self._policies.get(carrier_id)
+        if policy is None:
+            policy = self._policies[carrier_id] = self.registry.policy_for(carrier_id)
+        return policy
+
+
+class CarrierStep:
+    """Does one carrier's batch (or tick) against the record cache; see the module doc."""
+
+    def __init__(self, stores: Stores, registry: Registry, sink: Sink, clock: Clock, *,
+                 outputs: Mapping[str, str], latest_calls: int) -> None:
+        """``outputs``: the topic of each contract output name (``io/names.OUTPUTS``);
+        ``latest_calls``: how many final responses a carrier's latest calls keep (0:
+        none are kept)."""
+        self.stores = stores
+        self.registry = registry
+        self.policies = Policies(registry)
+        self.sink = sink
+        self.clock = clock
+        self.outputs = dict(outputs)
+        self.latest_calls = latest_calls
+        self.publisher = Publisher(self._send_output, stores.carriers, stores.windows,
+                                   self.policies.policy_for, self.now_for,
+                                   wall_ms=clock.wall_ms)
+        self.view = CarrierView()
+
+    def now_for(self, state: CarrierState) -> int | None:
+        """The reference clock of a carrier: the wall clock, or its stream time."""
+        return self.clock.now(state.max_ts_ms)
+
+    def __call__(self, partition: int, carrier_id: str, events: Sequence[Sourced], wall: int,
+                 *, republish: bool = False, newest: bool = False) -> FoldResult | None:
+        """Fold ``events`` (arrival order; none: retention only) into the carrier's stored
+        state, stamped ``wall``; returns the fold's result (None: no such carrier).
+
+        ``republish``: its records go out even if nothing changed (the tick: ``live``
+        moves on with the hour); ``newest``: so do its newest hour, day and month (a
+        first tick, for consumers that missed them)."""
+        s = self.stores
+        key = carrier_id.encode()
+        state = s.carriers.load(partition, key)
+        if state is None and not events:
+            return None
+        policy = self.policies.policy_for(carrier_id)
+        res = fold(carrier_id, state, self._windows(partition, carrier_id, state, events),
+                   self._buckets(partition, carrier_id, state, policy), events, policy=policy,
+                   now_ms=self.clock.now(), wall_ms=wall, owned=True)
+        self._save(partition, carrier_id, res, wall)
+        shown: Mapping[WindowId, WindowState] = res.windows
+        if newest:
+            shown = self.newest_windows(partition, res.carrier)
+        if republish or newest:
+            self.publisher.mark(carrier_id, partition, list(shown), state=res.carrier,
+                                written=shown)
+        self.view.update(partition, res.carrier, shown)
+        if events and self.latest_calls:
+            push_latest(s, carrier_id, res.accepted, partition, self.latest_calls)
+        return res
+
+    def _windows(self, partition: int, cid: str, state: CarrierState | None,
+                 events: Sequence[Sourced]) -> dict[WindowId, WindowState]:
+        """The stored windows the events fall in. A carrier lists every window stored
+        for it: one it does not list needs no read."""
+        out = {}
+        for kind, start in keys_needed(events):
+            if state is None or start in state.windows[kind]:
+                w = self.stores.windows.load(partition, window_key(cid, kind, start).encode())
+                if w is not None:
+                    out[(kind, start)] = w
+        return out
+
+    def _buckets(self, partition: int, cid: str, state: CarrierState | None,
+                 policy: Policy) -> dict[int, dict[str, str]]:
+        out = {}
+        for b in buckets_needed(state, policy):
+            bucket = self.stores.dedup.load(partition, bucket_key(cid, b))
+            if bucket:
+                out[b] = bucket
+        return out
+
+    def _save(self, partition: int, cid: str, res: FoldResult, wall: int) -> None:
+        """Store what the fold changed (it changed the cache's values in place: every one
+        it changed is saved back) and mark the records it touches."""
+        s, p, key = self.stores, partition, cid.encode()
+        if res.alerts:
+            # Sent before the state that records them as sent reaches the changelog: a
+            # crash cannot leave the "firing" state there without its alert on the topic.
+            contacts = self.registry.contacts(cid)
+            for a in res.alerts:
+                self._send_output(names.ALERTS, key,
+                                  orjson.dumps(records.alert(cid, a, contacts, wall)))
+        if res.carrier_changed:
+            s.carriers.save(p, key, res.carrier)
+        for (kind, start), w in res.windows.items():
+            s.windows.save(p, window_key(cid, kind, start).encode(), w)
+        for kind, start in res.expired:  # listed by the carrier, so stored: no read
+            s.windows.delete(p, window_key(cid, kind, start).encode(), stored=True)
+        for b, bucket in res.buckets.items():
+            s.dedup.save(p, bucket_key(cid, b), bucket)
+        for b in res.expired_buckets:
+            s.dedup.delete(p, bucket_key(cid, b), stored=True)
+        if (res.carrier_changed or res.windows or res.expired or res.republish_carrier
+                or res.republish):
+            self.publisher.mark(cid, p, [*res.windows.keys(), *res.republish], res.expired,
+                                state=res.carrier, written=res.windows)
+
+    def newest_windows(self, partition: int,
+                       state: CarrierState) -> dict[WindowId, WindowState]:
+        """The newest hour, day and month window of a carrier, as stored."""
+        out = {}
+        for kind, starts in state.windows.items():
+            if starts:
+                start = max(starts)
+                key = window_key(state.carrier_id, kind, start).encode()
+                w = self.stores.windows.load(partition, key)
+                if w is not None:
+                    out[(kind, start)] = w
+        return out
+
+    def _send_output(self, name: str, key: bytes, value: bytes | None) -> None:
+        self.sink.send(self.outputs[name], key, value)

@@ -1,0 +1,49 @@
+"""A table partitioned over rocksdict ``Rdict``s, as the record cache reads and writes it
+(``engine.state.Table``): point reads, one ``WriteBatch`` per flush, a key scan.
+
+The worker's ``Rdict``s are Faust's (``runtime/tables.py`` opens them through Faust);
+the benchmarks' and tests' are their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from rocksdict import Rdict, WriteBatch
+
+FAUST_KEYS = b"__faust"  # Faust keeps its own keys (offsets) in the same DB
+
+
+class RocksTable:
+    """``db_for(partition)``: that partition's ``Rdict`` (raw mode), opened if need be."""
+
+    def __init__(self, changelog: str, db_for: Callable[[int], Rdict],
+                 persisted: Callable[[int, int], None] = lambda _p, _o: None) -> None:
+        self.changelog = changelog
+        self._db_for = db_for
+        self._persisted = persisted
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        raw: bytes | None = self._db_for(partition).get(key)
+        return raw
+
+    def write(self, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
+        batch = WriteBatch(raw_mode=True)
+        for key, value in writes.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        self._db_for(partition).write(batch)
+
+    def keys(self, partition: int) -> Iterator[bytes]:
+        it = self._db_for(partition).iter()
+        it.seek_to_first()
+        while it.valid():
+            key: bytes = it.key()
+            if not key.startswith(FAUST_KEYS):
+                yield key
+            it.next()
+
+    def persisted(self, partition: int, offset: int) -> None:
+        """Recovery of ``partition`` starts after this changelog offset."""
+        self._persisted(partition, offset)
