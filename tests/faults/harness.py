@@ -37,8 +37,8 @@ class Scale:
     rate: int  # events/s fed while faults are injected
     kills: int
     kill_gap_s: tuple[float, float]  # a kill comes this long after the previous (re)start
-    overload_rate: int  # events/s offered in the overload test (above the throughput)
-    overload_events: int  # that many
+    overload_rate: int  # events/s fed in the overload test, while the worker is stopped
+    overload_events: int  # that many: the backlog it finds when it is back
 
 
 SHORT = Scale("short", events=30_000, carriers=60, rate=1_500, kills=5, kill_gap_s=(1.0, 5.0),

@@ -1,6 +1,8 @@
-"""The package stays one a newcomer can find their way in (issue 18): every layer says in
-its ``__init__`` what it holds, and no module grows past 250 lines.
-The import order of the layers is checked by ``lint-imports`` (``make lint``)."""
+"""The package stays one a newcomer can find their way in: every layer says in its
+``__init__`` what it holds, and a module holds one concept, whatever its length. A module
+past the soft bound of 400 lines says, in a comment near its top, why it is still one
+concept; ``lint-imports`` (``make lint``) checks the layers' import order and that no
+two modules of a package import each other (a concept split in two)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "processor"
 LAYERS = ("domain", "io", "engine", "ops", "runtime", "tools")
-MAX_LINES = 250
+SOFT_BOUND = 400
+WHY = "# one concept past 400 lines:"  # and the reason, in a module's first 40 lines
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -22,10 +25,12 @@ def test_every_layer_says_what_it_holds(layer: str) -> None:
     assert len(doc.split()) >= 15, f"{init}: a paragraph on what the layer holds"
 
 
-def test_no_module_outgrows_the_limit() -> None:
-    too_long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
-                if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    assert not too_long, f"split these (over {MAX_LINES} lines): {too_long}"
+def test_a_module_past_the_soft_bound_says_why_it_is_one_concept() -> None:
+    unexplained = {str(p.relative_to(PACKAGE)): len(lines) for p in PACKAGE.rglob("*.py")
+                   if len(lines := p.read_text().splitlines()) > SOFT_BOUND
+                   and not any(line.startswith(WHY) for line in lines[:40])}
+    assert not unexplained, (f"over {SOFT_BOUND} lines: split by concept, or say why in a "
+                             f"'{WHY} ...' comment: {unexplained}")
 
 
 def test_every_module_is_in_a_layer() -> None:
