@@ -1,5 +1,7 @@
-"""The batch-native hot path: read input in batches, fold it into the record cache, flush
-state, changelog and output records once per key per interval, commit what is durable.
+"""The batch-native hot path: read input in batches, fold each carrier's events through one
+carrier step into the record cache, flush state, changelog and output records once per key
+per interval, commit what is durable.
 
-No Faust: it is given tables (``state.Table``) and a producer, so all of it runs in unit
-tests over real RocksDB. Imports ``io`` and ``domain``."""
+No Faust, no RocksDB: it is given tables (``state.Table``), a sink and a registry
+(``ports.py``) and a clock, so all of it runs in unit tests on memory (``memory.py``,
+``tests/harness.py``). Imports ``io`` and ``domain``."""

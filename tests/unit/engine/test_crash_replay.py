@@ -9,8 +9,10 @@ and identities): that counted one event twice in a window (the kill -9 fault tes
 
 So the sender holds records back by stage (``processor/engine/sender.py``): a batch's carrier
 records go once the rest of the batch is acknowledged, the deletes of windows and buckets
-once its carrier records are. Here the tables are modelled key by key with exactly the
-states a crash can then leave, and the replay must end where an uninterrupted run does.
+once its carrier records are. Here the worker's own carrier step and record cache run on
+in-memory tables (the stages are the ones ``Stores.over`` gives each table); each flush's
+changelog records are kept with their stage, a crash keeps of each key exactly the
+prefixes the stages allow, and the replay must end where an uninterrupted run does.
 """
 
 from __future__ import annotations
@@ -23,74 +25,91 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.domain.carrier import buckets_needed, fold, keys_needed
 from processor.domain.events import Sourced
-from processor.domain.model import CarrierState, Policy, WindowState
+from processor.domain.model import CarrierState, Policy
+from processor.engine.clock import Clock
+from processor.engine.memory import MemoryTables
+from processor.engine.step import CarrierStep
+from processor.io import names
+from processor.io.stored import decode_carrier, decode_window
 from tests.unit.domain.test_fold import T0, events_strategy
 
-Key = tuple[object, ...]  # ("carrier",) | ("window", kind, start) | ("bucket", start)
-CARRIER: Key = ("carrier",)
+Key = tuple[str, bytes]  # (changelog topic, key)
+CARRIER: Key = ("carriers-changelog", b"c1")
 
 
 @dataclass
 class Write:
     batch: int
     key: Key
-    value: object  # None: a delete
+    value: bytes | None  # None: a delete
     stage: int  # 0: first; 1: once stage 0 is acked (the carrier); 2: once stage 1 is
 
 
-@dataclass
-class Tables:
-    """The recovered tables; ``log`` is every write in the order the sender produced it."""
+class _Policy:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
 
-    values: dict[Key, object] = field(default_factory=dict)
+    def policy_for(self, carrier_id: str) -> Policy:
+        return self.policy
+
+    def contacts(self, carrier_id: str) -> list[dict[str, str | None]]:
+        return []
+
+
+@dataclass
+class Worker:
+    """The worker's carrier step and record cache over in-memory tables; ``log`` is every
+    changelog record in the order the flushes handed them to the sender, with its stage."""
+
+    policy: Policy
+    now_ms: int | None
+    tables: MemoryTables = field(default_factory=MemoryTables)
     log: list[Write] = field(default_factory=list)
 
-    def fold_batch(self, batch: int, events: Sequence[Sourced], policy: Policy,
-                   now_ms: int | None) -> None:
-        """What ``Processor._fold_carrier`` reads and writes, without Kafka."""
-        state = self.values.get(CARRIER)
-        assert state is None or isinstance(state, CarrierState)
-        windows = {w: v for w in keys_needed(events)
-                   if state is None or w[1] in state.windows[w[0]]
-                   if isinstance(v := self.values.get(("window", *w)), WindowState)}
-        buckets = {b: v for b in buckets_needed(state, policy)
-                   if isinstance(v := self.values.get(("bucket", b)), dict)}
-        res = fold("c1", state, windows, buckets, events, policy=policy, now_ms=now_ms,
-                   wall_ms=1)
-        writes: list[tuple[Key, object, int]] = []
-        if res.carrier_changed:
-            writes.append((CARRIER, res.carrier, 1))
-        writes += [(("window", *w), v, 0) for w, v in res.windows.items()]
-        writes += [(("window", *w), None, 2) for w in res.expired]
-        writes += [(("bucket", b), v, 0) for b, v in res.buckets.items()]
-        writes += [(("bucket", b), None, 2) for b in res.expired_buckets]
-        for key, value, stage in writes:
-            self.log.append(Write(batch, key, value, stage))
-            if value is None:
-                self.values.pop(key, None)
-            else:
-                self.values[key] = value
+    def __post_init__(self) -> None:
+        self.stores = self.tables.stores()
+        clock = Clock("stream") if self.now_ms is None else Clock("wall", lambda: self.now_ms or 0)
+        self.step = CarrierStep(self.stores, _Policy(self.policy), self, clock,
+                                outputs={n: n for n in names.OUTPUTS}, latest_calls=0)
+        self.batch = 0
 
+    def send(self, topic: str, key: bytes | None, value: bytes | None,
+             partition: int | None = None, stage: int = 0) -> None:
+        if topic.endswith("-changelog") and key is not None:
+            self.log.append(Write(self.batch, (topic, key), value, stage))
 
-def run(batches: list[list[Sourced]], policy: Policy, now_ms: int | None,
-        tables: Tables | None = None, first: int = 0) -> Tables:
-    tables = tables or Tables()
-    for i, events in enumerate(batches, start=first):
-        tables.fold_batch(i, events, policy, now_ms)
-    return tables
+    def run(self, batches: Sequence[Sequence[Sourced]], first: int = 0) -> Worker:
+        """One flush per batch, as the worker at each commit interval."""
+        for self.batch, events in enumerate(batches, start=first):
+            self.step(0, "c1", events, 1)
+            for store in self.stores.all():
+                store.write_dirty(self)
+        return self
+
+    @classmethod
+    def recovered(cls, values: dict[Key, bytes], policy: Policy,
+                  now_ms: int | None) -> Worker:
+        worker = cls(policy, now_ms)
+        for (topic, key), value in values.items():
+            table = getattr(worker.tables, topic.removesuffix("-changelog"))
+            table.write(0, {key: value})
+        return worker
+
+    def values(self) -> dict[Key, bytes]:
+        return {(t.changelog, k): v for t in vars(self.tables).values()
+                for k, v in t.data.get(0, {}).items()}
 
 
 def recovered(log: list[Write], committed: int, carrier_at: int,
-              rng: random.Random) -> dict[Key, object]:
+              rng: random.Random) -> dict[Key, bytes]:
     """A state a crash can leave: batches before ``committed`` acknowledged in full, the
     carrier's changelog as of the batches before ``carrier_at``; each other key keeps a
     prefix of its writes that the stages allow."""
     by_key: dict[Key, list[Write]] = {}
     for w in log:
         by_key.setdefault(w.key, []).append(w)
-    out: dict[Key, object] = {}
+    out: dict[Key, bytes] = {}
     for key, writes in by_key.items():
         if key == CARRIER:
             kept = [w for w in writes if w.batch < carrier_at]
@@ -108,19 +127,20 @@ def recovered(log: list[Write], committed: int, carrier_at: int,
     return out
 
 
-def snapshot(values: dict[Key, object]) -> tuple[object, ...]:
+def snapshot(values: dict[Key, bytes]) -> tuple[object, ...]:
     """What the product shows: the carrier and the windows it lists (reads, the API and the
     outputs go by that list). A crash between a carrier record and the deletes it led to
     can leave an expired window behind, unlisted: garbage on disk, never read again."""
-    c = values.get(CARRIER)
-    if c is None:
-        return (None, {k: v for k, v in values.items() if k[0] == "window"})
-    assert isinstance(c, CarrierState)
+    windows = {k: decode_window(v).stats.to_json() for (t, k), v in values.items()
+               if t == "windows-changelog"}
+    raw = values.get(CARRIER)
+    if raw is None:
+        return (None, windows)
+    c: CarrierState = decode_carrier(raw)
     wins = {}
     for kind, starts in c.windows.items():
         for start in starts:
-            w = values.get(("window", kind, start))
-            wins[(kind, start)] = w.stats.to_json() if isinstance(w, WindowState) else None
+            wins[(kind, start)] = windows.get(names.window_key("c1", kind, start).encode())
     return (c.streak, c.codes, c.counts, wins)
 
 
@@ -141,11 +161,11 @@ def test_a_replay_after_any_crash_the_stages_allow_counts_every_event_once(
         policy: Policy, now_ms: int | None) -> None:
     """Batches are cut one way in the first run and another in the replay."""
     batches = cut(events, cuts[0])
-    whole = run(batches, policy, now_ms)
+    whole = Worker(policy, now_ms).run(batches)
     rng = random.Random(seed)
     committed = rng.randint(0, len(batches))
     carrier_at = rng.randint(committed, len(batches))
-    after = Tables(recovered(whole.log, committed, carrier_at, rng))
+    after = Worker.recovered(recovered(whole.log, committed, carrier_at, rng), policy, now_ms)
     replay = [e for batch in batches[committed:] for e in batch]
-    run(cut(replay, cuts[1]), policy, now_ms, after)
-    assert snapshot(after.values) == snapshot(whole.values)
+    after.run(cut(replay, cuts[1]))
+    assert snapshot(after.values()) == snapshot(whole.values())
