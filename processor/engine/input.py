@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import Message
 
@@ -29,10 +30,12 @@ COORDINATOR_MOVING = {14, 15, 16}  # load in progress, not available, not coordi
 class InputReader:
     """Reads the assigned (topic, partition)s; one instance per worker."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, consumer: Any = None) -> None:
+        """``consumer``: a confluent-kafka ``Consumer`` to use (tests); by default one is
+        made from ``settings``."""
         from confluent_kafka import Consumer
 
-        self._consumer = Consumer({
+        self._consumer = consumer if consumer is not None else Consumer({
             **client_config(settings),
             "group.id": settings.app_id,  # to read the group's committed offsets only
             "enable.auto.commit": False,
