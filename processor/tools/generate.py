@@ -193,3 +193,104 @@ def _event(rng: random.Random, cid: str, profile: str, ts: int, t: Traffic, *,
     if rng.random() < 0.05:
         doc["x_sbc_node"] = "edge-3"  # unknown fields are ignored
     return orjson.dumps(doc)
+
+
+@dataclass(frozen=True)
+class Live:
+    """Traffic as a live platform sends it: stamped near the moment it is produced.
+
+    Carriers have Zipf-like sizes (the busiest about ``top_share`` of all traffic); each
+    event's ``ts`` advances at ``rate`` events/s with a few seconds of jitter, some events
+    are hours late, some are producer re-sends; many are provisional 1xx; destinations fall
+    under ``prefixes`` dialling prefixes, priced by the rate cards of ``live_registry``."""
+
+    seed: int = 7
+    carriers: int = 1_000
+    events: int = 200_000
+    start_ms: int = 0
+    rate: float = 20_000.0  # events per second of ``ts``
+    jitter_ms: int = 3_000
+    late_share: float = 0.01  # late by 1-6 hours
+    duplicate_share: float = 0.01
+    provisional_share: float = 0.20
+    prefixes: int = 200
+    customers: int = 200
+    top_share: float = 0.10
+
+
+def zipf_exponent(n: int, top_share: float) -> float:
+    """The exponent s of sizes 1/i**s over ``n`` carriers whose largest has ``top_share``."""
+    lo, hi = 0.0, 4.0
+    for _ in range(60):
+        s = (lo + hi) / 2
+        share = 1 / sum(1 / i ** s for i in range(1, n + 1))
+        lo, hi = (s, hi) if share < top_share else (lo, s)
+    return (lo + hi) / 2
+
+
+def dialling_prefixes(n: int, seed: int) -> list[str]:
+    """``n`` distinct dialling prefixes (country code and a few more digits), seeded."""
+    rng = random.Random(seed)
+    codes = ["1", "7", "20", "27", "30", "31", "33", "34", "39", "44", "49", "52", "55", "61",
+             "62", "63", "81", "86", "90", "91", "234", "254", "351", "380", "966", "971"]
+    out: set[str] = set(codes[:n])
+    while len(out) < n:
+        out.add(rng.choice(codes) + "".join(str(rng.randrange(10))
+                                            for _ in range(rng.randint(1, 3))))
+    return sorted(out)
+
+
+def live_registry(t: Live) -> dict[str, dict[str, object]]:
+    """Registry profiles (contract §5) with a rate card for every second carrier."""
+    rng = random.Random(t.seed + 1)
+    prefixes = dialling_prefixes(t.prefixes, t.seed)
+    out: dict[str, dict[str, object]] = {}
+    for i, (cid, _) in enumerate(carrier_names(t.carriers, t.seed)):
+        if i % 2:
+            continue
+        rates = [{"prefix": p, "per_minute": f"0.{rng.randrange(1, 400):04d}",
+                  "currency": "USD", "increment_s": rng.choice([1, 6, 60])}
+                 for p in rng.sample(prefixes, min(len(prefixes), 60))]
+        out[cid] = {"name": f"Carrier {i}", "rates": rates}
+    return out
+
+
+def generate_live(t: Live) -> Iterator[Message]:
+    """``t.events`` messages of live traffic in production order, arrival = produce time."""
+    rng = random.Random(t.seed)
+    carriers = carrier_names(t.carriers, t.seed)
+    s = zipf_exponent(len(carriers), t.top_share)
+    sizes = [1 / (i + 1) ** s for i in range(len(carriers))]
+    prefixes = dialling_prefixes(t.prefixes, t.seed)
+    streaks = {c: [rng.randint(0, 3000)] for c, _ in carriers}
+    recent: list[Message] = []
+    picks = rng.choices(carriers, sizes, k=t.events)
+    for i, (cid, profile) in enumerate(picks):
+        now = t.start_ms + int(i * 1000 / t.rate)
+        if recent and rng.random() < t.duplicate_share:
+            orig = rng.choice(recent)
+            yield Message(orig.key, orig.value, True, orig.carrier_id, duplicate=True,
+                          arrival_ms=now)
+            continue
+        ts = now - rng.randint(0, t.jitter_ms)
+        if rng.random() < t.late_share:
+            ts -= rng.randint(1, 6) * 3_600_000
+        provisional = rng.random() < t.provisional_share
+        code = rng.choice([180, 183]) if provisional else _code(rng, profile, streaks[cid])
+        doc: dict[str, object] = {
+            "carrier_id": cid, "call_id": f"{rng.getrandbits(64):016x}@sbc{rng.randrange(4)}",
+            "code": code, "ts": ts, "reason": REASONS.get(code, ""),
+            "destination": f"+{rng.choice(prefixes)}{rng.randrange(10**6, 10**8)}",
+            "customer_id": f"cust-{rng.randrange(t.customers)}",
+            "event_id": f"ev-{rng.getrandbits(80):020x}",
+        }
+        if 200 <= code < 300:
+            doc["duration_ms"] = (rng.randint(300, 5_500) if profile == "fas"
+                                  else int(rng.expovariate(1 / 150_000)))
+        if code >= 180 and rng.random() < 0.6:
+            doc["pdd_ms"] = rng.randint(800, 9_000)
+        msg = Message(cid.encode(), orjson.dumps(doc), True, cid, arrival_ms=now)
+        recent.append(msg)
+        if len(recent) > 50:
+            recent.pop(0)
+        yield msg

@@ -1,5 +1,6 @@
 """µs of CPU per event of the batch pipeline alone, without a broker: to iterate on the hot
-path in seconds (``python -m tests.benchmarks.pipeline_cpu [--events N] [--batch N]``).
+path in seconds (``python -m tests.benchmarks.pipeline_cpu [--traffic live|week]
+[--events N] [--batch N]``).
 
 The bench traffic (as recorded, like ``make bench`` loads it) goes through the tests'
 harness (``tests/harness.py``): the real ``Pipeline`` over real RocksDB tables; records go
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from processor.runtime.process import tune_gc
 from processor.settings import Settings
-from processor.tools.generate import Traffic, generate
+from processor.tools.generate import Live, Traffic, generate, generate_live, live_registry
 from tests.benchmarks.scenarios import as_recorded
 from tests.harness import Broker, Harness, Msg, Source, rocks_tables
 
@@ -27,10 +28,20 @@ START_MS = 1763510400000
 
 
 def messages(source: Source, events: int, carriers: int) -> list[Msg]:
+    """The sparse week: 1,000 carriers over 7 days, as recorded (a replay's worst case)."""
     traffic = Traffic(seed=7, carriers=carriers, events=events, start_ms=START_MS,
                       end_ms=START_MS + 7 * 86_400_000)
     return [source.record(m.value, key=m.key, arrival_ms=m.arrival_ms or 0)
             for m in as_recorded(generate(traffic))]
+
+
+def live_messages(h: Harness, events: int, carriers: int) -> list[Msg]:
+    """Live traffic (``generate.Live``) and its carriers' rate cards in the registry."""
+    traffic = Live(carriers=carriers, events=events, start_ms=START_MS)
+    for cid, profile in live_registry(traffic).items():
+        h.profile(cid, profile)
+    return [h.source.record(m.value, key=m.key, arrival_ms=m.arrival_ms)
+            for m in generate_live(traffic)]
 
 
 def main() -> None:
@@ -39,12 +50,17 @@ def main() -> None:
     ap.add_argument("--carriers", type=int, default=1_000)
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--flush-every", type=int, default=10_000)
+    ap.add_argument("--traffic", choices=("week", "live"), default="week",
+                    help="week: the sparse week as recorded, on the stream clock; live: "
+                         "traffic stamped as it is produced, on the (simulated) wall clock")
     ap.add_argument("--profile")
     args = ap.parse_args()
+    live = args.traffic == "live"
     with tempfile.TemporaryDirectory() as tmp:
-        h = Harness(Settings(clock="stream"), tables=rocks_tables(Path(tmp)),
-                    broker=Broker(keep=False))
-        msgs = messages(h.source, args.events, args.carriers)
+        h = Harness(Settings(clock="wall" if live else "stream"),
+                    tables=rocks_tables(Path(tmp)), broker=Broker(keep=False))
+        msgs = (live_messages(h, args.events, args.carriers) if live
+                else messages(h.source, args.events, args.carriers))
         tune_gc()  # as the worker does: the collector's full scans otherwise cost 10 µs/event
         prof = cProfile.Profile() if args.profile else None
         cpu, wall = time.process_time(), time.perf_counter()
@@ -54,6 +70,7 @@ def main() -> None:
         in_flush = 0.0
         for i in range(0, len(msgs), args.batch):
             batch = msgs[i:i + args.batch]
+            h.clock.ms = batch[-1].timestamp()[1]  # the wall clock as the batch is read
             h.run(batch)
             since += len(batch)
             if since >= args.flush_every or i + args.batch >= len(msgs):
@@ -66,7 +83,7 @@ def main() -> None:
             prof.dump_stats(args.profile)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         produced = h.broker.produced
-    print(f"{len(msgs):,} events, batches of {args.batch:,}, flush every "
+    print(f"{args.traffic}: {len(msgs):,} events, batches of {args.batch:,}, flush every "
           f"{args.flush_every:,}: {cpu / len(msgs) * 1e6:.1f} µs CPU/event "
           f"({in_flush / len(msgs) * 1e6:.1f} in flushes), "
           f"{len(msgs) / wall:,.0f} events/s, {produced / len(msgs):.2f} records/event")
