@@ -3,7 +3,7 @@ and no RocksDB (replay's report), and for the tests' harness (``tests/harness.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from processor.engine.stores import Stores
@@ -20,9 +20,9 @@ class MemoryTable:
     def get(self, partition: int, key: bytes) -> bytes | None:
         return self.data.get(partition, {}).get(key)
 
-    def write(self, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
+    def write(self, partition: int, writes: Iterable[tuple[bytes, bytes | None]]) -> None:
         db = self.data.setdefault(partition, {})
-        for key, value in writes.items():
+        for key, value in writes:
             if value is None:
                 db.pop(key, None)
             else:

@@ -19,7 +19,7 @@ changed; a dirty value is encoded at the flush, so the newest change is what is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
 from processor.engine.ports import Sink
@@ -39,8 +39,8 @@ class Table(Protocol):
     def get(self, partition: int, key: bytes) -> bytes | None:
         """The stored bytes of ``key`` (None: absent)."""
 
-    def write(self, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
-        """Store every value at once (None: delete the key)."""
+    def write(self, partition: int, writes: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Store every (key, value) at once (None: delete the key)."""
 
     def keys(self, partition: int) -> Iterator[bytes]:
         """Every key stored in ``partition`` (ours only: no framework bookkeeping)."""
@@ -137,16 +137,21 @@ class Store(Generic[T]):
         dirty, self._dirty = self._dirty, {}
         stages, self._stages = self._stages, {}
         n = 0
-        encode, changelog, send = self._encode, self.changelog, sender.send
         for partition, writes in dirty.items():
-            staged = stages.get(partition, {})
-            for key, value in writes.items():
-                encoded = value if value is None or isinstance(value, bytes) else encode(value)
-                writes[key] = encoded
-                send(changelog, key, encoded, partition, staged.get(key, 0))
-            self._table.write(partition, writes)
+            self._table.write(partition, self._encoded(partition, writes,
+                                                       stages.get(partition, {}), sender))
             n += len(writes)
         return n
+
+    def _encoded(self, partition: int, writes: dict[bytes, Any], staged: dict[bytes, int],
+                 sender: Sink) -> Iterator[tuple[bytes, bytes | None]]:
+        """Each dirty key's bytes, sent to the changelog as they are made: the table
+        takes them one at a time, so a flush holds one encoded value at once, not all."""
+        encode, changelog, send = self._encode, self.changelog, sender.send
+        for key, value in writes.items():
+            encoded = value if value is None or isinstance(value, bytes) else encode(value)
+            send(changelog, key, encoded, partition, staged.get(key, 0))
+            yield key, encoded
 
     def discard(self) -> None:
         """Forget every dirty key and decoded value (the interval is processed again)."""

@@ -6,7 +6,7 @@ the benchmarks' and tests' are their own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 
 from rocksdict import Rdict, WriteBatch
 
@@ -26,9 +26,9 @@ class RocksTable:
         raw: bytes | None = self._db_for(partition).get(key)
         return raw
 
-    def write(self, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
+    def write(self, partition: int, writes: Iterable[tuple[bytes, bytes | None]]) -> None:
         batch = WriteBatch(raw_mode=True)
-        for key, value in writes.items():
+        for key, value in writes:
             if value is None:
                 batch.delete(key)
             else:

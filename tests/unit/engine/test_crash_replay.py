@@ -93,7 +93,7 @@ class Worker:
         worker = cls(policy, now_ms)
         for (topic, key), value in values.items():
             table = getattr(worker.tables, topic.removesuffix("-changelog"))
-            table.write(0, {key: value})
+            table.write(0, [(key, value)])
         return worker
 
     def values(self) -> dict[Key, bytes]:
