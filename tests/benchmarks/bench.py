@@ -43,8 +43,9 @@ from tests.integration.procs import REPO, free_port
 
 START_MS = 1763510400000  # 2025-11-19T00:00:00Z
 THROUGHPUT = ["ceiling", "naive-faust", "quix", "kstreams", "carrierwatch"]
-ALL = [*THROUGHPUT, "carrierwatch-2-workers", "counted-once",
+ALL = [*THROUGHPUT, "carrierwatch-live", "carrierwatch-2-workers", "counted-once",
        "carrierwatch-dense", "latency", "scale", "hep"]
+OWN_TOPICS = {"carrierwatch-live", "latency", "scale", "carrierwatch-dense", "hep"}
 
 
 QUIX_VENV = REPO / ".local" / "bench-quix"
@@ -122,7 +123,7 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
             tmp: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     topic = settings.topic(settings.input_topic)
-    if set(args.only) - {"latency", "scale", "carrierwatch-dense", "hep"}:
+    if set(args.only) - OWN_TOPICS:
         create_topics(settings)
         traffic = Traffic(seed=7, carriers=args.carriers, events=args.events,
                           start_ms=START_MS, end_ms=START_MS + 7 * 86_400_000)
@@ -168,6 +169,8 @@ def carrierwatch(name: str, args: argparse.Namespace, base: Settings, settings: 
     """One throughput run of the real worker, as ``name`` says."""
     if name == "carrierwatch":
         return scenarios.throughput(settings, args.events, tmp, name, profile=args.profile)
+    if name == "carrierwatch-live":
+        return scenarios.live(base, tmp, args.events, args.carriers, name)
     if name == "carrierwatch-2-workers":  # one worker per core, two partitions each
         return scenarios.throughput_workers(own_group(settings, tmp, "two"), args.events,
                                             tmp, 2, name)
@@ -204,11 +207,11 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Pa
     cw = rates.get("carrierwatch", {}).get("events_per_s")
     ratios = {f"carrierwatch/{k}": round(cw / v["events_per_s"], 3)
               for k, v in rates.items() if cw and k != "carrierwatch"}
-    two = rates.get("carrierwatch-2-workers", {}).get("events_per_s")
-    for peer in ("ceiling", "quix", "kstreams"):  # the lever against the same targets
-        if two and peer in rates:
-            ratios[f"carrierwatch-2-workers/{peer}"] = round(
-                two / rates[peer]["events_per_s"], 3)
+    for run in ("carrierwatch-live", "carrierwatch-2-workers"):  # against the same peers
+        mine = rates.get(run, {}).get("events_per_s")
+        for peer in ("ceiling", "quix", "kstreams"):
+            if mine and peer in rates:
+                ratios[f"{run}/{peer}"] = round(mine / rates[peer]["events_per_s"], 3)
     if "counted-once" in results:
         ratios["counted-once cost (1 - median on/off)"] = results["counted-once"]["cost"]
     if rates:

@@ -248,6 +248,24 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def live(base: Settings, tmp: Path, events: int, carriers: int,
+         name: str = "carrierwatch-live") -> dict[str, Any]:
+    """Live traffic (``generate.Live``): stamped as it is produced, on the wall clock, with
+    rate cards for half of the carriers in the registry; the worker starts once it is all
+    loaded, so this is its throughput on a backlog of live traffic."""
+    from processor.io import names
+    from processor.tools.generate import Live, generate_live, live_registry
+
+    s = isolated(base, tmp, "live", clock="wall")
+    traffic = Live(carriers=carriers, events=events, start_ms=int(time.time() * 1000))
+    registry = [Message(cid.encode(), orjson.dumps(doc), True, cid)
+                for cid, doc in live_registry(traffic).items()]
+    produce(s.bootstrap_servers, s.topic(names.REGISTRY), registry, rate=None, progress=None)
+    produce(s.bootstrap_servers, s.topic(s.input_topic), generate_live(traffic), rate=None,
+            label="bench: live load", total=events)
+    return throughput(s, events, tmp, name)
+
+
 def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierwatch", *,
                profile: bool = False, ready_s: float = 300) -> dict[str, Any]:
     """The real worker, all outputs on, over the seeded topic: from the first event
