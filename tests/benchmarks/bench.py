@@ -1,18 +1,20 @@
 """``make bench``: carrierwatch side by side with its peers, and its own figures.
 
 Starts the project's own broker (in ``.local/bench-broker``, on free ports) unless
-``--bootstrap`` names one, loads one input topic (default 1,000,000 events, 1,000
-carriers over 7 days, 4 partitions) and runs, each as its own process:
+``--bootstrap`` names one, and runs, each as its own process:
 
-- on that topic: the ceiling (confluent-kafka batches + orjson), naive Faust, Quix Streams
-  (the same naive aggregation, in its own venv), Kafka Streams (the same again on the JVM,
-  built with Maven: ``kstreams_peer.py``) and carrierwatch (all outputs; one worker and
-  two), and the cost of counting once (pairs of runs with it on and off,
-  alternated). The topic is loaded as recorded history: each message carries the arrival
-  a replay of the file would give it (``scenarios.as_recorded``).
-- on topics of their own: carrierwatch on dense traffic (50 carriers within one hour),
-  the latency at steady rates, and the scale run (10,000 carriers with 92 daily windows:
-  state on disk, RSS, /metrics, restart catch-up, rebuild from the changelog).
+- on the sparse week (default 1,000,000 events, 1,000 carriers over 7 days, 4
+  partitions, loaded as recorded history: each message carries the arrival a replay of the
+  file would give it, ``scenarios.as_recorded``): the ceiling (confluent-kafka batches +
+  orjson), naive Faust, Quix Streams and Kafka Streams running a naive three-counter
+  aggregation (``quix``, ``kstreams``), carrierwatch (all outputs; one worker and two),
+  and the cost of counting once (pairs of runs with it on and off, alternated);
+- on live traffic (as many events, ``generate.Live``): carrierwatch
+  (``carrierwatch-live``, the headline) and Quix Streams and Kafka Streams doing
+  carrierwatch's core job (``quix-core``, ``kstreams-core``);
+- on topics of their own: the latency at steady rates, the scale run (10,000 carriers with
+  92 daily windows: state on disk, RSS, /metrics, restart catch-up, rebuild from the
+  changelog) and the HEP collector.
 
 It prints events/s, the ratios, peak RSS and the other figures, and writes them to
 ``bench-results/bench-<time>.json``. Figures, never assertions: the machine is shared.
@@ -43,9 +45,10 @@ from tests.integration.procs import REPO, free_port
 
 START_MS = 1763510400000  # 2025-11-19T00:00:00Z
 THROUGHPUT = ["ceiling", "naive-faust", "quix", "kstreams", "carrierwatch"]
-ALL = [*THROUGHPUT, "carrierwatch-live", "carrierwatch-2-workers", "counted-once",
-       "carrierwatch-dense", "latency", "scale", "hep"]
-OWN_TOPICS = {"carrierwatch-live", "latency", "scale", "carrierwatch-dense", "hep"}
+LIVE = ["carrierwatch-live", "quix-core", "kstreams-core"]  # on the live topic
+ALL = [*THROUGHPUT, *LIVE, "carrierwatch-2-workers", "counted-once", "latency", "scale",
+       "hep"]
+OWN_TOPICS = {*LIVE, "latency", "scale", "hep"}
 
 
 QUIX_VENV = REPO / ".local" / "bench-quix"
@@ -123,6 +126,9 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
             tmp: Path) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     topic = settings.topic(settings.input_topic)
+    live = None
+    if set(args.only) & set(LIVE):
+        live = scenarios.live_topic(base, tmp, args.events, args.carriers)
     if set(args.only) - OWN_TOPICS:
         create_topics(settings)
         traffic = Traffic(seed=7, carriers=args.carriers, events=args.events,
@@ -136,10 +142,13 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
         before = set(results)
         if name in PEERS:
             module, *extra = PEERS[name]
+            on = live.topic(live.input_topic) if live and name in LIVE else topic
             results[name] = contender(
-                module, settings.bootstrap_servers, topic, str(args.events),
+                module, settings.bootstrap_servers, on, str(args.events),
                 *(str(tmp / e) for e in extra),
-                python=quix_python() if name == "quix" else sys.executable)
+                python=quix_python() if name.startswith("quix") else sys.executable)
+        elif name == "carrierwatch-live" and live is not None:
+            results[name] = scenarios.throughput(live, args.events, tmp, name)
         elif name == "latency":
             for rate in args.latency_rates:
                 results[f"latency@{rate}"] = scenarios.latency(
@@ -161,7 +170,9 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
 PEERS = {"ceiling": ("tests.benchmarks.ceiling",),
          "naive-faust": ("tests.benchmarks.naive_faust", "naive"),
          "quix": ("tests.benchmarks.quix_peer", "quix"),
-         "kstreams": ("tests.benchmarks.kstreams_peer", "kstreams")}
+         "kstreams": ("tests.benchmarks.kstreams_peer", "kstreams"),
+         "quix-core": ("tests.benchmarks.quix_core", "quix-core"),
+         "kstreams-core": ("tests.benchmarks.kstreams_core", "kstreams-core")}
 
 
 def carrierwatch(name: str, args: argparse.Namespace, base: Settings, settings: Settings,
@@ -169,18 +180,9 @@ def carrierwatch(name: str, args: argparse.Namespace, base: Settings, settings: 
     """One throughput run of the real worker, as ``name`` says."""
     if name == "carrierwatch":
         return scenarios.throughput(settings, args.events, tmp, name, profile=args.profile)
-    if name == "carrierwatch-live":
-        return scenarios.live(base, tmp, args.events, args.carriers, name)
-    if name == "carrierwatch-2-workers":  # one worker per core, two partitions each
-        return scenarios.throughput_workers(own_group(settings, tmp, "two"), args.events,
-                                            tmp, 2, name)
-    # carrierwatch-dense: 50 carriers within one hour, so batches coalesce per carrier
-    s = scenarios.isolated(base, tmp, "dense")
-    produce(s.bootstrap_servers, s.topic(s.input_topic), scenarios.as_recorded(generate(Traffic(
-        seed=1, carriers=50, events=args.events, start_ms=START_MS,
-        end_ms=START_MS + 3_600_000))), rate=None, label="bench: dense load",
-        total=args.events, arrival_in_header=True)
-    return scenarios.throughput(s, args.events, tmp, name)
+    # carrierwatch-2-workers: one worker per core, two partitions each
+    return scenarios.throughput_workers(own_group(settings, tmp, "two"), args.events, tmp, 2,
+                                        name)
 
 
 def counted_once(args: argparse.Namespace, settings: Settings, tmp: Path) -> dict[str, Any]:
@@ -209,7 +211,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Pa
               for k, v in rates.items() if cw and k != "carrierwatch"}
     for run in ("carrierwatch-live", "carrierwatch-2-workers"):  # against the same peers
         mine = rates.get(run, {}).get("events_per_s")
-        for peer in ("ceiling", "quix", "kstreams"):
+        for peer in ("ceiling", "quix", "kstreams", "quix-core", "kstreams-core"):
             if mine and peer in rates:
                 ratios[f"{run}/{peer}"] = round(mine / rates[peer]["events_per_s"], 3)
     if "counted-once" in results:

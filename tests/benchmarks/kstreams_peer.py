@@ -1,4 +1,5 @@
-"""The Kafka Streams peer (``kstreams/NaivePeer.java``): built with Maven and javac, then run.
+"""The Kafka Streams naive peer (``kstreams/NaivePeer.java``): built with Maven and javac
+(with the core peer, ``kstreams/CorePeer.java``), then run.
 
 Imports nothing from ``processor``. The jars come from Maven Central through
 ``kstreams/pom.xml`` (the broker's Kafka version), the class is compiled into
@@ -24,7 +25,7 @@ BUILD = HERE.parents[2] / ".local" / "bench-kstreams"
 
 def build() -> tuple[Path, Path]:
     """(classes, libs) of the peer, built if the pom or the source changed."""
-    sources = [HERE / "pom.xml", HERE / "NaivePeer.java"]
+    sources = [HERE / "pom.xml", *sorted(HERE.glob("*.java"))]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
     classes, libs, marker = BUILD / "classes", BUILD / "libs", BUILD / ".built"
     if marker.is_file() and marker.read_text() == digest:
@@ -37,21 +38,26 @@ def build() -> tuple[Path, Path]:
     subprocess.run([mvn, "-B", "-q", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies",
                     f"-DoutputDirectory={libs}", "-DincludeScope=runtime"], check=True)
     subprocess.run([javac, "-d", str(classes), "-cp", f"{libs}{os.sep}*",
-                    str(HERE / "NaivePeer.java")], check=True)
+                    *(str(p) for p in sources[1:])], check=True)
     marker.write_text(digest)
     return classes, libs
 
 
-def main() -> None:
-    args = peer_arguments()
+def java(main_class: str, *args: str) -> None:
+    """Become the JVM running ``main_class`` of the built peers."""
     classes, libs = build()
     java = shutil.which("java") or "java"
-    argv = [java, "-Xmx1g", "-cp", f"{classes}{os.pathsep}{libs}{os.sep}*", "NaivePeer",
-            args.bootstrap, args.topic, str(args.events), args.statedir]
+    sys.stdout.flush()
+    os.execv(java, [java, "-Xmx1g", "-cp", f"{classes}{os.pathsep}{libs}{os.sep}*",
+                    main_class, *args])  # its result line is this process's stdout
+
+
+def main() -> None:
+    args = peer_arguments()
+    argv = [args.bootstrap, args.topic, str(args.events), args.statedir]
     if args.dump:
         argv += ["--dump", args.dump]
-    sys.stdout.flush()
-    os.execv(java, argv)  # its result line is this process's stdout
+    java("NaivePeer", *argv)
 
 
 if __name__ == "__main__":

@@ -248,11 +248,10 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def live(base: Settings, tmp: Path, events: int, carriers: int,
-         name: str = "carrierwatch-live") -> dict[str, Any]:
-    """Live traffic (``generate.Live``): stamped as it is produced, on the wall clock, with
-    rate cards for half of the carriers in the registry; the worker starts once it is all
-    loaded, so this is its throughput on a backlog of live traffic."""
+def live_topic(base: Settings, tmp: Path, events: int, carriers: int) -> Settings:
+    """Topics of their own loaded with live traffic (``generate.Live``), stamped as it is
+    produced, with rate cards for half of the carriers in the registry: the settings of the
+    worker that runs on it (the wall clock) and the topic the core peers read."""
     from processor.io import names
     from processor.tools.generate import Live, generate_live, live_registry
 
@@ -263,7 +262,7 @@ def live(base: Settings, tmp: Path, events: int, carriers: int,
     produce(s.bootstrap_servers, s.topic(names.REGISTRY), registry, rate=None, progress=None)
     produce(s.bootstrap_servers, s.topic(s.input_topic), generate_live(traffic), rate=None,
             label="bench: live load", total=events)
-    return throughput(s, events, tmp, name)
+    return s
 
 
 def throughput(settings: Settings, events: int, tmp: Path, name: str = "carrierwatch", *,

@@ -3,7 +3,8 @@
 (The ceiling decodes every message; naive Faust's, Quix Streams' and Kafka Streams'
 counters, code tallies and daily windows equal the oracle's on traffic without the invalid
 messages, producer duplicates and very late events that they, written the simple way, do
-not handle.)
+not handle. The core peers' compacted outputs, on live traffic without producer
+duplicates, equal the oracle's streaks, code tallies, hour/day/month sums and live 24 h.)
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any
 import pytest
 
 from processor.settings import Settings
-from processor.tools.generate import Traffic, generate
+from processor.tools.generate import Live, Traffic, generate, generate_live
 from processor.tools.produce import produce
+from processor.tools.topic_reader import latest, read_to_end
 from tests.benchmarks.bench import quix_python
 from tests.benchmarks.common import result_of
 from tests.integration.procs import REPO, cli
-from tests.oracle import Oracle
+from tests.oracle import HOUR, Oracle, to_ms
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +88,56 @@ def assert_oracles_numbers(got: dict[str, Any], oracle: Oracle) -> None:
             for cid, c in carriers.items() for (kind, start), docs in c.windows.items()
             if kind == "day"}
     assert got["daily"] == days
+
+
+@pytest.mark.parametrize("peer", ["quix-core", "kstreams-core"])
+def test_core_peers_publish_the_oracles_numbers(isolated: Settings, tmp_path: Path,
+                                                peer: str) -> None:
+    settings = isolated.replace(partitions=4)
+    assert cli(settings, "topics", "create").returncode == 0
+    now = 1_764_547_200_000  # 2025-12-01T00:00:00Z: late events fall in November
+    messages = list(generate_live(Live(carriers=30, events=6_000, start_ms=now,
+                                       duplicate_share=0.0, rate=50.0)))
+    topic = settings.topic(settings.input_topic)
+    produce(settings.bootstrap_servers, topic, messages, rate=None, progress=None)
+    oracle = Oracle()
+    oracle.feed(messages)
+    module = "tests.benchmarks." + peer.replace("-", "_")
+    result = run(module, settings.bootstrap_servers, topic, str(len(messages)),
+                 str(tmp_path / "state"),
+                 python=quix_python() if peer.startswith("quix") else sys.executable)
+    assert result["events"] == len(messages)
+    names = [f"{settings.input_topic}.{peer}-carriers", f"{settings.input_topic}.{peer}-windows"]
+    got = read_to_end(settings, names)
+    carriers, windows = (latest(got[n]) for n in names)
+    assert_core_numbers(carriers, windows, oracle)
+
+
+def sums(docs: list[dict[str, Any]]) -> dict[str, int]:
+    """The four window sums, straight from the contract's words."""
+    answered = [d for d in docs if 200 <= d["code"] < 300]
+    return {"attempts": len(docs), "answered": len(answered),
+            "duration_ms": sum(d.get("duration_ms") or 0 for d in answered),
+            "pdd_ms": sum(d.get("pdd_ms") or 0 for d in docs)}
+
+
+def assert_core_numbers(carriers: dict[str, Any], windows: dict[str, Any],
+                        oracle: Oracle) -> None:
+    expected = {cid: c for cid, c in oracle.carriers.items() if c.codes}
+    assert set(carriers) == set(expected)
+    for cid, c in expected.items():
+        got = carriers[cid]
+        assert got["consecutive_failures"] == c.count, cid
+        assert got["codes"] == {str(k): n for k, n in c.codes.items()}, cid
+        assert (got["total_200"], got["total_404"]) == (c.codes.get(200, 0),
+                                                        c.codes.get(404, 0)), cid
+        newest = max(to_ms(d["ts"]) for d in c.accepted)  # of final responses
+        first = newest // HOUR * HOUR - 23 * HOUR
+        live = sums([d for (kind, start), docs in c.windows.items()
+                     if kind == "hour" and start >= first for d in docs])
+        assert {k: got["live"][k] for k in live} == live, cid
+        assert got["live"]["start"] == first, cid
+    want = {f"{cid}|{kind}|{start}": sums(docs) for cid, c in expected.items()
+            for (kind, start), docs in c.windows.items()}
+    assert {k: {f: v[f] for f in ("attempts", "answered", "duration_ms", "pdd_ms")}
+            for k, v in windows.items()} == want
