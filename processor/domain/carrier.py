@@ -20,6 +20,7 @@ from processor.domain.events import Sourced
 from processor.domain.identities import is_duplicate
 from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
 from processor.domain.rates import cost_micros
+from processor.domain.summary import Stats
 from processor.domain.windows import (
     HOUR_MS,
     KINDS,
@@ -71,6 +72,7 @@ def fold(
     """
     cur = CarrierState(carrier_id) if state is None else state if owned else state.copy()
     res = FoldResult(cur, finals=cur.total_final, owned=owned)
+    pending = Pending(res, windows, policy)
     for s in events:
         ev, src, off = s.event, s.source, s.offset
         fresh = not policy.counted_once or off > cur.applied.get(src, -1)
@@ -90,6 +92,7 @@ def fold(
             if ev.code >= 200:
                 # The windows remember the decision too: a re-delivery of this duplicate
                 # after its identity left the dedup window must not be added to them.
+                pending.merge(wall_ms)
                 _apply_to_windows(cur, res, windows, s, fresh=False, policy=policy,
                                   now_ms=now_ms if now_ms is not None else cur.max_ts_ms or
                                   ev.ts_ms, wall_ms=wall_ms, count=False)
@@ -108,12 +111,12 @@ def fold(
                 cur.codes[code] = cur.codes.get(code, 0) + 1
                 res.finals += 1
                 _on_final(cur, res, s, policy, now)
-            late = _apply_to_windows(cur, res, windows, s, fresh=fresh, policy=policy,
-                                     now_ms=now, wall_ms=wall_ms)
+            late = _to_windows(pending, s, fresh=fresh, now_ms=now, wall_ms=wall_ms)
         if fresh:
             outcome = "late" if late else "applied"
             cur.counts[outcome] += 1
             res.results[outcome] += 1
+    pending.merge(wall_ms)
     end_now = now_ms if now_ms is not None else cur.max_ts_ms
     if end_now is not None:
         _expire(cur, res, policy, end_now)
@@ -207,6 +210,100 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
             w.updated_ms = wall_ms
             res.windows[wid] = w
     return late
+
+
+def _to_windows(pending: Pending, s: Sourced, *, fresh: bool, now_ms: int,
+                wall_ms: int) -> bool:
+    """Count a final response in its windows: pending when it can be, else at once (after
+    what is pending, in order); True when a window was past retention."""
+    if fresh and pending.add(s, now_ms):
+        return False
+    pending.merge(wall_ms)
+    return _apply_to_windows(pending.res.carrier, pending.res, pending.windows, s,
+                             fresh=fresh, policy=pending.policy, now_ms=now_ms,
+                             wall_ms=wall_ms)
+
+
+class Pending:
+    """A batch's fresh final responses summed per UTC hour, merged once into each hour, day
+    and month (one ``Stats.add`` per event instead of three, one window update per batch)."""
+
+    __slots__ = ("hours", "policy", "res", "windows")
+
+    def __init__(self, res: FoldResult, windows: Mapping[WindowId, WindowState],
+                 policy: Policy) -> None:
+        self.res, self.windows, self.policy = res, windows, policy
+        self.hours: dict[int, _Hour] = {}  # by UTC hour number
+
+    def add(self, s: Sourced, now: int) -> bool:
+        """Sum a fresh final response into its hour; False when it needs the
+        event-by-event path instead (a window past retention, or one that applied it).
+
+        A window's watermark only grows within a batch by events read before this one,
+        which a fresh event's offset exceeds: comparing with the watermarks as first seen
+        in the batch is exact."""
+        ev, src, off, policy = s.event, s.source, s.offset, self.policy
+        hour = ev.ts_ms // HOUR_MS
+        h = self.hours.get(hour)
+        if h is None:
+            h = self.hours[hour] = _Hour(starts_of_hour(hour))
+        st, oldest = h.starts, oldest_starts(now // HOUR_MS, policy.retention)
+        if st[0] < oldest[0] or st[1] < oldest[1] or st[2] < oldest[2]:
+            return False
+        if policy.counted_once:
+            bound = h.bounds.get(src)
+            if bound is None:
+                bound = h.bounds[src] = max(self._watermark(wid, src)
+                                            for wid in zip(KINDS, st, strict=True))
+            if off <= bound:
+                return False
+        code = ev.code
+        h.stats.add(code, classify(code, policy.failures) is Outcome.FAILURE, ev.duration_ms,
+                    ev.pdd_ms)
+        if 200 <= code < 300 and ev.duration_ms is not None:
+            rate = policy.rates.match(ev.destination)
+            if rate is not None:
+                h.stats.add_cost(cost_micros(ev.duration_ms, rate), rate.currency)
+        h.applied[src] = off
+        return True
+
+    def _watermark(self, wid: WindowId, src: str) -> int:
+        w = self.res.windows.get(wid) or self.windows.get(wid)
+        return -1 if w is None else w.applied.get(src, -1)
+
+    def merge(self, wall_ms: int) -> None:
+        """Add the sums to their windows, as ``_apply_to_windows`` would have one event at
+        a time, and forget them."""
+        res, cur = self.res, self.res.carrier
+        for h in self.hours.values():
+            if not h.applied:
+                continue
+            for wid in zip(KINDS, h.starts, strict=True):
+                w = res.windows.get(wid) or _stored_window(res, self.windows, wid, create=True)
+                assert w is not None
+                if wid not in res.listed:
+                    res.listed.add(wid)
+                    if wid[1] not in cur.windows[wid[0]]:
+                        cur.windows[wid[0]].append(wid[1])
+                currency = w.stats.currency
+                w.stats.merge(h.stats)
+                w.stats.currency = h.stats.currency or currency  # the newest, as add_cost
+                for src, off in h.applied.items():
+                    if off > w.applied.get(src, -1):
+                        w.applied[src] = off
+                w.updated_ms = wall_ms
+                res.windows[wid] = w
+        self.hours.clear()
+
+
+class _Hour:
+    __slots__ = ("applied", "bounds", "starts", "stats")
+
+    def __init__(self, starts: tuple[int, int, int]) -> None:
+        self.starts = starts
+        self.stats = Stats()
+        self.applied: dict[str, int] = {}  # source -> newest offset summed
+        self.bounds: dict[str, int] = {}  # source -> the windows' highest watermark, at first
 
 
 def _stored_window(res: FoldResult, windows: Mapping[WindowId, WindowState], wid: WindowId, *,
