@@ -132,13 +132,16 @@ def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, no
     live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms, sums=cur.live_sums)
     # Per event, not per batch: the transitions must not depend on how events were batched.
     _check_short_calls(cur, res, policy, now)
-    firing, alert = alerts.consecutive(cur.firing.get("consecutive-failures", False),
-                                       cur.streak.count, policy.threshold, ev.ts_ms)
-    _transition(cur, res, "consecutive-failures", firing, alert)
-    v = verdict(res.finals, cur.codes.get(404, 0), policy.min_sample)
-    firing, alert = alerts.no_404(cur.firing.get("no-404", False), v, cur.codes.get(404, 0),
+    # The rules are only asked when their condition differs from the flag (a transition).
+    was, count = cur.firing.get("consecutive-failures", False), cur.streak.count
+    if was != (count >= policy.threshold):
+        on, alert = alerts.consecutive(was, count, policy.threshold, ev.ts_ms)
+        _transition(cur, res, "consecutive-failures", on, alert)
+    was, n404 = cur.firing.get("no-404", False), cur.codes.get(404, 0)
+    if was != (res.finals >= policy.min_sample and n404 == 0):
+        on, alert = alerts.no_404(was, verdict(res.finals, n404, policy.min_sample), n404,
                                   policy.min_sample, ev.ts_ms)
-    _transition(cur, res, "no-404", firing, alert)
+        _transition(cur, res, "no-404", on, alert)
 
 
 def _check_short_calls(cur: CarrierState, res: FoldResult, policy: Policy, now: int) -> None:

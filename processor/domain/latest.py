@@ -131,7 +131,7 @@ def push(head: Head | None, events: Sequence[Sourced], size: int,
     chunk (or the one-value layout) is rewritten first, from ``stored`` (its calls, newest
     first: see ``needs_calls``)."""
     applied = dict(head.applied) if head is not None else {}
-    new: list[dict[str, Any]] = []
+    new: list[Mapping[str, Any] | Sourced] = []
     dropped: list[tuple[int, int]] = []
     seq = head.seq if head is not None else 0
     buf: list[Mapping[str, Any] | None] = []
@@ -153,18 +153,33 @@ def push(head: Head | None, events: Sequence[Sourced], size: int,
         applied[s.source] = s.offset
         changed = True
         if s.event.code >= 200:
-            new.append(call_record(s))
+            new.append(s)
     if not changed:
         return None
+    calls, seq = _place(new, seq, size, chunk, buf)
+    return Update(Head(seq, size, applied, chunk=chunk), calls, dropped)
+
+
+def _place(new: list[Mapping[str, Any] | Sourced], seq: int, size: int, chunk: int,
+           buf: list[Mapping[str, Any] | None]) -> tuple[dict[int, Any], int]:
+    """The ring's values to write for ``new`` calls numbered from ``seq`` (``buf``: the
+    open chunk so far), and the next number.
+
+    Only the newest ``size`` calls can be read back: older ones take their numbers (and a
+    gap in a chunk) but are never made into records."""
     keys = keys_in_ring(size, chunk)
     calls: dict[int, Any] = {}
-    for call in new:
+    skip = len(new) - size
+    for i, item in enumerate(new):
+        call = None if i < skip else call_record(item) if isinstance(item, Sourced) else item
         if chunk == 1:
-            calls[seq % size] = call
+            if call is not None:
+                calls[seq % size] = call
         else:
             if seq % chunk == 0:
                 buf = []
             buf.append(call)
-            calls[(seq // chunk) % keys] = buf
+            if call is not None:
+                calls[(seq // chunk) % keys] = buf
         seq += 1
-    return Update(Head(seq, size, applied, chunk=chunk), calls, dropped)
+    return calls, seq

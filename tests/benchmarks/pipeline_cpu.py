@@ -48,8 +48,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--carriers", type=int, default=1_000)
-    ap.add_argument("--batch", type=int, default=5_000)
-    ap.add_argument("--flush-every", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=Settings().batch_max,
+                    help="events per batch (default: the worker's largest, as on a backlog)")
+    ap.add_argument("--flush-every", type=int, default=20_000,
+                    help="events between flushes (default: one commit interval at 20,000/s)")
     ap.add_argument("--traffic", choices=("week", "live"), default="week",
                     help="week: the sparse week as recorded, on the stream clock; live: "
                          "traffic stamped as it is produced, on the (simulated) wall clock")
