@@ -67,6 +67,10 @@ class Settings:
     # cache holds ``cache_max_keys`` changed keys), then the input offsets are committed.
     batch_max: int = 10_000
     commit_interval_s: float = 1.0
+    # Output records of what changed are sent this often, ahead of the flush that makes
+    # the state durable (they are latest-state records: a replay after a crash sends the
+    # same values again). A longer one than ``commit_interval_s`` is that one.
+    publish_interval_s: float = 0.25
     cache_max_keys: int = 100_000
     tick_interval_s: float = 30.0
     latest_calls: int = 100  # final responses kept per carrier for latest-calls
@@ -103,12 +107,11 @@ class Settings:
             port = getattr(self, name)
             if not 0 < port < 65536:
                 raise SettingsError(f"{name} must be a TCP port (1-65535), got {port}")
-        if self.latest_calls < 1:
-            raise SettingsError(f"CARRIERWATCH_LATEST_CALLS must be >= 1, got {self.latest_calls}")
-        if not 0 < self.commit_interval_s <= 60:
-            raise SettingsError("CARRIERWATCH_COMMIT_INTERVAL_S must be > 0 and <= 60, got "
-                                f"{self.commit_interval_s}")
-        for name in ("batch_max", "cache_max_keys"):
+        for name in ("commit_interval_s", "publish_interval_s"):
+            if not 0 < getattr(self, name) <= 60:
+                raise SettingsError(f"CARRIERWATCH_{name.upper()} must be > 0 and <= 60, got "
+                                    f"{getattr(self, name)}")
+        for name in ("batch_max", "cache_max_keys", "latest_calls"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"CARRIERWATCH_{name.upper()} must be >= 1, got "
                                     f"{getattr(self, name)}")

@@ -81,7 +81,7 @@ class Worker:
         self._to_start: int | None = None  # the generation waiting for its tables
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._last_batch = self._last_tick = self._last_report = 0.0
+        self._last_batch = self._last_tick = self._last_report = self._last_publish = 0.0
         self._retry_at = 0.0
         self.clean = False  # set by a shutdown that left nothing unacknowledged
 
@@ -135,6 +135,10 @@ class Worker:
         if (now - self.committer.last_flush >= self.settings.commit_interval_s
                 or self.pipeline.dirty_keys >= self.settings.cache_max_keys):
             self.committer.seal_flush()
+            self._last_publish = now
+        elif now - self._last_publish >= self.settings.publish_interval_s:
+            self._last_publish = now
+            self.pipeline.publisher.publish()  # counted by the next flush's tracker
         return len(batch)
 
     async def _run(self, steps: Generator[None, None, T], generation: int) -> tuple[bool, Any]:
