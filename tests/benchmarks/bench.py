@@ -10,7 +10,8 @@ Starts the project's own broker (in ``.local/bench-broker``, on free ports) unle
   aggregation (``quix``, ``kstreams``), carrierwatch (all outputs; one worker and two),
   and the cost of counting once (pairs of runs with it on and off, alternated);
 - on live traffic (as many events, ``generate.Live``): carrierwatch
-  (``carrierwatch-live``, the headline) and Quix Streams and Kafka Streams doing
+  (``carrierwatch-live``, the headline, with what duplicate detection holds per identity
+  at 50,000 events/s: ``dedup_memory.py``) and Quix Streams and Kafka Streams doing
   carrierwatch's core job (``quix-core``, ``kstreams-core``);
 - on topics of their own: the latency at steady rates, the scale run (10,000 carriers with
   92 daily windows: state on disk, RSS, /metrics, restart catch-up, rebuild from the
@@ -38,7 +39,7 @@ from processor.settings import Settings
 from processor.tools import localbroker
 from processor.tools.generate import Traffic, generate
 from processor.tools.produce import produce
-from tests.benchmarks import hep_bench, scenarios
+from tests.benchmarks import dedup_memory, hep_bench, scenarios
 from tests.benchmarks.common import result_of
 from tests.benchmarks.scenarios import create_topics, own_group, say
 from tests.integration.procs import REPO, free_port
@@ -149,6 +150,8 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
                 python=quix_python() if name.startswith("quix") else sys.executable)
         elif name == "carrierwatch-live" and live is not None:
             results[name] = scenarios.throughput(live, args.events, tmp, name)
+            memory = dedup_memory.measure(rate=50_000, window_s=10, events=750_000)
+            results[name].update({k: v for k, v in memory.items() if k != "name"})
         elif name == "latency":
             for rate in args.latency_rates:
                 results[f"latency@{rate}"] = scenarios.latency(

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from processor.io import codec
+from processor.io import codec, names
 from processor.settings import Settings
 from processor.tools.generate import Message, Traffic, generate
 from processor.tools.produce import produce
@@ -252,7 +252,6 @@ def live_topic(base: Settings, tmp: Path, events: int, carriers: int) -> Setting
     """Topics of their own loaded with live traffic (``generate.Live``), stamped as it is
     produced, with rate cards for half of the carriers in the registry: the settings of the
     worker that runs on it (the wall clock) and the topic the core peers read."""
-    from processor.io import names
     from processor.tools.generate import Live, generate_live, live_registry
 
     s = isolated(base, tmp, "live", clock="wall")
@@ -321,20 +320,29 @@ def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
 
 # -- latency --------------------------------------------------------------------------------
 def latency(base: Settings, tmp: Path, rate: int, seconds: float,
-            carriers: int) -> dict[str, Any]:
+            carriers: int, *, warm_up_s: float = 2.0) -> dict[str, Any]:
     """Events produced at a steady ``rate`` into an idle worker; each event's latency is
     from its produce time (CreateTime) to the first carrier.code-consistency record that
-    counts it (total_final reaching the event's rank among its carrier's finals)."""
+    counts it (total_final reaching the event's rank among its carrier's finals).
+
+    The first ``warm_up_s`` of traffic are left out of the percentiles and reported on
+    their own: there every carrier is new and the worker's producer sends to each output
+    and changelog topic for the first time (a start-up, not the steady state)."""
     s = isolated(base, tmp, "lat")
-    n = int(rate * seconds)
+    n = int(rate * (seconds + warm_up_s))
     now = int(time.time() * 1000)
     traffic = Traffic(seed=11, carriers=carriers, events=n, start_ms=now,
-                      end_ms=now + int(seconds * 1000), invalid_share=0.0,
+                      end_ms=now + int((seconds + warm_up_s) * 1000), invalid_share=0.0,
                       duplicate_share=0.0, provisional_share=0.0, late_share=0.0,
                       miskeyed_carriers=0.0, jitter_ms=0)
     worker = start_worker(s, tmp / f"latency-{rate}.log")
     try:
         worker.wait_log("Worker ready", timeout=300)
+        # An idempotent producer's first id can take the broker a second on a fresh
+        # broker (its coordinator loads): a producer's start-up, not the worker's latency.
+        produce(s.bootstrap_servers, s.topic(names.REGISTRY),
+                [Message(b"bench-warm-up", orjson.dumps({}), True, "bench-warm-up")],
+                rate=None, progress=None)
         began = time.monotonic()
         produce(s.bootstrap_servers, s.topic(s.input_topic), generate(traffic), rate=rate,
                 label=f"bench: latency at {rate:,}/s", total=n)
@@ -350,7 +358,9 @@ def latency(base: Settings, tmp: Path, rate: int, seconds: float,
     for _, _, key, value, ts in sorted(read_all(s, s.topic("carrier.code-consistency"))):
         if value is not None:
             seen.setdefault(key or b"", []).append((orjson.loads(value)["total_final"], ts))
-    waits: list[float] = []
+    first = min(t for times in sent.values() for t in times)
+    steady: list[float] = []
+    warm: list[float] = []
     missing = 0
     for key, times in sent.items():
         outs, i = seen.get(key, []), 0
@@ -360,13 +370,16 @@ def latency(base: Settings, tmp: Path, rate: int, seconds: float,
             if i == len(outs):
                 missing += len(times) - rank + 1
                 break
-            waits.append((outs[i][1] - at) / 1000)
-    waits.sort()
+            (warm if at - first < warm_up_s * 1000 else steady).append((outs[i][1] - at) / 1000)
+    steady.sort()
+    warm.sort()
     return {"name": f"latency@{rate}", "rate_asked": rate,
-            "rate_produced": round(n / produced_in), "events": n,
-            "p50_s": round(statistics.median(waits), 3),
-            "p99_s": round(waits[int(0.99 * (len(waits) - 1))], 3),
-            "max_s": round(waits[-1], 3), "not_seen": missing,
+            "rate_produced": round(n / produced_in), "events": len(steady),
+            "p50_s": round(statistics.median(steady), 3),
+            "p99_s": round(steady[int(0.99 * (len(steady) - 1))], 3),
+            "max_s": round(steady[-1], 3), "not_seen": missing,
+            "warm_up_events": len(warm),
+            "warm_up_p99_s": round(warm[int(0.99 * (len(warm) - 1))], 3) if warm else None,
             "peak_rss_mib": round(rss, 1)}
 
 
