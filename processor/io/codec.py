@@ -173,7 +173,8 @@ def _event(doc: dict[str, Any], wall_ms: int | None) -> SipEvent:
     if pdd_ms is not None and (type(pdd_ms) is not int or pdd_ms < 0):
         pdd_ms = _int(doc, "pdd_ms", 0, None, required=False)
     destination = get("destination")
-    if destination is not None:
+    if destination is not None and (type(destination) is not str or len(destination) > 33
+                                    or DESTINATION_RE.fullmatch(destination) is None):
         destination = _str(doc, "destination", 33, False, DESTINATION_RE)
     return SipEvent(carrier_id, call_id, code, ts_ms, event_id, reason, duration_ms, pdd_ms,
                     destination, customer_id)
