@@ -151,7 +151,10 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
         elif name == "carrierwatch-live" and live is not None:
             results[name] = scenarios.throughput(live, args.events, tmp, name)
             memory = dedup_memory.measure(rate=50_000, window_s=10, events=750_000)
-            results[name].update({k: v for k, v in memory.items() if k != "name"})
+            memory.update(dedup_memory.measure_table(rate=50_000, window_s=10,
+                                                     events=750_000))
+            results[name].update({k if k.startswith(("dedup", "seen")) else f"dedup_{k}": v
+                                  for k, v in memory.items() if k != "name"})
         elif name == "latency":
             for rate in args.latency_rates:
                 results[f"latency@{rate}"] = scenarios.latency(

@@ -343,8 +343,9 @@ def latency(base: Settings, tmp: Path, rate: int, seconds: float,
         produce(s.bootstrap_servers, s.topic(names.REGISTRY),
                 [Message(b"bench-warm-up", orjson.dumps({}), True, "bench-warm-up")],
                 rate=None, progress=None)
+        messages = list(generate(traffic))  # made first: the producer shares 2 cores
         began = time.monotonic()
-        produce(s.bootstrap_servers, s.topic(s.input_topic), generate(traffic), rate=rate,
+        produce(s.bootstrap_servers, s.topic(s.input_topic), messages, rate=rate,
                 label=f"bench: latency at {rate:,}/s", total=n)
         produced_in = time.monotonic() - began
         settle(s)
