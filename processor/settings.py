@@ -67,9 +67,10 @@ class Settings:
     # cache holds ``cache_max_keys`` changed keys), then the input offsets are committed.
     batch_max: int = 10_000
     commit_interval_s: float = 1.0
-    # Output records of what changed are sent this often, ahead of the flush that makes
-    # the state durable (they are latest-state records: a replay after a crash sends the
-    # same values again). A longer one than ``commit_interval_s`` is that one.
+    # Output records of what changed are sent this often while the input keeps up, ahead
+    # of the flush that makes the state durable (they are latest-state records: a replay
+    # after a crash sends the same values again). A longer one than ``commit_interval_s``
+    # is that one; behind a backlog, records go out at the flush only.
     publish_interval_s: float = 0.25
     cache_max_keys: int = 100_000
     tick_interval_s: float = 30.0

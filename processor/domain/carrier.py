@@ -131,7 +131,10 @@ def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, no
     ev = s.event
     live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms, sums=cur.live_sums)
     # Per event, not per batch: the transitions must not depend on how events were batched.
-    _check_short_calls(cur, res, policy, now)
+    # Only answered calls and hours leaving the live window move the short-call share.
+    if (200 <= ev.code < 300 or cur.live_sums is None
+            or live.first_hour(now) != res.pruned_at):
+        _check_short_calls(cur, res, policy, now)
     # The rules are only asked when their condition differs from the flag (a transition).
     was, count = cur.firing.get("consecutive-failures", False), cur.streak.count
     if was != (count >= policy.threshold):

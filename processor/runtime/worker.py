@@ -136,7 +136,10 @@ class Worker:
                 or self.pipeline.dirty_keys >= self.settings.cache_max_keys):
             self.committer.seal_flush()
             self._last_publish = now
-        elif now - self._last_publish >= self.settings.publish_interval_s:
+        elif (len(batch) < self.settings.batch_max
+              and now - self._last_publish >= self.settings.publish_interval_s):
+            # Only while the input is keeping up (a short batch): behind a backlog, records
+            # sent early would be replaced within the second at the cost of building them.
             self._last_publish = now
             self.pipeline.publisher.publish()  # counted by the next flush's tracker
         return len(batch)

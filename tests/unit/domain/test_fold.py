@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.domain import dedup, live
+from processor.domain.alerts import ShortCallRule
 from processor.domain.carrier import buckets_needed, fold
 from processor.domain.codes import ROUTE_FAILURES
 from processor.domain.events import SipEvent, Sourced
@@ -29,6 +30,7 @@ class Store:
         self.windows: dict[tuple[str, int], WindowState] = {}
         self.buckets: dict[int, dict[str, str]] = {}
         self.results = {"applied": 0, "duplicate": 0, "late": 0}
+        self.alerts: list[tuple[str, str, float, int]] = []
 
     def apply(self, events: Sequence[Sourced], policy: Policy | None = None,
               now_ms: int | None = None) -> FoldResult:
@@ -45,6 +47,7 @@ class Store:
             self.buckets.pop(b, None)
         for k, v in res.results.items():
             self.results[k] += v
+        self.alerts += [(a.kind, a.state, a.value, a.at_ms) for a in res.alerts]
         return res
 
 
@@ -106,6 +109,25 @@ def test_any_split_into_batches_gives_the_same_state(events: list[Sourced], cuts
     assert snapshot(whole) == snapshot(split)
     one_by_one = fold_in_batches(events, list(range(len(events))), now_ms)
     assert snapshot(whole) == snapshot(one_by_one)
+
+
+# Alerts that come and go within the generated streams: a short streak, a small sample and
+# a short-call share over a few answered calls.
+TOUCHY = Policy(threshold=3, min_sample=5,
+                short_calls=ShortCallRule(fire_share=0.3, resolve_share=0.2, min_answered=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(events_strategy, st.lists(st.integers(0, 1000), max_size=6),
+       st.sampled_from([None, T0 + 20 * DAY_MS]))
+def test_any_split_into_batches_sends_the_same_alerts(events: list[Sourced], cuts: list[int],
+                                                      now_ms: int | None) -> None:
+    """Each alert fires and resolves at the event that crosses its line, however the
+    events were batched."""
+    whole = fold_in_batches(events, [], now_ms, TOUCHY)
+    assert whole.alerts == fold_in_batches(events, cuts, now_ms, TOUCHY).alerts
+    assert whole.alerts == fold_in_batches(events, list(range(len(events))), now_ms,
+                                           TOUCHY).alerts
 
 
 @settings(max_examples=150, deadline=None)
