@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from processor.domain.events import Sourced
-from processor.domain.windows import iso
+from processor.domain.windows import iso, parse_iso_ms
 
 FIELDS = ("call_id", "code", "reason", "ts", "duration_ms", "pdd_ms", "destination",
           "customer_id")
@@ -79,11 +79,23 @@ def decode_head(raw: bytes) -> Head:
 
 
 def call_record(s: Sourced) -> dict[str, Any]:
-    """A latest call as the API shows it (contract §6); absent fields are null."""
+    """A latest call as stored: the API's (contract §6; absent fields are null) with ``ts``
+    in epoch ms, made into text only when shown (``shown``): most stored calls never are."""
     e = s.event
-    return {"call_id": e.call_id, "code": e.code, "reason": e.reason, "ts": iso(e.ts_ms),
+    return {"call_id": e.call_id, "code": e.code, "reason": e.reason, "ts": e.ts_ms,
             "duration_ms": e.duration_ms, "pdd_ms": e.pdd_ms, "destination": e.destination,
             "customer_id": e.customer_id}
+
+
+def shown(calls: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` of stored calls by event time, as the API shows them (calls
+    stored before ``ts`` was kept in ms hold it as text already)."""
+    def ts_ms(c: Mapping[str, Any]) -> int:
+        ts = c["ts"]
+        return ts if isinstance(ts, int) else parse_iso_ms(ts)
+
+    newest = sorted(calls, key=ts_ms, reverse=True)[:limit]
+    return [{**c, "ts": iso(c["ts"])} if isinstance(c["ts"], int) else c for c in newest]
 
 
 def stored_calls(carrier_id: str, head: Head | None,

@@ -12,7 +12,7 @@ from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.rates import MICROS, Rate
 from processor.domain.summary import Stats
-from processor.domain.windows import KINDS, iso, live_hours, parse_iso_ms, window_end
+from processor.domain.windows import KINDS, iso, live_hours, window_end
 from processor.engine.profiles import Profiles
 from processor.engine.view import CarrierRow
 from processor.io import codec
@@ -170,5 +170,4 @@ class CarrierApi:
         kept = latest_calls.stored_calls(cid, latest_calls.decode_head(raw) if raw else None,
                                          self._latest.get)
         # The last N received, shown newest first by event time (arrival may be out of order).
-        calls = sorted(kept, key=lambda c: parse_iso_ms(c["ts"]), reverse=True)[:limit]
-        return Reply(200, {"carrier_id": cid, "calls": calls})
+        return Reply(200, {"carrier_id": cid, "calls": latest_calls.shown(kept, limit)})

@@ -127,3 +127,16 @@ def test_nothing_new_writes_nothing() -> None:
     head = table.head()
     assert latest.push(head, [sourced("in:0", 5, 200), sourced("in:0", 4, 200)], 3) is None
     assert latest.push(None, [], 3) is None
+
+
+def test_calls_are_shown_newest_first_with_text_times_whatever_they_were_stored_as() -> None:
+    """Calls are stored with ``ts`` in epoch ms; those stored before that hold the text.
+    The API shows both as RFC 3339 text, newest first by event time."""
+    older = {"call_id": "a", "code": 200, "ts": "2025-11-19T00:00:01Z"}  # as once stored
+    newer = {"call_id": "b", "code": 486, "ts": 1_763_510_402_500}  # 2025-11-19T00:00:02.5Z
+    newest = {"call_id": "c", "code": 503, "ts": 1_763_510_403_000}
+    assert latest.shown([older, newest, newer], 10) == [
+        {"call_id": "c", "code": 503, "ts": "2025-11-19T00:00:03Z"},
+        {"call_id": "b", "code": 486, "ts": "2025-11-19T00:00:02.500Z"},
+        older]
+    assert [c["call_id"] for c in latest.shown([older, newest, newer], 2)] == ["c", "b"]
