@@ -65,7 +65,7 @@ class Settings:
     # Input is read in batches of up to ``batch_max`` messages; state, changelog and output
     # records are flushed once per key per ``commit_interval_s`` (or sooner, once the record
     # cache holds ``cache_max_keys`` changed keys), then the input offsets are committed.
-    batch_max: int = 10_000
+    batch_max: int = 20_000
     commit_interval_s: float = 1.0
     # Output records of what changed are sent this often while the input keeps up, ahead
     # of the flush that makes the state durable (they are latest-state records: a replay

@@ -51,7 +51,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=Settings().batch_max,
                     help="events per batch (default: the worker's largest, as on a backlog)")
     ap.add_argument("--flush-every", type=int, default=20_000,
-                    help="events between flushes (default: one commit interval at 20,000/s)")
+                    help="events between flushes (default: one commit interval at 20,000/s; "
+                    "a flush comes after a whole batch)")
     ap.add_argument("--traffic", choices=("week", "live"), default="week",
                     help="week: the sparse week as recorded, on the stream clock; live: "
                          "traffic stamped as it is produced, on the (simulated) wall clock")
