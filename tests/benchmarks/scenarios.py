@@ -27,7 +27,7 @@ import orjson
 
 from processor.io import codec, names
 from processor.settings import Settings
-from processor.tools.generate import Message, Traffic, generate
+from processor.tools.generate import Live, Message, generate_live, live_registry
 from processor.tools.produce import produce
 from processor.tools.recorded import FileClock
 from processor.tools.topic_reader import Drain, group_lag
@@ -252,8 +252,6 @@ def live_topic(base: Settings, tmp: Path, events: int, carriers: int) -> Setting
     """Topics of their own loaded with live traffic (``generate.Live``), stamped as it is
     produced, with rate cards for half of the carriers in the registry: the settings of the
     worker that runs on it (the wall clock) and the topic the core peers read."""
-    from processor.tools.generate import Live, generate_live, live_registry
-
     s = isolated(base, tmp, "live", clock="wall")
     traffic = Live(carriers=carriers, events=events, start_ms=int(time.time() * 1000))
     registry = [Message(cid.encode(), orjson.dumps(doc), True, cid)
@@ -321,29 +319,29 @@ def throughput_workers(settings: Settings, events: int, tmp: Path, workers: int,
 # -- latency --------------------------------------------------------------------------------
 def latency(base: Settings, tmp: Path, rate: int, seconds: float,
             carriers: int, *, warm_up_s: float = 2.0) -> dict[str, Any]:
-    """Events produced at a steady ``rate`` into an idle worker; each event's latency is
-    from its produce time (CreateTime) to the first carrier.code-consistency record that
-    counts it (total_final reaching the event's rank among its carrier's finals).
+    """Live traffic (``generate.Live``, without re-sends) produced at a steady ``rate``
+    into an idle worker on the wall clock; each final response's latency is from its
+    produce time (CreateTime) to the first carrier.code-consistency record that counts it
+    (total_final reaching the event's rank among its carrier's finals).
 
     The first ``warm_up_s`` of traffic are left out of the percentiles and reported on
     their own: there every carrier is new and the worker's producer sends to each output
     and changelog topic for the first time (a start-up, not the steady state)."""
-    s = isolated(base, tmp, "lat")
+    s = isolated(base.replace(clock="wall"), tmp, "lat")
     n = int(rate * (seconds + warm_up_s))
-    now = int(time.time() * 1000)
-    traffic = Traffic(seed=11, carriers=carriers, events=n, start_ms=now,
-                      end_ms=now + int((seconds + warm_up_s) * 1000), invalid_share=0.0,
-                      duplicate_share=0.0, provisional_share=0.0, late_share=0.0,
-                      miskeyed_carriers=0.0, jitter_ms=0)
+    traffic = Live(seed=11, carriers=carriers, events=n, start_ms=int(time.time() * 1000),
+                   rate=rate, duplicate_share=0.0)
+    # Made first (the producer shares 2 cores), stamped when sent: CreateTime is the clock.
+    messages = [dataclasses.replace(m, arrival_ms=None) for m in generate_live(traffic)]
     worker = start_worker(s, tmp / f"latency-{rate}.log")
     try:
         worker.wait_log("Worker ready", timeout=300)
-        # An idempotent producer's first id can take the broker a second on a fresh
-        # broker (its coordinator loads): a producer's start-up, not the worker's latency.
+        # The rate cards, as in the live run. Sent first, they also take the broker's
+        # first idempotent producer id (a second on a fresh broker: a producer's start-up,
+        # not the worker's latency).
         produce(s.bootstrap_servers, s.topic(names.REGISTRY),
-                [Message(b"bench-warm-up", orjson.dumps({}), True, "bench-warm-up")],
-                rate=None, progress=None)
-        messages = list(generate(traffic))  # made first: the producer shares 2 cores
+                [Message(cid.encode(), orjson.dumps(doc), True, cid)
+                 for cid, doc in live_registry(traffic).items()], rate=None, progress=None)
         began = time.monotonic()
         produce(s.bootstrap_servers, s.topic(s.input_topic), messages, rate=rate,
                 label=f"bench: latency at {rate:,}/s", total=n)
@@ -352,9 +350,10 @@ def latency(base: Settings, tmp: Path, rate: int, seconds: float,
         rss = peak_rss_mib(worker.popen.pid)
     finally:
         worker.stop()
-    sent: dict[bytes, list[int]] = {}
-    for _, _, key, _, ts in sorted(read_all(s, s.topic(s.input_topic))):
-        sent.setdefault(key or b"", []).append(ts)
+    sent: dict[bytes, list[int]] = {}  # final responses only: what total_final counts
+    for _, _, key, value, ts in sorted(read_all(s, s.topic(s.input_topic))):
+        if value is not None and orjson.loads(value)["code"] >= 200:
+            sent.setdefault(key or b"", []).append(ts)
     seen: dict[bytes, list[tuple[int, int]]] = {}
     for _, _, key, value, ts in sorted(read_all(s, s.topic("carrier.code-consistency"))):
         if value is not None:
