@@ -19,7 +19,8 @@ Starts the project's own broker (in ``.local/bench-broker``, on free ports) unle
 
 It prints events/s, the ratios, peak RSS and the other figures, and writes them to
 ``bench-results/bench-<time>.json``. Figures, never assertions: the machine is shared.
-``--only`` picks runs, ``--profile`` samples the worker with py-spy.
+``--only`` picks runs, ``--profile`` samples the worker with py-spy, ``--rounds N`` does
+it all N times and reports the ratios' medians.
 """
 
 from __future__ import annotations
@@ -98,6 +99,9 @@ def main() -> None:
     ap.add_argument("--hep-messages", type=int, default=300_000,
                     help="SIP messages replayed to the HEP collector (hep run)")
     ap.add_argument("--scale-days", type=int, default=92)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="do the runs this many times, each on topics of its own, and "
+                    "report the ratios' medians too (a run moves by +-20%% here)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cw-bench-"))
     tag = uuid.uuid4().hex[:6]
@@ -113,11 +117,18 @@ def main() -> None:
         say(localbroker.start(own_broker).detail)
         base = own_broker
     base = base.replace(partitions=args.partitions, clock="stream")
-    settings = base.replace(topic_prefix=f"bench{tag}", app_id=f"bench-{tag}",
-                            data_dir=tmp / "data", web_port=free_port())
     try:
-        results = run_all(args, base, settings, tmp)
-        report(results, args, tmp)
+        rounds = []
+        for i in range(args.rounds):
+            if args.rounds > 1:
+                say(f"round {i + 1} of {args.rounds}")
+                tag = uuid.uuid4().hex[:6]
+            work = tmp / f"round-{i + 1}" if args.rounds > 1 else tmp
+            work.mkdir(exist_ok=True)
+            settings = base.replace(topic_prefix=f"bench{tag}", app_id=f"bench-{tag}",
+                                    data_dir=work / "data", web_port=free_port())
+            rounds.append(run_all(args, base, settings, work))
+        report(rounds, args, tmp)
     finally:
         if own_broker is not None:
             localbroker.stop(own_broker)
@@ -150,9 +161,7 @@ def run_all(args: argparse.Namespace, base: Settings, settings: Settings,
                 python=quix_python() if name.startswith("quix") else sys.executable)
         elif name == "carrierwatch-live" and live is not None:
             results[name] = scenarios.throughput(live, args.events, tmp, name)
-            memory = dedup_memory.measure(rate=50_000, window_s=10, events=750_000)
-            memory.update(dedup_memory.measure_table(rate=50_000, window_s=10,
-                                                     events=750_000))
+            memory = dedup_memory.run(rate=50_000, window_s=10, events=750_000)
             results[name].update({k if k.startswith(("dedup", "seen")) else f"dedup_{k}": v
                                   for k, v in memory.items() if k != "name"})
         elif name == "latency":
@@ -209,8 +218,8 @@ def counted_once(args: argparse.Namespace, settings: Settings, tmp: Path) -> dic
             "cost": round(cost, 3)}
 
 
-def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Path) -> None:
-    """Print the figures and write them, with the ratios, to bench-results/."""
+def ratios_of(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """carrierwatch's runs against the others of the same round."""
     rates = {k: v for k, v in results.items() if "events_per_s" in v}
     cw = rates.get("carrierwatch", {}).get("events_per_s")
     ratios = {f"carrierwatch/{k}": round(cw / v["events_per_s"], 3)
@@ -222,24 +231,46 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, tmp: Pa
                 ratios[f"{run}/{peer}"] = round(mine / rates[peer]["events_per_s"], 3)
     if "counted-once" in results:
         ratios["counted-once cost (1 - median on/off)"] = results["counted-once"]["cost"]
-    if rates:
-        print(f"\n{'run':<30} {'events/s':>10} {'seconds':>9} {'peak RSS MiB':>13} "
-              f"{'CPU µs/event':>13}")
-        for name, r in rates.items():
-            cpu = r.get("cpu_us_per_event")
-            print(f"{name:<30} {r['events_per_s']:>10,} {r['seconds']:>9.1f} "
-                  f"{r['peak_rss_mib']:>13.0f} {'' if cpu is None else f'{cpu:>13.1f}'}")
-    for k, v in ratios.items():
-        print(f"{k:<40} {v:>7.3f}")
-    for name, r in results.items():
-        if name not in rates:
-            print(f"\n{name}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "name"))
+    return ratios
+
+
+def report(rounds: list[dict[str, dict[str, Any]]], args: argparse.Namespace,
+           tmp: Path) -> None:
+    """Print each round's figures and ratios (and, over several rounds, the ratios'
+    medians) and write them to bench-results/."""
+    per_round = [ratios_of(r) for r in rounds]
+    for i, (results, ratios) in enumerate(zip(rounds, per_round, strict=True), start=1):
+        if len(rounds) > 1:
+            print(f"\n== round {i} of {len(rounds)}")
+        rates = {k: v for k, v in results.items() if "events_per_s" in v}
+        if rates:
+            print(f"\n{'run':<30} {'events/s':>10} {'seconds':>9} {'peak RSS MiB':>13} "
+                  f"{'CPU µs/event':>13}")
+            for name, r in rates.items():
+                cpu = r.get("cpu_us_per_event")
+                print(f"{name:<30} {r['events_per_s']:>10,} {r['seconds']:>9.1f} "
+                      f"{r['peak_rss_mib']:>13.0f} {'' if cpu is None else f'{cpu:>13.1f}'}")
+        for k, v in ratios.items():
+            print(f"{k:<40} {v:>7.3f}")
+        for name, r in results.items():
+            if name not in rates:
+                print(f"\n{name}: " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "name"))
+    medians = {k: round(statistics.median(r[k] for r in per_round if k in r), 3)
+               for k in per_round[0]}
+    if len(rounds) > 1:
+        print(f"\n== medians over {len(rounds)} rounds")
+        for k, v in medians.items():
+            print(f"{k:<40} {v:>7.3f}")
     out = REPO / "bench-results"
     out.mkdir(exist_ok=True)
     path = out / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps({"events": args.events, "carriers": args.carriers,
-                                "partitions": args.partitions, "results": results,
-                                "ratios": ratios, "workdir": str(tmp)}, indent=2))
+    doc: dict[str, Any] = {"events": args.events, "carriers": args.carriers,
+                           "partitions": args.partitions, "results": rounds[0],
+                           "ratios": medians, "workdir": str(tmp)}
+    if len(rounds) > 1:
+        doc["rounds"] = [{"results": r, "ratios": q} for r, q in zip(rounds, per_round,
+                                                                        strict=True)]
+    path.write_text(json.dumps(doc, indent=2))
     print(f"\nresults: {path}")
 
 
