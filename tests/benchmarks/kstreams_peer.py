@@ -10,6 +10,7 @@ Imports nothing from ``processor``. The jars come from Maven Central through
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -24,7 +25,16 @@ BUILD = HERE.parents[2] / ".local" / "bench-kstreams"
 
 
 def build() -> tuple[Path, Path]:
-    """(classes, libs) of the peer, built if the pom or the source changed."""
+    """(classes, libs) of the peers, built if the pom or a source changed. One build at a
+    time (a lock file): two peers started together in a fresh clone (the tests run in
+    parallel) would otherwise delete each other's half-made build."""
+    BUILD.parent.mkdir(parents=True, exist_ok=True)
+    with open(BUILD.parent / "bench-kstreams.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build()
+
+
+def _build() -> tuple[Path, Path]:
     sources = [HERE / "pom.xml", *sorted(HERE.glob("*.java"))]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
     classes, libs, marker = BUILD / "classes", BUILD / "libs", BUILD / ".built"
@@ -35,10 +45,12 @@ def build() -> tuple[Path, Path]:
         raise SystemExit("the Kafka Streams peer needs Maven (mvn) and a JDK (javac)")
     shutil.rmtree(BUILD, ignore_errors=True)
     print(f"building the Kafka Streams peer in {BUILD} ...", file=sys.stderr, flush=True)
+    # Maven reports its errors on stdout, which is the peer's result line: to stderr.
     subprocess.run([mvn, "-B", "-q", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies",
-                    f"-DoutputDirectory={libs}", "-DincludeScope=runtime"], check=True)
+                    f"-DoutputDirectory={libs}", "-DincludeScope=runtime"], check=True,
+                   stdout=sys.stderr)
     subprocess.run([javac, "-d", str(classes), "-cp", f"{libs}{os.sep}*",
-                    *(str(p) for p in sources[1:])], check=True)
+                    *(str(p) for p in sources[1:])], check=True, stdout=sys.stderr)
     marker.write_text(digest)
     return classes, libs
 
