@@ -32,15 +32,10 @@ from quixstreams.dataframe.windows import Count, Sum
 from quixstreams.models import TopicConfig
 
 from tests.benchmarks.common import emit, peer_arguments
+from tests.benchmarks.quix_peer import ts_ms
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
-
-
-def ts_ms(ts: Any) -> int:
-    if isinstance(ts, int):
-        return ts
-    return round(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def month_start(ms: int) -> int:

@@ -248,15 +248,20 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def registry_messages(traffic: Live) -> list[Message]:
+    """The rate cards of ``live_registry`` as ``carrier.registry`` records."""
+    return [Message(cid.encode(), orjson.dumps(doc), True, cid)
+            for cid, doc in live_registry(traffic).items()]
+
+
 def live_topic(base: Settings, tmp: Path, events: int, carriers: int) -> Settings:
     """Topics of their own loaded with live traffic (``generate.Live``), stamped as it is
     produced, with rate cards for half of the carriers in the registry: the settings of the
     worker that runs on it (the wall clock) and the topic the core peers read."""
     s = isolated(base, tmp, "live", clock="wall")
     traffic = Live(carriers=carriers, events=events, start_ms=int(time.time() * 1000))
-    registry = [Message(cid.encode(), orjson.dumps(doc), True, cid)
-                for cid, doc in live_registry(traffic).items()]
-    produce(s.bootstrap_servers, s.topic(names.REGISTRY), registry, rate=None, progress=None)
+    produce(s.bootstrap_servers, s.topic(names.REGISTRY), registry_messages(traffic),
+            rate=None, progress=None)
     produce(s.bootstrap_servers, s.topic(s.input_topic), generate_live(traffic), rate=None,
             label="bench: live load", total=events)
     return s
@@ -339,9 +344,8 @@ def latency(base: Settings, tmp: Path, rate: int, seconds: float,
         # The rate cards, as in the live run. Sent first, they also take the broker's
         # first idempotent producer id (a second on a fresh broker: a producer's start-up,
         # not the worker's latency).
-        produce(s.bootstrap_servers, s.topic(names.REGISTRY),
-                [Message(cid.encode(), orjson.dumps(doc), True, cid)
-                 for cid, doc in live_registry(traffic).items()], rate=None, progress=None)
+        produce(s.bootstrap_servers, s.topic(names.REGISTRY), registry_messages(traffic),
+                rate=None, progress=None)
         began = time.monotonic()
         produce(s.bootstrap_servers, s.topic(s.input_topic), messages, rate=rate,
                 label=f"bench: latency at {rate:,}/s", total=n)

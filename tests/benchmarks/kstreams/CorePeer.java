@@ -28,14 +28,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
-import java.util.UUID;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
@@ -43,7 +40,6 @@ import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
-import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
@@ -76,7 +72,7 @@ public final class CorePeer {
         static Ev of(JsonNode doc) {
             Ev e = new Ev();
             e.code = doc.get("code").asInt();
-            e.ts = tsMs(doc.get("ts"));
+            e.ts = NaivePeer.tsMs(doc.get("ts"));
             boolean answered = e.code >= 200 && e.code < 300;
             JsonNode d = doc.get("duration_ms");
             e.durationMs = answered && d != null && !d.isNull() ? d.asLong() : 0;
@@ -193,18 +189,11 @@ public final class CorePeer {
         });
     }
 
-    static long tsMs(JsonNode ts) {
-        if (ts.isIntegralNumber()) {
-            return ts.asLong();
-        }
-        return OffsetDateTime.parse(ts.asText()).toInstant().toEpochMilli();
-    }
-
     /** The event's own time, for the windows. */
     static final class EventTime implements TimestampExtractor {
         @Override
         public long extract(ConsumerRecord<Object, Object> record, long partitionTime) {
-            return tsMs(((JsonNode) record.value()).get("ts"));
+            return NaivePeer.tsMs(((JsonNode) record.value()).get("ts"));
         }
     }
 
@@ -214,12 +203,7 @@ public final class CorePeer {
         events = Long.parseLong(args[2]);
         String stateDir = args[3];
 
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "kstreams-core-" + UUID.randomUUID());
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
-        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
-        props.put("auto.offset.reset", "earliest");
+        Properties props = NaivePeer.props("kstreams-core", bootstrap, stateDir);
 
         Serde<JsonNode> docs = json(JsonNode.class);
         Serde<Sums> sums = json(Sums.class);
@@ -280,13 +264,7 @@ public final class CorePeer {
     static void finish() {
         try {
             streams.close(Duration.ofMinutes(2));
-            double seconds = (System.nanoTime() - firstNanos) / 1e9;
-            String line = String.format(Locale.ROOT,
-                    "{\"name\": \"kstreams-core\", \"events\": %d, \"seconds\": %.3f, "
-                            + "\"events_per_s\": %d, \"peak_rss_mib\": %.1f}",
-                    events, seconds, Math.round(events / seconds), NaivePeer.peakRssMib());
-            System.out.print("\n" + line + "\n");
-            System.out.flush();
+            NaivePeer.emit("kstreams-core", events, (System.nanoTime() - firstNanos) / 1e9);
         } catch (Exception e) {
             e.printStackTrace();
             Runtime.getRuntime().halt(1);

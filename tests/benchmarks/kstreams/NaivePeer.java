@@ -52,13 +52,7 @@ public final class NaivePeer {
             MIRROR.put(part, new TreeMap<>());
         }
 
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "kstreams-" + UUID.randomUUID());
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
-        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
-        props.put("auto.offset.reset", "earliest");
-
+        Properties props = props("kstreams", bootstrap, stateDir);
         StreamsBuilder builder = new StreamsBuilder();
         builder.addStateStore(Stores.keyValueStoreBuilder(
                 Stores.persistentKeyValueStore(STORE), Serdes.String(), Serdes.Long()));
@@ -67,6 +61,27 @@ public final class NaivePeer {
         KafkaStreams streams = new KafkaStreams(builder.build(), props);
         streams.start();
         Thread.currentThread().join();
+    }
+
+    /** What both peers run with: a fresh application id, one stream thread, from the start. */
+    static Properties props(String name, String bootstrap, String stateDir) {
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, name + "-" + UUID.randomUUID());
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
+        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
+        props.put("auto.offset.reset", "earliest");
+        return props;
+    }
+
+    /** The result line, as tests/benchmarks/common.py's emit() prints it. */
+    static void emit(String name, long events, double seconds) throws Exception {
+        String line = String.format(Locale.ROOT,
+                "{\"name\": \"%s\", \"events\": %d, \"seconds\": %.3f, "
+                        + "\"events_per_s\": %d, \"peak_rss_mib\": %.1f}",
+                name, events, seconds, Math.round(events / seconds), peakRssMib());
+        System.out.print("\n" + line + "\n");
+        System.out.flush();
     }
 
     static long tsMs(JsonNode ts) {
@@ -134,12 +149,7 @@ public final class NaivePeer {
             if (dump != null) {
                 JSON.writeValue(new File(dump), MIRROR);
             }
-            String line = String.format(Locale.ROOT,
-                    "{\"name\": \"kstreams\", \"events\": %d, \"seconds\": %.3f, "
-                            + "\"events_per_s\": %d, \"peak_rss_mib\": %.1f}",
-                    events, seconds, Math.round(events / seconds), peakRssMib());
-            System.out.print("\n" + line + "\n");
-            System.out.flush();
+            emit("kstreams", events, seconds);
         } catch (Exception e) {
             e.printStackTrace();
             Runtime.getRuntime().halt(1);
