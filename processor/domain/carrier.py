@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from processor.domain import alerts, dedup, live
+from processor.domain import alerts, dedup, identities, live
 from processor.domain.alerts import Alert
 from processor.domain.codes import Outcome, classify
 from processor.domain.consecutive import step
 from processor.domain.consistency import verdict
 from processor.domain.events import Sourced
-from processor.domain.identities import is_duplicate
 from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
 from processor.domain.rates import cost_micros
 from processor.domain.summary import Stats
@@ -40,17 +39,19 @@ def keys_needed(events: Sequence[Sourced]) -> set[WindowId]:
     return wins
 
 
-def buckets_needed(state: CarrierState | None, policy: Policy) -> list[int]:
-    """The dedup-table buckets a fold reads: every one the carrier lists, since a copy may
-    match an identity of any bucket still inside the window."""
-    return list(state.buckets) if state is not None and policy.counted_once else []
+def chunks_needed(state: CarrierState | None, policy: Policy) -> list[dedup.ChunkId]:
+    """The dedup-table chunks a fold reads: none once the carrier's identity table is
+    built, else every one it lists (``dedup.py``)."""
+    if state is None or state.seen is not None or not policy.counted_once:
+        return []
+    return dedup.chunks_needed(state.chunks, state.buckets)
 
 
 def fold(
     carrier_id: str,
     state: CarrierState | None,
     windows: Mapping[WindowId, WindowState],
-    buckets: Mapping[int, Mapping[str, str]],
+    chunks: Mapping[dedup.ChunkId, bytes],
     events: Sequence[Sourced],
     *,
     policy: Policy,
@@ -60,19 +61,20 @@ def fold(
 ) -> FoldResult:
     """Apply ``events`` (one carrier, arrival order) and expire what is past retention.
 
-    ``windows``/``buckets`` hold the stored values of the keys from ``keys_needed`` and
-    ``buckets_needed`` (absent = empty). ``now_ms`` is the reference clock for retention
+    ``windows``/``chunks`` hold the stored values of the keys from ``keys_needed`` and
+    ``chunks_needed`` (absent = empty). ``now_ms`` is the reference clock for retention
     (the wall clock in a normal run); ``None`` means stream time: the newest ``ts`` the
     carrier has seen, as of each event (a replay). ``wall_ms`` stamps ``updated_ms``.
     Duplicates are decided on the carrier's arrival clock (``CarrierState.arrival_ms``).
 
-    ``owned``: the caller gives ``state``, ``windows`` and ``buckets`` up, and they are
+    ``owned``: the caller gives ``state`` and ``windows`` up, and they are
     changed in place instead of copied (the worker's record cache, where a copy of every
     window touched cost 4 µs per event); every changed one is in the result.
     """
     cur = CarrierState(carrier_id) if state is None else state if owned else state.copy()
     res = FoldResult(cur, finals=cur.total_final, owned=owned)
     pending = Pending(res, windows, policy)
+    seen = identities.table(cur, res, chunks, policy) if policy.counted_once else None
     for s in events:
         ev, src, off = s.event, s.source, s.offset
         fresh = not policy.counted_once or off > cur.applied.get(src, -1)
@@ -82,8 +84,8 @@ def fold(
         if fresh and arrival != cur.arrival_ms:
             cur.arrival_ms = arrival
             res.carrier_changed = True
-        if policy.counted_once and is_duplicate(cur, res, buckets, s, arrival=arrival,
-                                                   policy=policy, fresh=fresh):
+        if seen is not None and identities.is_duplicate(cur, res, seen, s, arrival=arrival,
+                                                        policy=policy, fresh=fresh):
             if fresh:
                 cur.applied[src] = off
                 cur.counts["duplicate"] += 1
@@ -117,13 +119,22 @@ def fold(
             cur.counts[outcome] += 1
             res.results[outcome] += 1
     pending.merge(wall_ms)
+    _finish(cur, res, policy, now_ms, wall_ms)
+    return res
+
+
+def _finish(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int | None,
+            wall_ms: int) -> None:
+    """What a fold does once after its events: retention, the dedup window, the live
+    window's short-call rule."""
+    if cur.seen is not None:
+        identities.expire(cur, res, policy)
     end_now = now_ms if now_ms is not None else cur.max_ts_ms
     if end_now is not None:
         _expire(cur, res, policy, end_now)
         _check_short_calls(cur, res, policy, end_now)
     if res.carrier_changed:
         cur.updated_ms = wall_ms
-    return res
 
 
 def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, now: int) -> None:
@@ -334,16 +345,3 @@ def _expire(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int) -> 
                 res.expired.append((kind, start))
                 res.windows.pop((kind, start), None)
         res.carrier_changed = True
-    if cur.arrival_ms is not None:
-        oldest = dedup.oldest_kept_bucket(cur.arrival_ms, policy.dedup_window_ms)
-        for b in [b for b in cur.ids if b < oldest]:
-            del cur.ids[b]
-            res.inline_ids = None
-            res.carrier_changed = True
-        old = [b for b in cur.buckets if b < oldest]
-        if old:
-            cur.buckets = [b for b in cur.buckets if b >= oldest]
-            res.expired_buckets.extend(old)
-            for b in old:
-                res.buckets.pop(b, None)
-            res.carrier_changed = True

@@ -1,77 +1,77 @@
 """Producer duplicates inside a fold: is this event a copy of one that arrived at most a
-window before it, and remembering each first copy (the bucket rules are ``dedup.py``)."""
+window before it, and remembering each first copy (how they are kept: ``dedup.py``)."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 
 from processor.domain import dedup
 from processor.domain.events import Sourced
 from processor.domain.model import CarrierState, FoldResult, Policy
+from processor.domain.seen import Seen, where_tag
 
 
-def first_arrival(cur: CarrierState, res: FoldResult,
-                   buckets: Mapping[int, Mapping[str, str]], identity: str,
-                   oldest_ms: int) -> str | None:
-    """Where ``identity`` was first read, if it arrived at ``oldest_ms`` or later."""
-    for start, inline in cur.ids.items():
-        value = inline.get(identity)
-        if value is not None:
-            where, arrived = dedup.parse(value, start)
-            if arrived >= oldest_ms:
-                return where
-    for start in cur.buckets:
-        bucket: Mapping[str, str] | None = res.buckets.get(start)
-        if bucket is None:
-            bucket = buckets.get(start)
-        value = bucket.get(identity) if bucket is not None else None
-        if value is not None:
-            where, arrived = dedup.parse(value, start)
-            if arrived >= oldest_ms:
-                return where
-    return None
+def table(cur: CarrierState, res: FoldResult, stored: Mapping[dedup.ChunkId, bytes],
+          policy: Policy) -> Seen:
+    """The carrier's identity table, built from ``stored`` (``dedup.chunks_needed``) and
+    its tail the first time; identities stored before chunks are taken into the tail and
+    their old keys deleted."""
+    if cur.seen is not None:
+        return cur.seen
+    cur.seen, converted = dedup.build(stored, cur.tail.tolist(), cur.ids,
+                                      policy.dedup_window_ms, cur.arrival_ms)
+    if converted:
+        cur.tail[:0] = array("Q", converted)  # written before the tail: first
+    if cur.ids or cur.buckets:
+        res.expired_chunks += [(b, dedup.LEGACY) for b in cur.buckets]
+        cur.ids, cur.buckets = {}, []
+        res.carrier_changed = True
+    return cur.seen
 
 
-def is_duplicate(cur: CarrierState, res: FoldResult, buckets: Mapping[int, Mapping[str, str]],
-                  s: Sourced, *, arrival: int, policy: Policy, fresh: bool) -> bool:
+def is_duplicate(cur: CarrierState, res: FoldResult, seen: Seen, s: Sourced, *,
+                 arrival: int, policy: Policy, fresh: bool) -> bool:
     """Whether ``s`` is a copy of an event that arrived at most a window before it.
 
     A first copy is remembered; a re-delivery the carrier already applied (not ``fresh``)
     is only looked up: its decision was taken, and an entry written now would carry a
     later arrival than the one it was decided at."""
-    identity = s.event.identity
-    first = first_arrival(cur, res, buckets, identity, arrival - policy.dedup_window_ms)
-    if first is not None:
-        return first != dedup.tag(s.source, s.offset)
-    if not fresh:
-        return False
-    value = dedup.entry(s.source, s.offset, arrival)
-    bucket_start = dedup.bucket_of(arrival, policy.dedup_window_ms)
-    inline = cur.ids.get(bucket_start)
-    if inline is None and bucket_start not in res.buckets and bucket_start not in cur.buckets:
-        inline = cur.ids[bucket_start] = {}  # a new bucket starts in the carrier's record
-    if inline is not None:
-        n = res.inline_ids
-        if n is None:
-            n = sum(len(m) for m in cur.ids.values())
-        if n < policy.dedup_inline:
-            inline[identity] = value
-            res.inline_ids = n + 1
-            res.carrier_changed = True
-            return False
-        # Over the limit: this bucket moves to the dedup table.
-        res.inline_ids = n - len(inline)
-        del cur.ids[bucket_start]
-        res.buckets[bucket_start] = inline
-        cur.buckets.append(bucket_start)
-        res.carrier_changed = True
-    bucket = res.buckets.get(bucket_start)
-    if bucket is None:
-        stored = buckets.get(bucket_start)
-        bucket = stored if res.owned and isinstance(stored, dict) else dict(stored or {})
-    bucket[identity] = value
-    res.buckets[bucket_start] = bucket
-    if bucket_start not in cur.buckets:
-        cur.buckets.append(bucket_start)
+    h = dedup.identity_hash(s.event.identity)
+    found = seen.get(h)
+    oldest = arrival - policy.dedup_window_ms
+    if found is not None and found[1] >= oldest:
+        return found[0] != where_tag(s.source, s.offset)
+    if fresh:
+        where = where_tag(s.source, s.offset)
+        seen.put(h, where, arrival, oldest)
+        cur.tail.extend((h, where, arrival))
         res.carrier_changed = True
     return False
+
+
+def expire(cur: CarrierState, res: FoldResult, policy: Policy) -> None:
+    """Drop what left the window (chunks of past buckets, the tail's old identities) and
+    seal the tail into chunks once it holds ``dedup_inline`` identities."""
+    if cur.arrival_ms is None:
+        return
+    window = policy.dedup_window_ms
+    oldest = dedup.oldest_kept_bucket(cur.arrival_ms, window)
+    for b in [b for b in cur.chunks if b < oldest]:
+        res.expired_chunks += [(b, i) for i in range(cur.chunks.pop(b))]
+        res.carrier_changed = True
+    tail = cur.tail
+    if not tail:
+        return
+    if len(tail) >= 3 * policy.dedup_inline:
+        for b, raw in dedup.seal(tail.tolist(), window, cur.arrival_ms).items():
+            n = cur.chunks.get(b, 0)
+            res.chunks[(b, n)] = raw
+            cur.chunks[b] = n + 1
+        del tail[:]
+        res.carrier_changed = True
+    elif min(tail[2::3]) < cur.arrival_ms - window:
+        kept = [x for i in range(0, len(tail), 3) if tail[i + 2] >= cur.arrival_ms - window
+                for x in tail[i:i + 3]]
+        cur.tail = array("Q", kept)
+        res.carrier_changed = True

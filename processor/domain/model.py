@@ -3,6 +3,7 @@ policy that decides its numbers, and what a fold changed."""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from processor.domain.codes import ALL_FAILURES
 from processor.domain.consecutive import Streak
 from processor.domain.events import Sourced
 from processor.domain.rates import RateCard
+from processor.domain.seen import Seen
 from processor.domain.summary import Stats
 from processor.domain.windows import KINDS, Retention
 
@@ -28,7 +30,7 @@ class Policy:
     min_sample: int = 100
     retention: Retention = field(default_factory=Retention)
     dedup_window_ms: int = dedup.DEFAULT_WINDOW_MS
-    dedup_inline: int = dedup.INLINE_IDENTITIES  # identities kept in the carrier record
+    dedup_inline: int = dedup.INLINE_IDENTITIES  # identities in the record's tail, at most
     counted_once: bool = True  # False (benchmarks only): no dedup, no offset watermarks
     rates: RateCard = field(default_factory=lambda: RateCard(()))
     short_calls: ShortCallRule = field(default_factory=ShortCallRule)
@@ -41,21 +43,26 @@ class CarrierState:
     codes: dict[int, int] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)
     windows: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in KINDS})
-    buckets: list[int] = field(default_factory=list)
+    buckets: list[int] = field(default_factory=list)  # legacy dedup buckets: see ``ids``
     max_ts_ms: int | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
                                                             "late": 0})
     updated_ms: int = 0
     firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
     hours: live.Ring = field(default_factory=dict)
-    # Dedup buckets kept here rather than in the dedup table (dedup.py); ``buckets``
-    # lists those in the table.
+    # Written before identities were chunks (dedup.py): read once, then sealed.
     ids: dict[int, dict[str, str]] = field(default_factory=dict)
     arrival_ms: int | None = None  # the dedup clock: newest input record timestamp seen
     # The ring's rows summed (live.total), kept as rows are added and pruned; None: not
     # summed yet (not stored: summed again once after a load).
     live_sums: list[int] | None = None
     firing_since: dict[str, int] = field(default_factory=dict)  # firing kind -> its start
+    # Identities (dedup.py): the dedup table's chunks per arrival bucket, the tail not
+    # sealed into one yet (flat hash, where, arrival triples) and, not stored, the table
+    # they make (None: not built since the record was read).
+    chunks: dict[int, int] = field(default_factory=dict)
+    tail: array[int] = field(default_factory=lambda: array("Q"))
+    seen: Seen | None = None
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
@@ -64,7 +71,8 @@ class CarrierState:
                             dict(self.firing), {h: list(r) for h, r in self.hours.items()},
                             {b: dict(m) for b, m in self.ids.items()}, self.arrival_ms,
                             None if self.live_sums is None else list(self.live_sums),
-                            dict(self.firing_since))
+                            dict(self.firing_since), dict(self.chunks), array("Q", self.tail),
+                            None if self.seen is None else self.seen.copy())
 
     @property
     def total_final(self) -> int:
@@ -78,18 +86,21 @@ class CarrierState:
                 "c": {str(k): v for k, v in self.codes.items()}, "ap": self.applied,
                 "w": self.windows, "b": self.buckets, "m": self.max_ts_ms, "n": self.counts,
                 "u": self.updated_ms, "al": self.firing,
-                "h": {str(h): r for h, r in self.hours.items()},
-                "i": {str(b): m for b, m in self.ids.items()}, "a": self.arrival_ms,
-                "as": self.firing_since}
+                "h": {str(h): r for h, r in self.hours.items()}, "a": self.arrival_ms,
+                "as": self.firing_since, "dc": {str(b): n for b, n in self.chunks.items()},
+                "dt": self.tail.tolist(),
+                **({"i": {str(b): m for b, m in self.ids.items()}} if self.ids else {})}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CarrierState:
         return cls(d["id"], Streak(*d["s"]), {int(k): v for k, v in d["c"].items()},
-                   dict(d["ap"]), {k: list(v) for k, v in d["w"].items()}, list(d["b"]), d["m"],
-                   dict(d["n"]), d["u"], dict(d.get("al", {})),
+                   dict(d["ap"]), {k: list(v) for k, v in d["w"].items()},
+                   list(d.get("b", ())), d["m"], dict(d["n"]), d["u"], dict(d.get("al", {})),
                    {int(h): list(r) for h, r in d.get("h", {}).items()},
                    {int(b): dict(m) for b, m in d.get("i", {}).items()}, d.get("a"),
-                   firing_since=dict(d.get("as", {})))
+                   firing_since=dict(d.get("as", {})),
+                   chunks={int(b): n for b, n in d.get("dc", {}).items()},
+                   tail=array("Q", d.get("dt", ())))
 
 
 @dataclass(slots=True)
@@ -115,8 +126,8 @@ class FoldResult:
     carrier_changed: bool = False
     windows: dict[WindowId, WindowState] = field(default_factory=dict)
     expired: list[WindowId] = field(default_factory=list)
-    buckets: dict[int, dict[str, str]] = field(default_factory=dict)
-    expired_buckets: list[int] = field(default_factory=list)
+    chunks: dict[dedup.ChunkId, bytes] = field(default_factory=dict)  # sealed: to store
+    expired_chunks: list[dedup.ChunkId] = field(default_factory=list)  # to delete
     results: dict[str, int] = field(default_factory=lambda: {"applied": 0, "duplicate": 0,
                                                              "late": 0})
     alerts: list[Alert] = field(default_factory=list)
@@ -129,6 +140,5 @@ class FoldResult:
     # window's first hour as of the last prune (nothing older is left in the ring).
     listed: set[WindowId] = field(default_factory=set)
     pruned_at: int | None = None
-    inline_ids: int | None = None  # identities in ``carrier.ids``, once counted
     owned: bool = False  # the stored values are the fold's to change (``fold(owned=)``)
     finals: int = 0  # the carrier's final responses (``total_final``), kept as they count

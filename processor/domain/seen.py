@@ -1,6 +1,6 @@
 """Identities seen within the dedup window, held compactly: 16 bytes a slot in two flat
-arrays, where a dict of strings (``identities.py`` today) holds ~186 bytes an identity
-(``tests/benchmarks/dedup_memory.py``). Issue 28's next step puts the worker's dedup on it.
+arrays, where the dict of strings kept before held ~186 bytes an identity
+(``tests/benchmarks/dedup_memory.py``). ``dedup.py`` says how the worker uses it.
 
 A slot keeps a 64-bit hash of the identity (contract §1: event_id, else call_id, code and
 ts) and, in one 64-bit value, a 32-bit tag of where its counted copy was read (source and
@@ -18,12 +18,10 @@ in the same order answer alike, whatever their history of rebuilds.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import zlib
 from array import array
-from functools import lru_cache
 
 LOAD = 0.8  # used slots / capacity that triggers a rebuild
 REFILL = 0.5  # live identities / capacity after a rebuild, at most
@@ -36,22 +34,19 @@ _DELTA_MAX = 0xFFFF_FFFF  # arrival - base must fit 32 bits (49.7 days)
 SLOT_BYTES = 16
 
 
-def identity_hash(identity: str) -> int:
-    """A stable 64-bit hash (the same in every process: not ``hash()``); never 0, which
-    marks an empty slot."""
-    h = int.from_bytes(hashlib.blake2b(identity.encode(), digest_size=8).digest(), "little")
-    return h or 1
-
-
-@lru_cache(maxsize=4_096)
-def _source_crc(source: str) -> int:
-    return zlib.crc32(source.encode())
+_SOURCES: dict[str, int] = {}  # source -> its CRC-32 (a worker reads a few sources)
 
 
 def where_tag(source: str, offset: int) -> int:
-    """32 bits standing for "read at ``source``@``offset``": equal for the same message;
-    two messages share one with odds of 2**-32."""
-    return zlib.crc32(offset.to_bytes(8, "little"), _source_crc(source))
+    """32 bits standing for "read at ``source``@``offset``": the source's CRC-32 plus the
+    offset. Equal for the same message; two offsets of one source less than 2**32 apart
+    never share one, two sources' messages with odds of 2**-32."""
+    crc = _SOURCES.get(source)
+    if crc is None:
+        crc = zlib.crc32(source.encode())
+        if len(_SOURCES) < 4_096:
+            _SOURCES[source] = crc
+    return (crc + offset) & 0xFFFF_FFFF
 
 
 class Seen:
@@ -110,6 +105,13 @@ class Seen:
         recent[h] = where << ARRIVAL_BITS | arrival_ms
         if len(recent) > RECENT_MIN and len(recent) * RECENT_SHARE > self._used:
             self._merge(oldest_ms, arrival_ms)
+
+    def copy(self) -> Seen:
+        other = Seen.__new__(Seen)
+        other._keys, other._vals = array("Q", self._keys), array("Q", self._vals)
+        other._cap, other._used, other._base = self._cap, self._used, self._base
+        other._recent = dict(self._recent)
+        return other
 
     def items(self) -> list[tuple[int, int, int]]:
         """Every (hash, where tag, arrival ms) held, the arrays' in slot order first."""

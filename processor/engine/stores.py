@@ -1,7 +1,7 @@
 """The pipeline's tables as record caches, and the keyed writes a fold leads to.
 
-Key formats: a carrier's record under ``<carrier>``, a window under ``window_key``, a dedup
-bucket under ``<carrier>|<bucket start ms>`` (``bucket_key``), latest calls as
+Key formats: a carrier's record under ``<carrier>``, a window under ``window_key``, a chunk
+of identities under ``chunk_key``, latest calls as
 ``domain/latest.py`` says, a partition's counters under ``p<n>``.
 """
 
@@ -32,7 +32,7 @@ class Stores:
 
     carriers: Store[CarrierState]
     windows: Store[WindowState]
-    dedup: Store[dict[str, Any]]
+    dedup: Store[bytes]  # chunks of identities (domain/dedup.py), read and written as bytes
     partitions: Store[dict[str, Any]]
     latest: Store[Head]  # heads, by carrier (domain/latest.py)
     calls: Store[list[Any]]  # the same table's chunks of calls
@@ -47,7 +47,7 @@ class Stores:
         return cls(
             carriers=Store(tables.carriers, decode_carrier, _json, put_stage=CARRIER_STAGE),
             windows=Store(tables.windows, decode_window, _json, delete_stage=DELETE_STAGE),
-            dedup=Store(tables.dedup, decode_doc, orjson.dumps, delete_stage=DELETE_STAGE),
+            dedup=Store(tables.dedup, bytes, bytes, delete_stage=DELETE_STAGE),
             partitions=Store(tables.partitions, decode_doc, orjson.dumps),
             latest=Store(tables.latest, latest_calls.decode_head, _json),
             calls=Store(tables.latest, orjson.loads, orjson.dumps))

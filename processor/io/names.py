@@ -32,9 +32,12 @@ def window_key(carrier_id: str, kind: str, start_ms: int) -> str:
     return f"{carrier_id}|{kind}|{bound_iso(start_ms)}"
 
 
-def bucket_key(carrier_id: str, bucket_start_ms: int) -> bytes:
-    """A dedup bucket (``dedup`` table): ``<carrier_id>|<bucket start ms>``."""
-    return f"{carrier_id}|{bucket_start_ms}".encode()
+def chunk_key(carrier_id: str, chunk: tuple[int, int]) -> bytes:
+    """A chunk of identities (``dedup`` table): ``<carrier_id>|<bucket start ms>|<n>``; a
+    bucket written before chunks (n = -1: ``domain/dedup.LEGACY``) is
+    ``<carrier_id>|<bucket start ms>``."""
+    bucket, n = chunk
+    return (f"{carrier_id}|{bucket}|{n}" if n >= 0 else f"{carrier_id}|{bucket}").encode()
 
 
 def partition_key(partition: int) -> bytes:

@@ -45,7 +45,7 @@ class Tables:
 
     carriers: Any  # carrier_id -> CarrierState
     windows: Any  # "<carrier>|<kind>|<start>" -> WindowState
-    dedup: Any  # "<carrier>|<bucket ms>" -> {identity: "source@offset#arrival ms"}
+    dedup: Any  # "<carrier>|<bucket ms>|<n>" -> a chunk of identities (domain/dedup.py)
     partitions: Any  # "p<n>" -> per-partition counters (invalid input) and watermarks
     latest: Any  # carrier_id -> ring head; "<carrier>|<slot>" -> call (domain/latest.py)
     registry: Any  # GlobalTable over carrier.registry: carrier_id -> profile JSON

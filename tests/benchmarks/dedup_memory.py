@@ -4,11 +4,12 @@
 
 Live traffic (``generate.Live``) stamped at ``--rate`` events/s goes through the pipeline
 (tests' harness, in-memory tables) with a dedup window of ``--window-s`` seconds, run for
-1.5 windows so that buckets expire as they do in production. Then every identity the
-worker keeps (inline in carrier records and in cached dedup buckets) is weighed with
-``sys.getsizeof`` over its containers, keys and values. Bytes per identity do not depend on
-the window's length, so the figure holds for the default 10-minute window, which at
-50,000 events/s keeps 30 million identities (printed as the total it implies).
+1.5 windows so that chunks expire as they do in production. Then what the worker keeps in
+memory for dedup (each carrier's identity table, ``domain/seen.py``, and its record's tail)
+is weighed: bytes per identity held. They do not depend on the window's length, so the
+figure holds for the default 10-minute window, which at 50,000 events/s keeps 30 million
+identities (printed as the total it implies). ``cpu_us_per_event``: the whole pipeline's,
+on in-memory tables.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 
 import orjson
 
-from processor.domain.seen import Seen, identity_hash, where_tag
 from processor.settings import Settings
 from processor.tools.generate import Live, generate_live
 from tests.harness import Broker, Harness
@@ -31,67 +31,33 @@ START_MS = 1763510400000
 DEFAULT_WINDOW_S = Settings().dedup_window_s
 
 
-def weigh(containers: list[dict[str, Any]]) -> tuple[int, int]:
-    """(identities, bytes) of identity maps: each dict, its keys and its values, once."""
-    seen: set[int] = set()
-    size = n = 0
-    for d in containers:
-        if id(d) in seen:
-            continue
-        seen.add(id(d))
-        size += sys.getsizeof(d)
-        for k, v in d.items():
-            n += 1
-            size += sys.getsizeof(k) + sys.getsizeof(v)
-    return n, size
-
-
 def measure(*, rate: int, window_s: int, events: int) -> dict[str, Any]:
     h = Harness(Settings(clock="wall", dedup_window_s=window_s), broker=Broker(keep=False))
     traffic = Live(carriers=1_000, events=events, start_ms=START_MS, rate=rate)
     msgs = [h.source.record(m.value, key=m.key, arrival_ms=m.arrival_ms)
             for m in generate_live(traffic)]
     batch = h.settings.batch_max
+    began = time.process_time()
     for i in range(0, len(msgs), batch):
         h.clock.ms = msgs[min(i + batch, len(msgs)) - 1].timestamp()[1]
         h.run(msgs[i:i + batch])
         if (i // batch) % 2:
             h.flush()
     h.flush()
-    maps: list[dict[str, Any]] = [b for b in h.stores.dedup.cached() if isinstance(b, dict)]
+    took = time.process_time() - began
+    # What the worker holds for dedup: each carrier's table and its record's tail (the
+    # chunks are bytes in RocksDB, not in memory once flushed).
+    n = size = 0
     for state in h.stores.carriers.cached():
-        maps.extend(state.ids.values())
-    n, size = weigh(maps)
+        if state.seen is not None:
+            n += len(state.seen)
+            size += sys.getsizeof(state.seen) + state.seen.nbytes + sys.getsizeof(state.tail)
     per = size / n if n else 0.0
     return {"name": "dedup-memory", "rate": rate, "window_s": window_s, "events": events,
             "identities_held": n, "dedup_bytes_per_identity": round(per, 1),
+            "cpu_us_per_event": round(took / events * 1e6, 1),
             "default_window_identities_at_rate": rate * DEFAULT_WINDOW_S,
             "default_window_gib_at_rate": round(per * rate * DEFAULT_WINDOW_S / 2**30, 2)}
-
-
-def measure_table(*, rate: int, window_s: int, events: int) -> dict[str, Any]:
-    """The same traffic's identities into ``domain/seen.Seen`` tables, one per carrier (the
-    worker's next dedup store, not yet wired in): bytes per identity held, and µs of CPU
-    per event for hashing, looking up and holding its identity."""
-    traffic = Live(carriers=1_000, events=events, start_ms=START_MS, rate=rate)
-    docs = [(m.carrier_id, orjson.loads(m.value)["event_id"], m.arrival_ms)
-            for m in generate_live(traffic)]
-    tables: dict[str, Seen] = {}
-    window = window_s * 1000
-    began = time.process_time()
-    for offset, (cid, event_id, arrival) in enumerate(docs):
-        table = tables.get(cid)
-        if table is None:
-            table = tables[cid] = Seen()
-        h = identity_hash("e:" + event_id)
-        found = table.get(h)
-        if found is None or found[1] < arrival - window:
-            table.put(h, where_tag("in:0", offset), arrival, arrival - window)
-    took = time.process_time() - began
-    held = sum(len(t) for t in tables.values())
-    size = sum(t.nbytes + sys.getsizeof(t) for t in tables.values())
-    return {"seen_table_bytes_per_identity": round(size / held, 1),
-            "seen_table_us_per_event": round(took / len(docs) * 1e6, 2)}
 
 
 def run(*, rate: int, window_s: int, events: int) -> dict[str, Any]:
@@ -114,7 +80,6 @@ def main() -> None:
     args = ap.parse_args()
     events = args.events or int(args.rate * args.window_s * 1.5)
     r = measure(rate=args.rate, window_s=args.window_s, events=events)
-    r.update(measure_table(rate=args.rate, window_s=args.window_s, events=events))
     print(orjson.dumps(r).decode() if args.json
           else " ".join(f"{k}={v}" for k, v in r.items()))
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import itertools
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processor.domain import dedup
 from processor.domain.events import SipEvent, Sourced
-from processor.domain.model import Policy
+from processor.domain.model import CarrierState, Policy
 from tests.unit.domain.test_fold import T0, Store
 
 DAY = 86_400_000
@@ -63,11 +65,12 @@ def traffic(draw: st.DrawFn) -> list[Sourced]:
 
 @settings(max_examples=300, deadline=None)
 @given(traffic(), st.sampled_from([600_000, 60_000]), st.sampled_from([0, 3, 32]),
-       st.lists(st.integers(0, 100), max_size=5))
+       st.lists(st.integers(0, 100), max_size=5), st.booleans())
 def test_a_copy_within_the_window_counts_once_and_after_it_again(
-        messages: list[Sourced], window_ms: int, inline: int, cuts: list[int]) -> None:
+        messages: list[Sourced], window_ms: int, inline: int, cuts: list[int],
+        reload: bool) -> None:
     policy = Policy(dedup_window_ms=window_ms, dedup_inline=inline)
-    store = Store()
+    store = Store(reload=reload)
     bounds = sorted({0, len(messages), *(c % (len(messages) + 1) for c in cuts)})
     for a, b in itertools.pairwise(bounds):
         store.apply(messages[a:b], policy=policy, now_ms=T0 + 31 * DAY)
@@ -91,7 +94,38 @@ def test_dedup_state_is_bounded_by_the_window() -> None:
     for i in range(2_000):  # one event a second for 2,000 s: the window holds ~600 of them
         store.apply([Sourced(SipEvent("c1", f"k{i}", 200, T0 + i * 1000), "in:0", i,
                              T0 + i * 1000)], policy=policy, now_ms=T0 + DAY)
-    held = sum(len(b) for b in store.buckets.values())
+    stored = sum((len(raw) - 8) // 16 for raw in store.chunks.values())
     assert store.carrier is not None
-    held += sum(len(m) for m in store.carrier.ids.values())
-    assert 600 <= held <= 600 + 60 + 1  # the window plus at most one bucket
+    assert store.carrier.seen is not None
+    stored += len(store.carrier.tail) // 3
+    assert 600 <= stored <= 600 + 60 + 1  # the window plus at most one bucket
+    # In memory: the window, and as much again at most before a rebuild drops the rest.
+    assert 600 <= len(store.carrier.seen) <= 2 * (600 + 60 + 1)
+
+
+def test_identities_stored_before_chunks_are_still_remembered() -> None:
+    """A record written by the version before chunks (identities as JSON, inline and in a
+    bucket of the dedup table): copies of both kinds are still told, the old JSON goes
+    and the identities live on in the compact form."""
+    arrived = T0 + 30 * DAY
+    bucket = arrived - arrived % 60_000
+    old_record = {"id": "c1", "s": [0, 0, None, 200, arrived, arrived], "c": {"200": 2},
+                  "ap": {"in:0": 1}, "w": {"hour": [], "day": [], "month": []},
+                  "b": [bucket], "m": arrived, "n": {"applied": 2, "duplicate": 0, "late": 0},
+                  "u": 1, "a": arrived, "i": {str(bucket): {"e:inline": f"in:0@0#{arrived}"}}}
+    store = Store()
+    store.carrier = CarrierState.from_json(orjson.loads(orjson.dumps(old_record)))
+    store.chunks[(bucket, dedup.LEGACY)] = orjson.dumps({"e:bucketed": "in:0@1"})
+    copies = [Sourced(SipEvent("c1", "x", 200, arrived, event_id=name), "in:0", 2 + i,
+                      arrived + 1000) for i, name in enumerate(["inline", "bucketed", "new"])]
+    res = store.apply(copies, policy=Policy(dedup_inline=0), now_ms=arrived)
+    assert store.results == {"applied": 1, "duplicate": 2, "late": 0}
+    assert (bucket, dedup.LEGACY) in res.expired_chunks
+    assert (bucket, dedup.LEGACY) not in store.chunks
+    c = CarrierState.from_json(orjson.loads(orjson.dumps(store.carrier.to_json())))
+    assert (c.ids, c.buckets) == ({}, [])
+    again = [Sourced(SipEvent("c1", "x", 200, arrived, event_id=name), "in:0", 5 + i,
+                     arrived + 2000) for i, name in enumerate(["inline", "bucketed", "new"])]
+    store.reload = True
+    store.apply(again, policy=Policy(dedup_inline=0), now_ms=arrived)
+    assert store.results == {"applied": 1, "duplicate": 5, "late": 0}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from array import array
 from collections.abc import Sequence
 
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from processor.domain import dedup, live
 from processor.domain.alerts import ShortCallRule
-from processor.domain.carrier import buckets_needed, fold
+from processor.domain.carrier import chunks_needed, fold
 from processor.domain.codes import ROUTE_FAILURES
 from processor.domain.events import SipEvent, Sourced
 from processor.domain.model import CarrierState, FoldResult, Policy, WindowState
@@ -24,27 +25,33 @@ CODES = [100, 180, 183, 200, 202, 302, 404, 408, 480, 486, 487, 500, 503, 603]
 class Store:
     """What the Faust tables hold, as dicts: the agent's read-fold-write loop in miniature."""
 
-    def __init__(self, owned: bool = False) -> None:
-        self.owned = owned
+    def __init__(self, owned: bool = False, *, reload: bool = False) -> None:
+        """``reload``: read the carrier record back from its JSON before each batch, as a
+        worker that restarted (or took the partition over) does."""
+        self.owned, self.reload = owned, reload
         self.carrier: CarrierState | None = None
         self.windows: dict[tuple[str, int], WindowState] = {}
-        self.buckets: dict[int, dict[str, str]] = {}
+        self.chunks: dict[tuple[int, int], bytes] = {}
         self.results = {"applied": 0, "duplicate": 0, "late": 0}
         self.alerts: list[tuple[str, str, float, int]] = []
 
     def apply(self, events: Sequence[Sourced], policy: Policy | None = None,
               now_ms: int | None = None) -> FoldResult:
-        res = fold("c1", self.carrier, self.windows, self.buckets, events,
-                   policy=policy or Policy(),
+        policy = policy or Policy()
+        if self.reload and self.carrier is not None:
+            self.carrier = CarrierState.from_json(self.carrier.to_json())
+        stored = {c: self.chunks[c] for c in chunks_needed(self.carrier, policy)}
+        res = fold("c1", self.carrier, self.windows, stored, events, policy=policy,
                    now_ms=now_ms, wall_ms=1, owned=self.owned)
         if res.carrier_changed:
             self.carrier = res.carrier
         self.windows.update(res.windows)
         for wid in res.expired:
             self.windows.pop(wid, None)
-        self.buckets.update(res.buckets)
-        for b in res.expired_buckets:
-            self.buckets.pop(b, None)
+        assert not set(res.chunks) & set(self.chunks)  # append-only: never rewritten
+        self.chunks.update(res.chunks)
+        for c in res.expired_chunks:
+            del self.chunks[c]
         for k, v in res.results.items():
             self.results[k] += v
         self.alerts += [(a.kind, a.state, a.value, a.at_ms) for a in res.alerts]
@@ -82,8 +89,9 @@ events_strategy = st.lists(
 
 
 def fold_in_batches(events: list[Sourced], cuts: list[int], now_ms: int | None,
-                    policy: Policy | None = None, *, owned: bool = False) -> Store:
-    store = Store(owned)
+                    policy: Policy | None = None, *, owned: bool = False,
+                    reload: bool = False) -> Store:
+    store = Store(owned, reload=reload)
     bounds = sorted({0, len(events), *(c % (len(events) + 1) for c in cuts)})
     for a, b in itertools.pairwise(bounds):
         store.apply(events[a:b], policy=policy, now_ms=now_ms)
@@ -155,19 +163,19 @@ def test_a_fold_that_owns_its_values_ends_where_a_copying_one_does(
     copying = fold_in_batches(events, cuts, now_ms, policy)
     assert snapshot(owned) == snapshot(copying)
     assert owned.results == copying.results
-    assert owned.buckets == copying.buckets
+    assert owned.chunks == copying.chunks
     if copying.carrier is not None:
         assert owned.carrier is not None
-        assert owned.carrier.ids == copying.carrier.ids
+        assert owned.carrier.to_json() == copying.carrier.to_json()
         given = (copying.carrier.to_json(),
                  {k: w.to_json() for k, w in copying.windows.items()},
-                 {b: dict(m) for b, m in copying.buckets.items()})
+                 copying.carrier.seen.items() if copying.carrier.seen else None)
         again = [Sourced(e.event, "in:1", e.offset, e.arrival_ms) for e in events]
-        fold("c1", copying.carrier, copying.windows, copying.buckets, again, policy=policy,
-             now_ms=now_ms, wall_ms=2)
+        fold("c1", copying.carrier, copying.windows, dict(copying.chunks), again,
+             policy=policy, now_ms=now_ms, wall_ms=2)
         assert given == (copying.carrier.to_json(),
                          {k: w.to_json() for k, w in copying.windows.items()},
-                         {b: dict(m) for b, m in copying.buckets.items()})
+                         copying.carrier.seen.items() if copying.carrier.seen else None)
 
 
 @settings(max_examples=150, deadline=None)
@@ -213,23 +221,25 @@ def test_window_sums_equal_the_all_time_tallies_inside_retention(events: list[So
 @settings(max_examples=150, deadline=None)
 @given(events_strategy, st.lists(st.integers(0, 1000), max_size=6), st.integers(1, 40),
        st.sampled_from([None, T0 + 20 * DAY_MS]))
-def test_identities_kept_in_the_carrier_record_decide_as_the_dedup_table_does(
+def test_identities_kept_in_the_record_or_in_chunks_decide_alike(
         events: list[Sourced], cuts: list[int], inline: int, now_ms: int | None) -> None:
-    """Sparse carriers keep their identities in their own record, dense ones spill them to
-    the dedup table: the decisions (and so every count) equal the table's alone, however
-    the events are batched; the record never holds more than the limit."""
+    """Sparse carriers keep their identities in their own record's tail, dense ones seal
+    them into chunks; a worker that reads the carrier back (a restart) builds its table
+    from them. The decisions (and so every count) equal those of one batch with every
+    identity in chunks, however the events are batched; the tail stays under the limit
+    and the chunks stored are those the carrier lists."""
     table_only = fold_in_batches(events, [], now_ms, Policy(dedup_inline=0))
-    mixed = fold_in_batches(events, cuts, now_ms, Policy(dedup_inline=inline))
+    mixed = fold_in_batches(events, cuts, now_ms, Policy(dedup_inline=inline), reload=True)
     assert snapshot(mixed) == snapshot(table_only)
     assert mixed.results == table_only.results
     if mixed.carrier is not None:
-        assert sum(len(m) for m in mixed.carrier.ids.values()) <= inline
-        assert not set(mixed.carrier.ids) & set(mixed.carrier.buckets)
         c = mixed.carrier
+        assert len(c.tail) < 3 * inline
         assert c.arrival_ms is None or all(
-            b >= dedup.oldest_kept_bucket(c.arrival_ms, dedup.DEFAULT_WINDOW_MS) for b in c.ids)
-        assert set(mixed.buckets) == set(mixed.carrier.buckets)
-        assert not table_only.carrier.ids  # type: ignore[union-attr]
+            a >= c.arrival_ms - dedup.DEFAULT_WINDOW_MS for a in c.tail[2::3])
+        assert set(mixed.chunks) == set(dedup.chunks_needed(c.chunks, []))
+        assert table_only.carrier is not None
+        assert not table_only.carrier.tail
 
 
 @settings(max_examples=100, deadline=None)
@@ -238,9 +248,10 @@ def test_redelivery_changes_nothing_even_after_dedup_state_is_gone(
         events: list[Sourced], upto: int) -> None:
     store = fold_in_batches(events, [7, 19, 40], None)
     before = snapshot(store)
-    store.buckets.clear()  # the identities have long left the dedup window
+    store.chunks.clear()  # the identities have long left the dedup window
     if store.carrier is not None:
-        store.carrier = dataclasses.replace(store.carrier, ids={})
+        store.carrier = dataclasses.replace(store.carrier, chunks={}, tail=array("Q"),
+                                            seen=None)
     store.apply(events[:upto])
     assert snapshot(store) == before
 
@@ -301,9 +312,9 @@ def test_producer_duplicate_counted_once_within_ten_minutes_of_arrival_only() ->
 
 
 def test_with_counting_once_off_copies_and_redeliveries_count_again() -> None:
-    """The benchmark's "counted once off" run: no dedup buckets read, no watermarks."""
+    """The benchmark's "counted once off" run: no identities read, no watermarks."""
     off = Policy(counted_once=False)
-    assert buckets_needed(CarrierState("c1", buckets=[T0]), off) == []
+    assert chunks_needed(CarrierState("c1", chunks={T0: 2}), off) == []
     store = Store()
     first = ev(0, 200, T0, event_id="x")
     store.apply([first, Sourced(first.event, "in:0", 1, T0)], policy=off, now_ms=T0)

@@ -10,7 +10,8 @@ import sys
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.domain.seen import Seen, identity_hash, where_tag
+from processor.domain.dedup import identity_hash
+from processor.domain.seen import Seen, where_tag
 
 WINDOW = 1_000
 
@@ -57,11 +58,14 @@ def test_tags_tell_messages_apart() -> None:
     assert where_tag("in:0", 5) == where_tag("in:0", 5)
     assert len({where_tag(f"in:{p}", o) for p in range(8) for o in range(1_000)}) == 8_000
     assert identity_hash("e:a") != identity_hash("e:b")
+    # sequential ids, differing in a few consecutive bytes: a CRC never confuses them
+    assert len({identity_hash(f"e:call-{n:08d}") for n in range(200_000)}) == 200_000
 
 
 def test_hashes_are_the_same_in_every_process() -> None:
     """A restarted worker rebuilds the table from what it stored: no per-process seed."""
-    code = ("from processor.domain.seen import identity_hash, where_tag; "
+    code = ("from processor.domain.dedup import identity_hash; "
+            "from processor.domain.seen import where_tag; "
             "print(identity_hash('e:a'), where_tag('in:0', 5))")
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
