@@ -225,7 +225,7 @@ class Harness:
         self.sender = Sender({}, [getattr(self.tables, n).changelog for n in TABLES],
                              producer=self.broker)
         self.registry: dict[bytes, bytes] = {}
-        self.profiles = Profiles(SimpleNamespace(data=self.registry),
+        self.profiles = Profiles(self.registry,
                                  default_policy(self.settings))
         self.stores = Stores.over(self.tables)
         self.pipeline = Pipeline(self.settings, self.stores, self.sender, self.profiles,

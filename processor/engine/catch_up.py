@@ -4,7 +4,7 @@ After a start or a rebalance a worker may have a backlog (it was down, or took o
 partitions). Operators want to know that it is catching up, how fast, and when it is
 done, without scraping ``/metrics``: a line every ``every_s`` while behind, and one line
 once every owned input partition has nothing left to process. Pure bookkeeping: the
-agent supplies the lags (``Processor.lag``) and logs what this returns.
+worker supplies the lags (``runtime.worker.Worker.lag``) and logs what this returns.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from processor.domain.alerts import ShortCallRule
 from processor.domain.model import Policy
 from processor.domain.registry import Profile, parse_profile
 from processor.domain.windows import Retention
-from processor.io.stored import read
+from processor.io.stored import KeyValues
 from processor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,13 +22,13 @@ log = logging.getLogger(__name__)
 class Profiles:
     """Reads ``carrier.registry`` (a Faust GlobalTable) and turns profiles into policies."""
 
-    def __init__(self, registry: Any, default: Policy) -> None:
+    def __init__(self, registry: KeyValues, default: Policy) -> None:
         self._registry = registry
         self._default = default
         self._cache: dict[str, tuple[bytes | None, Policy, Profile | None]] = {}
 
     def _entry(self, carrier_id: str) -> tuple[bytes | None, Policy, Profile | None]:
-        raw = read(self._registry, carrier_id.encode())
+        raw = self._registry.get(carrier_id.encode())
         cached = self._cache.get(carrier_id)
         if cached is not None and cached[0] == raw:
             return cached

@@ -38,7 +38,7 @@ class Dirty:
 
 
 class Publisher:
-    """Collects changes from the agent and sends the records they touch."""
+    """Collects what the carrier steps changed and sends the records it touches."""
 
     def __init__(self, send: Callable[[str, bytes, bytes | None], None],
                  carriers: Store[CarrierState], windows: Store[WindowState],

@@ -5,7 +5,7 @@ Faust's producer: one awaited aiokafka ``send`` per record, about 100 µs each a
 per event, which made it the processor's wall (CHANGELOG.md, round 1).
 librdkafka queues a record in a few microseconds and batches them on the wire.
 
-Each batch's records are counted by a ``Tracker``. The agent goes on with the next batch
+Each batch's records are counted by a ``Tracker``. The worker goes on with the next batch
 while they are on their way; a batch becomes committable only once its tracker is done,
 i.e. the broker acknowledged every one of its records ("committed implies published", and
 implies in the changelog). Idempotence keeps each partition's records in order across

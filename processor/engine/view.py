@@ -1,6 +1,6 @@
 """What this worker knows about its carriers right now, for metrics and the HTTP API.
 
-The agent refreshes a carrier's row whenever it writes the carrier's state, and rebuilds
+The carrier step refreshes a carrier's row whenever it writes the carrier's state, and rebuilds
 the rows of a partition from the tables after a start; reading it costs no table access,
 so a scrape with 10,000 carriers stays cheap. Nothing here runs per event.
 """

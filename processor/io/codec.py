@@ -1,6 +1,6 @@
 """Bytes to ``SipEvent``, or a ``Rejected`` with a machine code: never raises on input.
 
-Faust's typed decoding raises inside the agent on bad input; we take raw bytes and decide
+Typed decoding (Faust's) would raise on bad input; we take raw bytes and decide
 ourselves, so every message is applied, counted as a duplicate, or dead-lettered.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from processor.domain.events import SipEvent
+from processor.errors import InvalidInput
 
 MAX_PAYLOAD = 64 * 1024
 SCHEMA_VERSION = 1
@@ -59,9 +60,11 @@ def decode(raw: bytes | None, wall_ms: int | None) -> SipEvent | Rejected:
         return bad.rejected
 
 
-class Invalid(Exception):
+class Invalid(InvalidInput):
+    """An input event that cannot be used; ``rejected`` is what the dead letter says."""
+
     def __init__(self, error: str, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(error, detail)
         self.rejected = Rejected(error, detail)
 
 

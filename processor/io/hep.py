@@ -19,18 +19,19 @@ import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 
+from processor.errors import InvalidInput
+
 MAGIC = b"HEP3"
 MAX_PACKET = 65_535  # the 16-bit total length
 MAX_SIP_HEADERS = 200
 SIP = 1  # protocol type chunk: SIP
 
 
-class Refused(ValueError):
+class Refused(InvalidInput):
     """Not a packet (or message) we use: ``kind`` says why, for counting."""
 
     def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
+        super().__init__(kind, f"{kind}: {detail}")
 
 
 @dataclass(slots=True)

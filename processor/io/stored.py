@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -10,10 +10,11 @@ from processor.domain.model import CarrierState, WindowState
 from processor.io.names import window_key
 
 
-def read(table: Any, key: bytes) -> bytes | None:
-    """The stored bytes of ``key``: one RocksDB lookup (a Faust ``table.get`` does two)."""
-    value: bytes | None = table.data.get(key)
-    return value
+class KeyValues(Protocol):
+    """A whole table as the HTTP API and the registry read it: bytes by key
+    (``runtime/tables.whole_table`` adapts a Faust table; a dict will do in tests)."""
+
+    def get(self, key: bytes, /) -> bytes | None: ...
 
 
 def carrier_of(raw: bytes | None) -> CarrierState | None:
@@ -38,9 +39,10 @@ def decode_doc(raw: bytes) -> dict[str, Any]:
     return doc
 
 
-def load_carrier(table: Any, carrier_id: str) -> CarrierState | None:
-    return carrier_of(read(table, carrier_id.encode()))
+def load_carrier(table: KeyValues, carrier_id: str) -> CarrierState | None:
+    return carrier_of(table.get(carrier_id.encode()))
 
 
-def load_window(table: Any, carrier_id: str, kind: str, start: int) -> WindowState | None:
-    return window_of(read(table, window_key(carrier_id, kind, start).encode()))
+def load_window(table: KeyValues, carrier_id: str, kind: str,
+                start: int) -> WindowState | None:
+    return window_of(table.get(window_key(carrier_id, kind, start).encode()))

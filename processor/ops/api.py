@@ -15,8 +15,9 @@ from processor.domain.summary import Stats
 from processor.domain.windows import KINDS, iso, live_hours, window_end
 from processor.engine.profiles import Profiles
 from processor.engine.view import CarrierRow
+from processor.errors import CarrierwatchError
 from processor.io import codec
-from processor.io.stored import load_carrier, load_window
+from processor.io.stored import KeyValues, load_carrier, load_window
 
 WINDOW_CHOICES = (*KINDS, "live")
 MAX_LIMIT = 10_000
@@ -32,8 +33,8 @@ def rate_json(r: Rate) -> dict[str, Any]:
             "currency": r.currency, "increment_s": r.increment_s, "minimum_s": r.minimum_s}
 
 
-class BadRequest(ValueError):
-    """A parameter is wrong; the message says which and why."""
+class BadRequest(CarrierwatchError, ValueError):
+    """A parameter is wrong (HTTP 400); the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def parse_limit(raw: str | None, default: int) -> int:
 class CarrierApi:
     """Reads the tables (this worker's partitions) and answers API requests."""
 
-    def __init__(self, *, carriers: Any, windows: Any, latest: Any, profiles: Profiles,
+    def __init__(self, *, carriers: KeyValues, windows: KeyValues, latest: Any,
+                 profiles: Profiles,
                  now_for: Callable[[CarrierState], int | None], default_latest: int,
                  now_for_row: Callable[[CarrierRow], int | None] = lambda _: None) -> None:
         self._now_for_row = now_for_row

@@ -38,8 +38,9 @@ class App(faust.App):
         await super().on_stop()
 
 
-def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
-    """Build the Faust app for ``settings``; ``with_agents=False`` gives a bare app for tests."""
+def create_app(settings: Settings, *, with_worker: bool = True) -> faust.App:
+    """Build the Faust app for ``settings``; ``with_worker=False`` gives a bare app (its
+    tables and web server, no worker) for tests."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = App(
         settings.app_id,
@@ -65,7 +66,7 @@ def create_app(settings: Settings, *, with_agents: bool = True) -> faust.App:
         TableManager=faust_internals.TableManager,
     )
     app.batch_topics = frozenset({settings.topic(settings.input_topic), settings.route_topic})
-    if with_agents:
+    if with_worker:
         register(app, settings)
     return app
 

@@ -19,6 +19,9 @@ can commit their offsets), but never fetches them.
 | ``GlobalTable._changelog_topic_name`` | the registry table reads its real topic |
 | ``TableManager._update_channels`` and ``.recovery`` | start without Faust's 1 s sleep |
 | ``TableManager.recovery.completed`` | tables recovered: the worker may start reading |
+| ``App._new_consumer`` (``runtime/app.py``) | the consumer that leaves the batch topics |
+| ``table.data.set_persisted_offset`` | recovery starts after what the worker wrote |
+| ``table.data.get`` (``rocksdb.Store._get``) | a key of any partition, one lookup |
 """
 
 from __future__ import annotations
@@ -81,6 +84,18 @@ async def commit(app: Any, offsets: Mapping[tuple[str, int], int]) -> bool:
 def partition_db(table: Any, partition: int) -> Any:
     """The rocksdict ``Rdict`` of one partition of ``table`` (opened if need be)."""
     return table.data._db_for_partition(partition)
+
+
+def set_persisted_offset(table: Any, tp: TP, offset: int) -> None:
+    """Recovery of ``table``'s partition ``tp`` starts after changelog ``offset``."""
+    table.data.set_persisted_offset(tp, offset)
+
+
+def get_any_partition(table: Any, key: bytes) -> bytes | None:
+    """``key`` from whichever partition DB of ``table`` holds it: one RocksDB lookup (a
+    Faust ``table.get`` does two)."""
+    value: bytes | None = table.data.get(key)
+    return value
 
 
 def is_ready(app: Any) -> bool:

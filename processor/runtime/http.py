@@ -15,6 +15,7 @@ from processor.ops.exposition import Exposition
 from processor.ops.metrics import CarrierCollector
 from processor.runtime import web
 from processor.runtime.faust_internals import is_ready
+from processor.runtime.tables import WholeTable
 from processor.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ def register_http(app: faust.App, worker: Worker, settings: Settings) -> None:
         now_ms=lambda row: worker.pipeline.clock.now(row_stream_time(row)),
         max_carriers=settings.metrics_max_carriers, lag=worker.lag)
     exposition = Exposition(collector)
-    api = CarrierApi(carriers=worker.tables.carriers, windows=worker.tables.windows,
+    api = CarrierApi(carriers=WholeTable(worker.tables.carriers),
+                     windows=WholeTable(worker.tables.windows),
                      latest=worker.tables.latest, profiles=worker.profiles,
                      now_for=worker.pipeline.step.now_for, default_latest=settings.latest_calls,
                      now_for_row=lambda row: worker.pipeline.clock.now(row_stream_time(row)))

@@ -1,7 +1,7 @@
 """Table declarations: RocksDB-backed Faust tables of raw bytes.
 
 Every table lives in RocksDB (rocksdict) under the data dir, with raw bytes keys and values
-that we encode ourselves. Faust owns them (changelogs, recovery, rebalances); the agent
+that we encode ourselves. Faust owns them (changelogs, recovery, rebalances); the worker
 reads and writes their partitions through its record cache (processor/engine/state.py).
 """
 
@@ -14,7 +14,12 @@ import faust
 from faust.types import TP
 
 from processor.io.rocks import RocksTable
-from processor.runtime.faust_internals import name_changelog, partition_db
+from processor.runtime.faust_internals import (
+    get_any_partition,
+    name_changelog,
+    partition_db,
+    set_persisted_offset,
+)
 
 # Faust's RocksDB defaults are sized for one big table: 3 x 64 MiB memtables and a 2 GiB
 # block cache, per partition DB. carrierwatch opens 24 (5 tables x 4 partitions + the
@@ -56,9 +61,19 @@ def faust_table(table: Any) -> RocksTable:
     changelog: str = table.changelog_topic.get_topic_name()
 
     def persisted(partition: int, offset: int) -> None:
-        table.data.set_persisted_offset(TP(changelog, partition), offset)
+        set_persisted_offset(table, TP(changelog, partition), offset)
 
     return RocksTable(changelog, lambda p: partition_db(table, p), persisted)
+
+
+class WholeTable:
+    """A Faust table as the HTTP API and the registry read it (``io.stored.KeyValues``)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: bytes, /) -> bytes | None:
+        return get_any_partition(self._table, key)
 
 
 def for_cache(t: Tables) -> Tables:

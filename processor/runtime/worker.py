@@ -70,7 +70,7 @@ class Worker:
         self.sender = Sender(client_config(settings),
                              {x.changelog_topic.get_topic_name() for x in owned})
         self.stores = Stores.over(tables.for_cache(t))
-        self.profiles = Profiles(t.registry, default_policy(settings))
+        self.profiles = Profiles(tables.WholeTable(t.registry), default_policy(settings))
         self.pipeline = Pipeline(settings, self.stores, self.sender, self.profiles)
         self.committer = Committer(app, self.sender, self.pipeline, self.stores.all())
         self.reader: InputReader | None = None

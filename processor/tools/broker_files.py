@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from processor.errors import CarrierwatchError
 from processor.settings import Settings
 
 KAFKA_DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "kafka"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(CarrierwatchError):
     """The local broker could not be fetched, started or stopped."""
 
 

@@ -9,12 +9,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from processor.settings import Settings, SettingsError
+from processor.errors import EXIT_FAIL, CarrierwatchError, UsageError
+from processor.settings import Settings
 from processor.tools.cli_args import build_parser
 
 EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -27,44 +26,35 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     from processor.tools import localbroker
-    from processor.tools.broker_files import BrokerError
 
-    try:
-        if args.action == "start":
-            st = localbroker.start(settings)
-            print(st.detail, file=sys.stderr)
-            print(st.bootstrap)
-            return EXIT_OK
-        if args.action == "stop":
-            print(localbroker.stop(settings).detail)
-            return EXIT_OK
-        st = localbroker.status(settings)
-        print(st.detail)
-        return EXIT_OK if st.running else EXIT_FAIL
-    except BrokerError as exc:
-        print(f"carrierwatch broker {args.action}: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+    if args.action == "start":
+        st = localbroker.start(settings)
+        print(st.detail, file=sys.stderr)
+        print(st.bootstrap)
+        return EXIT_OK
+    if args.action == "stop":
+        print(localbroker.stop(settings).detail)
+        return EXIT_OK
+    st = localbroker.status(settings)
+    print(st.detail)
+    return EXIT_OK if st.running else EXIT_FAIL
 
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from processor.tools import topics
 
-    try:
-        if args.action == "create":
-            created = topics.create(settings)
-            for name in created:
-                print(f"created {name}")
-            # A topic just created may reach the broker's metadata a moment later.
-            problems = topics.check_settled(settings) if created else topics.check(settings)
-            if not created and not problems:
-                print("all topics exist as declared")
-        else:
-            problems = topics.check(settings)
-            if not problems:
-                print("all topics match their declarations")
-    except topics.TopicsError as exc:
-        print(f"carrierwatch topics {args.action}: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+    if args.action == "create":
+        created = topics.create(settings)
+        for name in created:
+            print(f"created {name}")
+        # A topic just created may reach the broker's metadata a moment later.
+        problems = topics.check_settled(settings) if created else topics.check(settings)
+        if not created and not problems:
+            print("all topics exist as declared")
+    else:
+        problems = topics.check(settings)
+        if not problems:
+            print("all topics match their declarations")
     for line in problems:
         print(f"error: {line}", file=sys.stderr)
     return EXIT_FAIL if problems else EXIT_OK
@@ -73,11 +63,7 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
     from processor.tools import topics
 
-    try:
-        problems = topics.check_settled(settings)
-    except topics.TopicsError as exc:
-        print(f"carrierwatch worker: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+    problems = topics.check_settled(settings)
     if problems:
         for line in problems:
             print(f"error: {line}", file=sys.stderr)
@@ -100,8 +86,7 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
     rate = None if args.rate == "max" else float(args.rate)
     if rate is not None and rate <= 0:
-        print("carrierwatch generate: --rate must be > 0 or 'max'", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError("--rate must be > 0 or 'max'")
     if args.start == "now":
         start_ms = int(time.time() * 1000)
     else:
@@ -140,11 +125,7 @@ def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     elif args.command == "latest-calls":
         path += "/latest-calls"
         params = {"limit": str(args.limit) if args.limit else None}
-    try:
-        doc = client.get(base, path, params, token=settings.api_token)
-    except client.ApiError as exc:
-        print(f"carrierwatch {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+    doc = client.get(base, path, params, token=settings.api_token)
     client.show(args.command, doc, args.format)
     return EXIT_OK
 
@@ -175,24 +156,21 @@ def _replay_source(args: argparse.Namespace, settings: Settings,
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools import recorded, replay, report, topics
+    from processor.tools import replay, report
 
+    if args.cleanup:
+        replay.cleanup(settings, args.cleanup)
+        return EXIT_OK
+    if not args.name or (args.file is None) == (args.from_topic is None):
+        raise UsageError("give --name and either FILE or --from-topic (or --cleanup NAME)")
     try:
-        if args.cleanup:
-            replay.cleanup(settings, args.cleanup)
-            return EXIT_OK
-        if not args.name or (args.file is None) == (args.from_topic is None):
-            print("carrierwatch replay: give --name and either FILE or --from-topic "
-                  "(or --cleanup NAME)", file=sys.stderr)
-            return EXIT_USAGE
         speed = None if args.speed == "max" else float(args.speed)
-        source, total = _replay_source(args, settings)
-        rep = replay.run(settings, args.name, source,
-                         carriers=set(args.carriers) if args.carriers else None, speed=speed,
-                         min_streak=args.min_streak, total=total)
-    except (recorded.ReplayError, ValueError, topics.TopicsError) as exc:
-        print(f"carrierwatch replay: {exc}", file=sys.stderr)
-        return EXIT_FAIL
+    except ValueError:
+        raise UsageError(f"--speed {args.speed!r}: a number or 'max'") from None
+    source, total = _replay_source(args, settings)
+    rep = replay.run(settings, args.name, source,
+                     carriers=set(args.carriers) if args.carriers else None, speed=speed,
+                     min_streak=args.min_streak, total=total)
     print(report.render(rep))
     if args.out:
         for path in report.write(rep, args.out):
@@ -203,14 +181,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
     from processor.tools import registry_io
 
-    try:
-        profiles = registry_io.load_file(args.file)
-    except registry_io.RegistryFileError as exc:
-        print(f"carrierwatch registry import: {args.file} refused, nothing was published "
-              f"({len(exc.errors)} errors):", file=sys.stderr)
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return EXIT_FAIL
+    profiles = registry_io.load_file(args.file)
     if args.dry_run:
         print(f"{args.file}: {len(profiles)} carrier profiles, all valid")
         return EXIT_OK
@@ -228,12 +199,22 @@ def _cmd_ingest(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every error raised on purpose (``processor/errors.py``) ends here:
+    one line naming the command, its details indented below, and the class's exit code."""
     args = build_parser().parse_args(argv)
+    command = " ".join(str(a) for a in (args.command, getattr(args, "action", None),
+                                        getattr(args, "registry_action", None)) if a)
     try:
-        settings = _settings(args)
-    except SettingsError as exc:
-        print(f"carrierwatch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _run(args)
+    except CarrierwatchError as exc:
+        print(f"carrierwatch {command}: {exc}", file=sys.stderr)
+        for line in exc.details:
+            print(f"  {line}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
     handlers: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "broker": _cmd_broker, "topics": _cmd_topics, "worker": _cmd_worker,
         "generate": _cmd_generate, "registry": _cmd_registry, "tail": _cmd_tail,

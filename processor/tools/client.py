@@ -9,6 +9,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, TextIO
 
+from processor.errors import CarrierwatchError, UnknownCarrier
 from processor.ops import formats
 
 STATUS_COLUMNS = ("carrier_id", "name", "consecutive_failures", "max_consecutive_failures",
@@ -16,8 +17,8 @@ STATUS_COLUMNS = ("carrier_id", "name", "consecutive_failures", "max_consecutive
                   "live_attempts", "alerts_firing")
 
 
-class ApiError(RuntimeError):
-    """The API answered with an error; the message is its detail."""
+class ApiError(CarrierwatchError):
+    """The worker cannot be reached, or its API answered with an error (its detail)."""
 
 
 def get(base_url: str, path: str, params: dict[str, str | None], token: str = "") -> Any:
@@ -33,6 +34,8 @@ def get(base_url: str, path: str, params: dict[str, str | None], token: str = ""
             detail = json.loads(exc.read()).get("detail", exc.reason)
         except ValueError:
             detail = exc.reason
+        if exc.code == 404 and path.startswith("/carriers/"):
+            raise UnknownCarrier(f"{exc.code}: {detail}") from None
         raise ApiError(f"{exc.code}: {detail}") from None
     except urllib.error.URLError as exc:
         raise ApiError(f"cannot reach the worker at {base_url}: {exc.reason} "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,9 +25,10 @@ from aiohttp import web
 
 from processor.domain.attempts import Tracker
 from processor.domain.signalling import AddressBook
+from processor.errors import CarrierwatchError, SettingsError
 from processor.io import names
 from processor.io.hep import MAX_PACKET, Refused, parse_hep, parse_sip
-from processor.settings import Settings, SettingsError
+from processor.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_UNMAPPED = 1_000  # addresses counted by name; the rest under "_other"
@@ -232,7 +232,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> Collector:
 
 
 def run(settings: Settings) -> int:
-    """The command: serve until SIGINT/SIGTERM; 1 when it cannot start."""
+    """The command: serve until SIGINT/SIGTERM."""
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -244,7 +244,6 @@ def run(settings: Settings) -> int:
 
     try:
         asyncio.run(main())
-    except (SettingsError, OSError, RuntimeError) as exc:
-        print(f"carrierwatch ingest hep: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # the port is taken, the address is not ours
+        raise CarrierwatchError(f"cannot listen on {settings.hep_listen}: {exc}") from None
     return 0

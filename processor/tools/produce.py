@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from processor.errors import BrokerUnreachable
 from processor.io.connection import client_config
 from processor.settings import Settings
 from processor.tools.generate import Message
@@ -75,6 +76,6 @@ def produce(target: str | Settings, topic: str, messages: Iterable[Message], *, 
     if shown is not None:
         shown.close()
     if remaining or errors:
-        raise RuntimeError(f"{remaining} messages undelivered, {len(errors)} delivery errors: "
+        raise BrokerUnreachable(f"{remaining} messages undelivered, {len(errors)} delivery errors: "
                            f"{errors[:3]}")
     return sent

@@ -17,13 +17,14 @@ import orjson
 from confluent_kafka import KafkaError
 
 from processor.domain.events import SipEvent
+from processor.errors import BadInputFile
 from processor.io import codec
 from processor.io.connection import client_config
 from processor.settings import Settings
 from processor.tools.generate import Message
 
 
-class ReplayError(ValueError):
+class ReplayError(BadInputFile):
     """The replay cannot run as asked; the message says why."""
 
 

@@ -14,15 +14,17 @@ from typing import Any
 import orjson
 
 from processor.domain.registry import Profile, parse_registry, profile_to_json
+from processor.errors import BadInputFile, BrokerUnreachable
 from processor.io import names
 from processor.settings import Settings
 
 
-class RegistryFileError(ValueError):
-    """The import file cannot be used; ``errors`` lists every problem."""
+class RegistryFileError(BadInputFile):
+    """The import file cannot be used; ``errors`` (the details) lists every problem."""
 
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
+    def __init__(self, path: Path, errors: list[str]) -> None:
+        super().__init__(f"{path} refused, nothing was published ({len(errors)} "
+                         f"error{'s' if len(errors) != 1 else ''})", errors)
         self.errors = errors
 
 
@@ -31,7 +33,7 @@ def load_file(path: Path) -> dict[str, Profile]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryFileError([f"{path}: {exc}"]) from None
+        raise RegistryFileError(path, [f"{path}: {exc}"]) from None
     doc: Any
     try:
         if path.suffix.lower() == ".json":
@@ -41,11 +43,11 @@ def load_file(path: Path) -> dict[str, Profile]:
 
             doc = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - any parse failure is reported the same way
-        raise RegistryFileError([f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: "
+        raise RegistryFileError(path, [f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: "
                                  f"{exc}"]) from None
     profiles, errors = parse_registry(doc)
     if errors:
-        raise RegistryFileError(errors)
+        raise RegistryFileError(path, errors)
     return profiles
 
 
@@ -81,5 +83,5 @@ def publish(settings: Settings, profiles: dict[str, Profile]) -> tuple[int, list
         producer.produce(topic, key=cid.encode(), value=None, on_delivery=on_delivery)
     left = producer.flush(30)
     if left or failures:
-        raise RuntimeError(f"registry publish incomplete: {left} undelivered, {failures[:3]}")
+        raise BrokerUnreachable(f"registry publish incomplete: {left} undelivered, {failures[:3]}")
     return len(profiles), removed

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from processor.errors import BrokerUnreachable, CarrierwatchError
 from processor.io.connection import client_config
 from processor.settings import Settings
 
@@ -27,7 +28,8 @@ def read_to_end(settings: Settings, names: list[str], timeout_s: float = 120.0,
         ends: dict[tuple[str, int], int] = {}
         for topic in real:
             if topic not in md.topics:
-                raise RuntimeError(f"{topic}: no such topic (run `carrierwatch topics create`)")
+                raise CarrierwatchError(
+                    f"{topic}: no such topic (run `carrierwatch topics create`)")
             for p in md.topics[topic].partitions:
                 high = high_watermark(consumer, TopicPartition(topic, p), timeout_s)
                 if high > 0:
@@ -37,7 +39,7 @@ def read_to_end(settings: Settings, names: list[str], timeout_s: float = 120.0,
         while ends and time.monotonic() < deadline:
             for msg in consumer.consume(10_000, timeout=0.5):
                 if msg.error():
-                    raise RuntimeError(str(msg.error()))
+                    raise CarrierwatchError(f"reading {msg.topic()}: {msg.error()}")
                 value, topic = msg.value(), msg.topic() or ""
                 out[real[topic]].append(((msg.key() or b"").decode(),
                                                orjson.loads(value) if value else None))
@@ -45,7 +47,8 @@ def read_to_end(settings: Settings, names: list[str], timeout_s: float = 120.0,
                 if tp.offset >= ends[(tp.topic, tp.partition)]:
                     del ends[(tp.topic, tp.partition)]
         if ends:
-            raise RuntimeError(f"could not read {sorted(ends)} to the end in {timeout_s:.0f} s")
+            raise BrokerUnreachable(
+                f"could not read {sorted(ends)} to the end in {timeout_s:.0f} s")
     finally:
         consumer.close()
     return out

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from processor.errors import BrokerUnreachable, CarrierwatchError
 from processor.io.connection import client_config
 from processor.settings import Settings
 
 TOPICS_FILE = Path(__file__).resolve().parents[2] / "topics" / "topics.toml"
 
 
-class TopicsError(RuntimeError):
+class TopicsError(CarrierwatchError):
     """Topics are missing or differ from their declaration."""
 
 
@@ -123,8 +124,8 @@ def observe(settings: Settings, names: Iterable[str], timeout_s: float = 15.0) -
     except KafkaException as exc:
         admin.poll(0)  # serves the error callbacks: the real reason (TLS, SASL, refused)
         why = seen[-1] if seen else str(exc)
-        raise TopicsError(f"cannot read topic metadata from {settings.bootstrap_servers} "
-                          f"({settings.security_protocol}): {why}") from None
+        raise BrokerUnreachable(f"cannot read topic metadata from {settings.bootstrap_servers} "
+                                f"({settings.security_protocol}): {why}") from None
     wanted = [n for n in names if n in md.topics]
     resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in wanted]
     configs: dict[str, dict[str, str]] = {}

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from processor.errors import EXIT_UNKNOWN_CARRIER
 from processor.settings import Settings
 from processor.tools.generate import Traffic, generate
 from processor.tools.produce import produce
@@ -217,7 +218,7 @@ def test_cli_queries_read_the_api(running: tuple[Settings, Oracle, Proc]) -> Non
     assert [r["call_id"] for r in csv.DictReader(io.StringIO(out.stdout))] == \
         [d["call_id"] for d in oracle.latest("c-00003", 3)]
     missing = cli(settings, "status", "nope")
-    assert missing.returncode == 1
+    assert missing.returncode == EXIT_UNKNOWN_CARRIER
     assert "404" in missing.stderr
 
 

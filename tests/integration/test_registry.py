@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from processor.errors import EXIT_INPUT
 from processor.settings import Settings
 from processor.tools import registry_io
 from processor.tools.generate import Traffic, generate
@@ -69,7 +70,7 @@ def test_registry_import_refuses_a_bad_file_whole_and_tombstones_removed(
     good = profiles(3)
     bad = {**good, "c-00001": {**good["c-00001"], "rates": [{"prefix": "x"}]}}
     result = cli(settings, "registry", "import", str(write(tmp_path / "bad.yaml", bad)))
-    assert result.returncode == 1
+    assert result.returncode == EXIT_INPUT
     assert "nothing was published" in result.stderr
     assert "prefix must be 1-32 digits" in result.stderr
     assert "currency must be a 3-letter" in result.stderr

@@ -19,7 +19,7 @@ from processor.settings import Settings
 def main() -> None:
     settings = Settings.load(os.environ)
     out = Path(os.environ["ROUNDTRIP_OUT"])
-    app = create_app(settings, with_agents=False)
+    app = create_app(settings, with_worker=False)
     table = tables.declare(app, "roundtrip", "test table")
     topic = app.topic(settings.topic("roundtrip"), key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
+import faust
 import pytest
 from faust.stores.rocksdb import Store as RocksStore
 from faust.tables import GlobalTable
@@ -29,8 +30,9 @@ def test_the_pinned_versions_are_installed(package: str, version: str) -> None:
     (FaustConsumer, "_set_active_tps"), (FaustConsumer, "resume_partitions"),
     (FaustConsumer, "on_buffer_drop"), (AIOConsumer, "verify_event_path"),
     (AIOConsumer, "_commit"), (RocksStore, "_db_for_partition"),
-    (RocksStore, "set_persisted_offset"), (GlobalTable, "_changelog_topic_name"),
-    (FaustTableManager, "_update_channels"),
+    (RocksStore, "set_persisted_offset"), (RocksStore, "_get"),
+    (GlobalTable, "_changelog_topic_name"), (FaustTableManager, "_update_channels"),
+    (faust.App, "_new_consumer"),
 ])
 def test_every_private_name_used_exists(owner: type, name: str) -> None:
     assert callable(getattr(owner, name))
@@ -38,7 +40,7 @@ def test_every_private_name_used_exists(owner: type, name: str) -> None:
 
 def test_faust_never_fetches_the_batch_topics(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    app = create_app(settings, with_agents=False)
+    app = create_app(settings, with_worker=False)
     consumer = app.consumer
     inp, route = TP("sip.responses", 0), TP(settings.route_topic, 0)
     changelog = TP("carrierwatch-carriers-changelog", 0)

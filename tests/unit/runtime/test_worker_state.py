@@ -44,7 +44,7 @@ def test_a_first_start_has_nothing_to_discard(tmp_path: Path,
     assert not discard_unclean_state(tmp_path, tmp_path / "v1" / "tables")
     # The app, once built, has declared its tables: Faust made their empty backup
     # directories. That is still a first start, and nothing is said about a last run.
-    app = create_app(Settings(data_dir=tmp_path), with_agents=False)
+    app = create_app(Settings(data_dir=tmp_path), with_worker=False)
     declared = declare_all(app, "carrier.registry")
     assert declared.carriers.data is not None  # the table's store is made, as at a start
     tabledir = Path(app.conf.tabledir)
@@ -56,7 +56,7 @@ def test_a_first_start_has_nothing_to_discard(tmp_path: Path,
 
 def test_the_tables_start_without_faust_s_one_second_sleep(tmp_path: Path) -> None:
     """Every start, restart and rebuild used to wait a second before the tables started."""
-    app = create_app(Settings(data_dir=tmp_path), with_agents=False)
+    app = create_app(Settings(data_dir=tmp_path), with_worker=False)
     assert type(app.tables) is TableManager
     calls: list[str] = []
 
