@@ -1,154 +1,249 @@
-"""One frozen settings object, read once from ``CARRIERWATCH_*`` variables and flags.
+"""One frozen settings object: each setting declared once, below, with its type, default,
+one-line doc, component and (for some) command-line flag.
 
-Nothing below the CLI reads the environment: every component receives a
-``Settings`` so that tests and replays can build isolated instances side by side.
+The ``CARRIERWATCH_<NAME>`` variables are read by pydantic-settings' environment source,
+only in ``Settings.from_env`` (the CLI's entry, and child processes the tests start):
+nothing below the CLI reads the environment, and ``Settings(...)`` takes only what it is
+given, so tests and replays build isolated instances side by side. The CLI's flags
+(``tools/cli_args.py``) and the settings table of ``docs/operations.md``
+(``python -m processor.settings_doc``) are generated from these declarations.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from processor.errors import SettingsError
 
 ENV_PREFIX = "CARRIERWATCH_"
 
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# The components settings belong to, in the order the docs list them.
+GROUPS = {
+    "kafka": "Kafka connection",
+    "topics": "Topics",
+    "worker": "Worker",
+    "processing": "Processing rules",
+    "hep": "HEP collector (`carrierwatch ingest hep`)",
+    "broker": "Local development broker (`carrierwatch broker`)",
+}
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+_PREFIX_RE = r"^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
-@dataclass(frozen=True)
-class Settings:
+def setting(default: Any, doc: str, *, group: str, flag: str | None = None,
+            command: str | None = None, shown: str | None = None, secret: bool = False,
+            **rules: Any) -> Any:
+    """A setting's declaration. ``flag``: its command-line flag (on every command, or on
+    ``command`` only); ``shown``: its default as the docs show it, when not the value
+    itself; ``secret``: never in a repr; ``rules``: pydantic's (``ge``, ``le``, ...)."""
+    assert group in GROUPS, group
+    return Field(default, description=doc, repr=not secret, json_schema_extra={
+        "group": group, "flag": flag, "command": command, "shown": shown}, **rules)
+
+
+class Settings(BaseSettings):
     """Every knob of the processor; defaults run against a local broker on 127.0.0.1."""
 
-    broker: str = "kafka://127.0.0.1:9092"
-    app_id: str = "carrierwatch"
-    data_dir: Path = Path(".local/data")
-    topic_prefix: str = ""
-    web_port: int = 6066
-    web_bind: str = "127.0.0.1"
-    advertised_url: str = ""  # how other workers reach this one (default http://bind:port)
-    # Static group membership (KIP-345): a worker restarted under the same id gets its
-    # partitions back at once, without a rebalance. Unique per worker (e.g. the pod name).
-    group_instance_id: str = ""
-    partitions: int = 4
-    replication: int = 1
-    input_topic: str = "sip.responses"
-    log_level: str = "info"
-    # Connecting to a secured broker (every client: Faust's and confluent-kafka's).
-    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
-    sasl_mechanism: str = "SCRAM-SHA-512"  # SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN
-    sasl_username: str = ""
-    sasl_password: str = field(default="", repr=False)
-    ssl_ca_file: str = ""  # PEM bundle to verify the broker (default: the system's)
-    # The HTTP API (/carriers...) answers only with "Authorization: Bearer <token>" if set.
-    api_token: str = field(default="", repr=False)
-    # Processing.
-    failure_set: str = "all"  # default failure set: all | route (contract §2)
-    consecutive_failure_threshold: int = 1000
-    min_sample: int = 100
-    retention_hour_days: int = 7
-    retention_day_days: int = 92
-    retention_months: int = 24
-    dedup_window_s: int = 600
-    # Off only to measure what counting once costs (make bench): re-deliveries and producer
-    # duplicates are then counted again.
-    counted_once: bool = True
-    clock: str = "wall"  # wall: retention/live/future check on the wall clock; stream: replay
-    # Input is read in batches of up to ``batch_max`` messages; state, changelog and output
-    # records are flushed once per key per ``commit_interval_s`` (or sooner, once the record
-    # cache holds ``cache_max_keys`` changed keys), then the input offsets are committed.
-    batch_max: int = 20_000
-    commit_interval_s: float = 1.0
-    # Output records of what changed are sent this often while the input keeps up, ahead
-    # of the flush that makes the state durable (they are latest-state records: a replay
-    # after a crash sends the same values again). A longer one than ``commit_interval_s``
-    # is that one; behind a backlog, records go out at the flush only.
-    publish_interval_s: float = 0.25
-    cache_max_keys: int = 100_000
-    tick_interval_s: float = 30.0
-    latest_calls: int = 100  # final responses kept per carrier for latest-calls
-    metrics_max_carriers: int = 10_000  # the rest are summed under carrier="_other"
-    short_call_alert_share: float = 0.30  # short answered calls / answered, live window
-    short_call_resolve_share: float = 0.20
-    short_call_min_answered: int = 20
-    # The HEP collector (``carrierwatch ingest hep``): UDP and TCP on one port; its own
-    # /metrics; traffic to an address no carrier's ``signalling`` lists is dropped (counted
-    # per address) or, with "report", counted as a carrier named after the address.
-    hep_listen: str = "0.0.0.0:9060"
-    hep_metrics_port: int = 9061
-    hep_unknown: str = "drop"
-    # The local development broker (``carrierwatch broker ...``).
-    broker_port: int = 9092
-    broker_controller_port: int = 9093
-    # 0 = off; else a SASL_SSL (SCRAM) listener too, with a self-signed certificate and the
-    # user CARRIERWATCH_SASL_USERNAME/_PASSWORD (to try the security settings locally).
-    broker_secure_port: int = 0
-    broker_dir: Path = Path(".local/broker")
-    broker_heap: str = "512m"
-    broker_start_timeout_s: float = 90.0
-    extra: Mapping[str, str] = field(default_factory=dict)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True,
+                                      frozen=True, extra="forbid", validate_default=True)
 
-    def __post_init__(self) -> None:
-        if self.topic_prefix and not _PREFIX_RE.match(self.topic_prefix):
-            raise SettingsError(
-                f"CARRIERWATCH_TOPIC_PREFIX={self.topic_prefix!r}: use letters, digits, '.', '_' "
-                "or '-' (no leading dot)"
-            )
-        if self.partitions < 1:
-            raise SettingsError(f"CARRIERWATCH_PARTITIONS must be >= 1, got {self.partitions}")
-        for name in ("web_port", "broker_port", "broker_controller_port", "hep_metrics_port"):
-            port = getattr(self, name)
-            if not 0 < port < 65536:
-                raise SettingsError(f"{name} must be a TCP port (1-65535), got {port}")
-        for name in ("commit_interval_s", "publish_interval_s"):
-            if not 0 < getattr(self, name) <= 60:
-                raise SettingsError(f"CARRIERWATCH_{name.upper()} must be > 0 and <= 60, got "
-                                    f"{getattr(self, name)}")
-        for name in ("batch_max", "cache_max_keys", "latest_calls"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"CARRIERWATCH_{name.upper()} must be >= 1, got "
-                                    f"{getattr(self, name)}")
-        if self.hep_unknown not in ("drop", "report"):
-            raise SettingsError(f"CARRIERWATCH_HEP_UNKNOWN={self.hep_unknown!r}: use 'drop' or "
-                                "'report'")
-        if self.clock not in ("wall", "stream"):
-            raise SettingsError(f"CARRIERWATCH_CLOCK={self.clock!r}: use 'wall' or 'stream'")
-        if self.failure_set not in ("all", "route"):
-            raise SettingsError(
-                f"CARRIERWATCH_FAILURE_SET={self.failure_set!r}: use 'all' or 'route'"
-            )
-        self._check_security()
+    # -- Kafka connection ---------------------------------------------------------------
+    broker: str = setting(
+        "kafka://127.0.0.1:9092", "Kafka bootstrap URL (`;` between several)",
+        group="kafka", flag="--broker")
+    security_protocol: SecurityProtocol = setting(
+        "PLAINTEXT", "how every Kafka client connects", group="kafka")
+    sasl_mechanism: SaslMechanism = setting(
+        "SCRAM-SHA-512", "the SASL mechanism (with a `SASL_*` protocol)", group="kafka")
+    sasl_username: str = setting("", "SASL user", group="kafka", shown="(none)")
+    sasl_password: str = setting(
+        "", "SASL password (never in logs or reprs)", group="kafka", shown="(none)",
+        secret=True)
+    ssl_ca_file: str = setting(
+        "", "PEM file to verify the broker's certificate (host name checked)",
+        group="kafka", shown="(system CAs)")
+
+    # -- Topics -------------------------------------------------------------------------
+    topic_prefix: str = setting(
+        "", "`<prefix>.` before every topic name (isolated instances, replays)",
+        group="topics", flag="--topic-prefix", shown="(none)")
+    partitions: int = setting(
+        4, "partitions of the topics `topics create` makes: the most workers that can help",
+        group="topics", flag="--partitions", ge=1)
+    replication: int = setting(1, "replication factor of those topics", group="topics",
+                               ge=1)
+    input_topic: str = setting("sip.responses", "input topic (before the prefix)",
+                               group="topics")
+
+    # -- Worker -------------------------------------------------------------------------
+    app_id: str = setting(
+        "carrierwatch", "Faust app id: the consumer group and the changelog topics' prefix",
+        group="worker", flag="--app-id")
+    data_dir: Path = setting(Path(".local/data"), "RocksDB state; one per worker",
+                             group="worker", flag="--data-dir")
+    web_port: int = setting(6066, "the worker's HTTP port", group="worker",
+                            flag="--web-port", ge=1, le=65535)
+    web_bind: str = setting("127.0.0.1", "the worker's HTTP bind address", group="worker")
+    advertised_url: str = setting(
+        "", "how other workers and the CLI reach this worker", group="worker",
+        shown="`http://<bind>:<port>`")
+    group_instance_id: str = setting(
+        "", "static group membership: a worker restarted under the same id resumes its "
+        "partitions without a rebalance (k8s: the pod name)", group="worker",
+        shown="(none: dynamic)")
+    log_level: LogLevel = setting("info", "the worker's log level", group="worker",
+                                  flag="--log-level")
+    api_token: str = setting(
+        "", "if set, `/carriers...` needs `Authorization: Bearer <token>` (the CLI sends it)",
+        group="worker", shown="(none)", secret=True)
+    batch_max: int = setting(
+        20_000, "input messages taken at a time, at most (a larger batch folds each carrier "
+        "once for more events; the fold pauses between carriers so `/metrics` still "
+        "answers)", group="worker", ge=1)
+    commit_interval_s: float = setting(
+        1.0, "how often state and changelog records are flushed (once per changed key) and "
+        "input offsets committed", group="worker", gt=0, le=60)
+    publish_interval_s: float = setting(
+        0.25, "how often output records of what changed are sent between flushes while the "
+        "input keeps up (behind a backlog, at the flush only), ahead of the state that makes "
+        "them durable (latest-state records: after a crash the same values are sent again); "
+        "never longer than the commit interval", group="worker", gt=0, le=60)
+    cache_max_keys: int = setting(
+        100_000, "flush early once this many keys are changed (bounds the record cache's "
+        "memory)", group="worker", ge=1)
+    tick_interval_s: float = setting(30.0, "how often the worker checks for an hour change",
+                                     group="worker", gt=0)
+    latest_calls: int = setting(100, "final responses kept per carrier", group="worker",
+                                ge=1)
+    metrics_max_carriers: int = setting(
+        10_000, "carriers exported by name on `/metrics`; the rest are `_other`",
+        group="worker", ge=0)
+
+    # -- Processing rules ---------------------------------------------------------------
+    failure_set: Literal["all", "route"] = setting(
+        "all", "default failure set (contract §2)", group="processing")
+    consecutive_failure_threshold: int = setting(
+        1000, "`threshold` / `alerting` of the consecutive-failure counter",
+        group="processing", ge=1)
+    min_sample: int = setting(100, "final responses before a 404 verdict",
+                              group="processing", ge=1)
+    retention_hour_days: int = setting(7, "days an hourly window is kept",
+                                       group="processing", ge=1)
+    retention_day_days: int = setting(92, "days a daily window is kept", group="processing",
+                                      ge=1)
+    retention_months: int = setting(24, "months a monthly window is kept before the current",
+                                    group="processing", ge=1)
+    dedup_window_s: int = setting(
+        600, "a copy of an event arriving within this many seconds of the first is counted "
+        "once (by the input record's timestamp, whatever the event's `ts`)",
+        group="processing", ge=1)
+    counted_once: bool = setting(
+        True, "`false` only to measure what counting once costs (`make bench`): "
+        "re-deliveries and producer duplicates are then counted again", group="processing")
+    clock: Literal["wall", "stream"] = setting(
+        "wall", "`stream` for replays: retention, the live window and the future check run "
+        "on the newest `ts` seen instead of the wall clock", group="processing")
+    short_call_alert_share: float = setting(
+        0.30, "short answered calls / answered (live window) at which the short-call alert "
+        "fires", group="processing", ge=0, le=1)
+    short_call_resolve_share: float = setting(
+        0.20, "... and below which it resolves (the gap is the hysteresis)",
+        group="processing", ge=0, le=1)
+    short_call_min_answered: int = setting(
+        20, "answered calls in the live window before the short-call alert may fire",
+        group="processing", ge=1)
+
+    # -- HEP collector ------------------------------------------------------------------
+    hep_listen: str = setting(
+        "0.0.0.0:9060", "UDP and TCP address the collector receives HEP on", group="hep",
+        flag="--listen", command="ingest")
+    hep_metrics_port: int = setting(9061, "the collector's `/metrics` port", group="hep",
+                                    ge=1, le=65535)
+    hep_unknown: Literal["drop", "report"] = setting(
+        "drop", "traffic to an address no carrier lists: `drop` it (counted per address), or "
+        "`report` it as a carrier named after the address", group="hep")
+
+    # -- Local development broker -------------------------------------------------------
+    broker_port: int = setting(9092, "listener port", group="broker", flag="--port",
+                               command="broker", ge=1, le=65535)
+    broker_controller_port: int = setting(
+        9093, "KRaft controller port", group="broker", flag="--controller-port",
+        command="broker", ge=1, le=65535)
+    broker_secure_port: int = setting(
+        0, "also a SASL_SSL listener on this port (SCRAM user = the SASL settings, "
+        "self-signed certificate in `<broker dir>/tls/ca.pem`); 0: off", group="broker",
+        shown="`0` (off)", ge=0, le=65535)
+    broker_dir: Path = setting(Path(".local/broker"), "jars, config, data and log",
+                               group="broker", flag="--dir", command="broker")
+    broker_heap: str = setting("512m", "JVM heap", group="broker", flag="--heap",
+                               command="broker", pattern=r"^\d+[kmgKMG]?$")
+    broker_start_timeout_s: float = setting(
+        90.0, "how long `broker start` waits for the broker to answer", group="broker", gt=0)
+
+    def __init__(self, **values: Any) -> None:
+        """Only ``values`` (and the defaults): see the module doc. A refused value raises
+        ``SettingsError`` naming its variable."""
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _settings_error(exc) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)  # the environment is read in ``from_env`` only
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """``CARRIERWATCH_*`` variables, then the flags given (None: not given)."""
+        try:
+            values = EnvSettingsSource(cls)()
+        except Exception as exc:  # noqa: BLE001 - a variable pydantic-settings cannot parse
+            raise SettingsError(f"reading {ENV_PREFIX}* variables: {exc}") from None
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return cls(**values)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """Settings that cannot work together are refused before anything starts."""
         if "://" not in self.broker:
-            raise SettingsError(
-                f"CARRIERWATCH_BROKER={self.broker!r}: expected a URL such as kafka://127.0.0.1:9092"
-            )
-
-    def _check_security(self) -> None:
-        """Security settings that cannot work together are refused before anything starts."""
-        if self.security_protocol not in SECURITY_PROTOCOLS:
-            raise SettingsError(f"CARRIERWATCH_SECURITY_PROTOCOL={self.security_protocol!r}: "
-                                f"use one of {', '.join(SECURITY_PROTOCOLS)}")
-        if self.security_protocol.startswith("SASL_"):
-            if self.sasl_mechanism not in SASL_MECHANISMS:
-                raise SettingsError(f"CARRIERWATCH_SASL_MECHANISM={self.sasl_mechanism!r}: "
-                                    f"use one of {', '.join(SASL_MECHANISMS)}")
-            if not (self.sasl_username and self.sasl_password):
-                raise SettingsError(f"CARRIERWATCH_SECURITY_PROTOCOL={self.security_protocol} "
-                                    "needs CARRIERWATCH_SASL_USERNAME and _SASL_PASSWORD")
+            raise ValueError(f"{ENV_PREFIX}BROKER={self.broker!r}: expected a URL such as "
+                             "kafka://127.0.0.1:9092")
+        if not re.match(_PREFIX_RE, self.topic_prefix):
+            raise ValueError(f"{ENV_PREFIX}TOPIC_PREFIX={self.topic_prefix!r}: use letters, "
+                             "digits, '.', '_' or '-' (no leading dot)")
+        if self.security_protocol.startswith("SASL_") and not (self.sasl_username
+                                                               and self.sasl_password):
+            raise ValueError(f"{ENV_PREFIX}SECURITY_PROTOCOL={self.security_protocol} needs "
+                             f"{ENV_PREFIX}SASL_USERNAME and _SASL_PASSWORD")
         if self.ssl_ca_file and not Path(self.ssl_ca_file).is_file():
-            raise SettingsError(f"CARRIERWATCH_SSL_CA_FILE={self.ssl_ca_file!r} is not a file")
-        if not 0 <= self.broker_secure_port < 65536:
-            raise SettingsError(f"broker_secure_port must be 0 (off) or a TCP port, got "
-                                f"{self.broker_secure_port}")
+            raise ValueError(f"{ENV_PREFIX}SSL_CA_FILE={self.ssl_ca_file!r} is not a file")
         if self.broker_secure_port and not (self.sasl_username and self.sasl_password):
-            raise SettingsError("CARRIERWATCH_BROKER_SECURE_PORT needs CARRIERWATCH_SASL_USERNAME "
-                                "and _SASL_PASSWORD (the local broker's SCRAM user)")
+            raise ValueError(f"{ENV_PREFIX}BROKER_SECURE_PORT needs {ENV_PREFIX}SASL_USERNAME "
+                             "and _SASL_PASSWORD (the local broker's SCRAM user)")
+        return self
 
     @property
     def bootstrap_servers(self) -> str:
@@ -171,61 +266,71 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    @classmethod
-    def load(
-        cls, env: Mapping[str, str], overrides: Mapping[str, Any] | None = None
-    ) -> Settings:
-        """Read ``CARRIERWATCH_<FIELD>`` variables, then apply non-None flag overrides."""
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name == "extra":
-                continue
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw != "":
-                values[f.name] = _coerce(f.name, f.type, raw)
-        for key, value in (overrides or {}).items():
-            if value is not None:
-                values[key] = _coerce(key, _field_type(cls, key), value)
-        return cls(**values)
+        return type(self)(**{**self.model_dump(), **changes})
 
     def as_env(self) -> dict[str, str]:
         """The settings as environment variables, to start a child process identically."""
-        out: dict[str, str] = {}
-        for f in dataclasses.fields(self):
-            if f.name != "extra":
-                out[ENV_PREFIX + f.name.upper()] = str(getattr(self, f.name))
-        return out
+        return {env_name(name): str(value) for name, value in self.model_dump().items()}
 
 
-def _field_type(cls: type[Settings], name: str) -> str:
-    for f in dataclasses.fields(cls):
-        if f.name == name:
-            return str(f.type)
-    raise SettingsError(f"unknown setting {name!r}")
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
 
 
-def _coerce(name: str, type_name: object, raw: Any) -> Any:
-    kind = str(type_name)
-    if not isinstance(raw, str):
-        return Path(raw) if kind == "Path" else raw
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r}: expected a number") from exc
-    if kind == "Path":
-        return Path(raw)
-    if kind == "bool":
-        return _flag(name, raw)
-    return raw
+@dataclass(frozen=True)
+class Declared:
+    """One setting as the CLI and the docs see its declaration."""
+
+    name: str
+    env: str
+    group: str
+    doc: str
+    default: Any
+    shown: str  # the default, as the docs show it
+    flag: str | None
+    command: str | None  # the flag's command (None: every command)
+    kind: type  # int, float, bool, str or Path
+    choices: tuple[str, ...] | None  # a Literal's values
+    bounds: str  # its range, as the docs say it ("" if any value of its type)
 
 
-def _flag(name: str, raw: str) -> bool:
-    word = raw.strip().lower()
-    if word not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r}: expected true or false")
-    return word in ("1", "true", "yes", "on")
+def declared() -> list[Declared]:
+    """Every setting, in the order declared."""
+    out = []
+    for name, f in Settings.model_fields.items():
+        extra = f.json_schema_extra
+        assert isinstance(extra, dict)
+        choices = get_args(f.annotation) if get_origin(f.annotation) is Literal else None
+        kind = str if choices else f.annotation
+        assert isinstance(kind, type)
+        default = f.default
+        shown = extra.get("shown") or (f"`{str(default).lower()}`" if isinstance(default, bool)
+                                       else f"`{default}`")
+        out.append(Declared(name, env_name(name), str(extra["group"]), f.description or "",
+                            default, str(shown), extra.get("flag"),  # type: ignore[arg-type]
+                            extra.get("command"), kind,  # type: ignore[arg-type]
+                            tuple(map(str, choices)) if choices else None,
+                            _bounds(f.metadata)))
+    return out
+
+
+def _bounds(rules: list[Any]) -> str:
+    signs = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+    parts = [f"{sign} {getattr(r, name)}" for r in rules for name, sign in signs.items()
+             if getattr(r, name, None) is not None]
+    return ", ".join(parts)
+
+
+def _settings_error(exc: ValidationError) -> SettingsError:
+    """Pydantic's errors as one line, each naming the variable and the value refused."""
+    parts = []
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown setting {env_name(str(err['loc'][0]))}")
+        elif err["loc"]:
+            name = env_name(str(err["loc"][0]))
+            parts.append(f"{name}={err['input']!r}: {msg}")
+        else:
+            parts.append(msg)
+    return SettingsError("; ".join(parts))

@@ -16,16 +16,18 @@ from prometheus_client.registry import Collector
 from processor.domain.windows import HOUR_MS
 from processor.engine.view import CarrierRow
 from processor.ops.metrics import (
+    CONSECUTIVE,
     FAMILIES,
     OTHER,
+    RELIABLE,
+    RESPONSES,
     WINDOW_GAUGES,
     CarrierAgg,
     CarrierCollector,
     add_row,
     go_text,
+    window_family,
 )
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _label(value: str) -> str:
@@ -33,21 +35,22 @@ def _label(value: str) -> str:
 
 
 def carrier_lines(name: str, agg: CarrierAgg) -> tuple[str, ...]:
-    """One exported carrier's lines of each family in FAMILIES."""
+    """One exported carrier's lines of each family, in the order of FAMILIES (a tuple,
+    not a dict: 10,000 of them are cached)."""
     c = f'{{carrier="{_label(name)}"'
-    out = [f"{FAMILIES[0][0]}{c}}} {go_text(agg.consecutive)}\n",
-           "".join(f'{FAMILIES[1][0]}{c},code="{code}"}} {go_text(agg.codes[code])}\n'
-                   for code in sorted(agg.codes)),
-           f"{FAMILIES[2][0]}{c}}} {go_text(agg.reliable)}\n"]
+    lines = {
+        CONSECUTIVE: f"{CONSECUTIVE}{c}}} {go_text(agg.consecutive)}\n",
+        RESPONSES: "".join(f'{RESPONSES}{c},code="{code}"}} {go_text(agg.codes[code])}\n'
+                           for code in sorted(agg.codes)),
+        RELIABLE: f"{RELIABLE}{c}}} {go_text(agg.reliable)}\n"}
     windows = [(f'{c},window="{w}"}} ', f) for w, f in agg.windows.items()]
     for family, value in _WINDOW_FAMILIES:
-        out.append("".join([f"{family}{labels}{go_text(v)}\n" for labels, f in windows
-                            if (v := value(f)) is not None]))
-    return tuple(out)
+        lines[family] = "".join([f"{family}{labels}{go_text(v)}\n" for labels, f in windows
+                                 if (v := value(f)) is not None])
+    return tuple(lines[family] for family in FAMILIES)
 
 
-_WINDOW_FAMILIES = [(FAMILIES[3 + i][0], value)
-                    for i, (_, value) in enumerate(WINDOW_GAUGES.values())]
+_WINDOW_FAMILIES = [(window_family(gauge), value) for gauge, (_, value) in WINDOW_GAUGES.items()]
 
 
 class Exposition:
@@ -62,7 +65,7 @@ class Exposition:
                                                     tuple[str, ...]], bool]:
         """A carrier's cache entry, formatted again if its row or the hour (windows move)
         changed since; and whether it was."""
-        now = self._c._now_ms(row)
+        now = self._c.now_ms(row)
         key = (row.version, None if now is None else now // HOUR_MS)
         hit = self._cache.get(row.carrier_id)
         if hit is not None and hit[0] == key:
@@ -75,7 +78,7 @@ class Exposition:
         after a burst of changes mostly joins cached text instead of formatting them all."""
         deadline = clock() + budget_s
         done = 0
-        for row in self._c.sorted_rows()[: self._c._max]:
+        for row in self._c.sorted_rows()[: self._c.max_carriers]:
             entry, formatted = self._lines(row)
             if formatted:
                 self._cache[row.carrier_id] = entry
@@ -103,8 +106,8 @@ class Exposition:
         other: CarrierAgg | None = None
         fresh = {}
         for i, row in enumerate(rows):
-            if i >= c._max:
-                other = add_row(other, row, c._now_ms(row))
+            if i >= c.max_carriers:
+                other = add_row(other, row, c.now_ms(row))
                 continue
             hit, _ = self._lines(row)
             fresh[row.carrier_id] = hit
@@ -113,8 +116,8 @@ class Exposition:
         if other is not None:
             chunks.append(carrier_lines(OTHER, other))
         out = []
-        for f, (name, kind, text, _) in enumerate(FAMILIES):
-            out.append(f"# HELP {name} {text}\n# TYPE {name} {kind}\n")
+        for f, (name, family) in enumerate(FAMILIES.items()):
+            out.append(f"# HELP {name} {family.help}\n# TYPE {name} {family.kind}\n")
             out.extend(chunk[f] for chunk in chunks)
         rest = CollectorRegistry(auto_describe=False)
         rest.register(_Totals(c, rows))

@@ -9,11 +9,12 @@ event.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import cast
 
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -22,6 +23,7 @@ from processor.domain import live
 from processor.engine.view import WINDOWS, CarrierRow, current_window
 
 OTHER = "_other"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # the text format both /metrics serve
 _float_to_go = cast(Callable[[float], str], floatToGoString)
 
 
@@ -84,17 +86,33 @@ def add_row(agg: CarrierAgg | None, row: CarrierRow, now: int | None) -> Carrier
     return agg
 
 
-# The carrier families, in the order exposed: (name as exposed, type, help, labels).
-FAMILIES: list[tuple[str, str, str, list[str]]] = [
-    ("carrierwatch_carrier_consecutive_failures", "gauge",
-     "Failed calls in a row since the last connected call", ["carrier"]),
-    ("carrierwatch_carrier_responses_total", "counter", "Final SIP responses by code, all time",
-     ["carrier", "code"]),
-    ("carrierwatch_carrier_reliable", "gauge",
-     "1 once the carrier returned a 404 (for _other: how many)", ["carrier"]),
-    *((f"carrierwatch_carrier_window_{name}", "gauge", text, ["carrier", "window"])
-      for name, (text, _) in WINDOW_GAUGES.items()),
-]
+CONSECUTIVE = "carrierwatch_carrier_consecutive_failures"
+RESPONSES = "carrierwatch_carrier_responses_total"
+RELIABLE = "carrierwatch_carrier_reliable"
+
+
+def window_family(gauge: str) -> str:
+    """The family of a ``WINDOW_GAUGES`` entry."""
+    return f"carrierwatch_carrier_window_{gauge}"
+
+
+@dataclass(frozen=True)
+class Family:
+    kind: str  # gauge | counter
+    help: str
+    labels: list[str]
+
+
+# The carrier families by name as exposed, in the order exposed.
+FAMILIES: dict[str, Family] = {
+    CONSECUTIVE: Family("gauge", "Failed calls in a row since the last connected call",
+                        ["carrier"]),
+    RESPONSES: Family("counter", "Final SIP responses by code, all time", ["carrier", "code"]),
+    RELIABLE: Family("gauge", "1 once the carrier returned a 404 (for _other: how many)",
+                     ["carrier"]),
+    **{window_family(gauge): Family("gauge", text, ["carrier", "window"])
+       for gauge, (text, _) in WINDOW_GAUGES.items()},
+}
 
 
 class CarrierCollector(Collector):
@@ -106,15 +124,15 @@ class CarrierCollector(Collector):
         self._rows = rows
         self._invalid = invalid
         self._lag = lag
-        self._now_ms = now_ms
-        self._max = max_carriers
+        self.now_ms = now_ms  # a row's reference clock (its windows move with the hour)
+        self.max_carriers = max_carriers  # exported by name; the rest are summed as OTHER
 
     def collect(self) -> Iterator[Metric]:
         rows = self.sorted_rows()
         exported: dict[str, CarrierAgg] = {}
         for i, row in enumerate(rows):
-            name = row.carrier_id if i < self._max else OTHER
-            exported[name] = add_row(exported.get(name), row, self._now_ms(row))
+            name = row.carrier_id if i < self.max_carriers else OTHER
+            exported[name] = add_row(exported.get(name), row, self.now_ms(row))
         yield from self._families(exported)
         yield from self.totals(rows)
 
@@ -122,10 +140,10 @@ class CarrierCollector(Collector):
         return sorted(self._rows(), key=lambda r: r.carrier_id)
 
     def _families(self, exported: dict[str, CarrierAgg]) -> Iterator[Metric]:
-        cf, responses, reliable, *gauges = (
-            (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(
-                name, text, labels=labels) for name, kind, text, labels in FAMILIES)
-        windows = dict(zip(WINDOW_GAUGES, gauges, strict=True))
+        made = {name: (CounterMetricFamily if f.kind == "counter" else GaugeMetricFamily)(
+            name, f.help, labels=f.labels) for name, f in FAMILIES.items()}
+        cf, responses, reliable = made[CONSECUTIVE], made[RESPONSES], made[RELIABLE]
+        windows = {gauge: made[window_family(gauge)] for gauge in WINDOW_GAUGES}
         for name, agg in exported.items():
             cf.add_metric([name], agg.consecutive)
             reliable.add_metric([name], agg.reliable)
@@ -136,7 +154,7 @@ class CarrierCollector(Collector):
                     v = value(f)
                     if v is not None:
                         windows[gauge].add_metric([name, w], v)
-        yield from (cf, responses, reliable, *windows.values())
+        yield from made.values()
 
     def totals(self, rows: Iterable[CarrierRow]) -> Iterator[Metric]:
         """The families after the carrier ones: input results and lag."""
@@ -157,6 +175,59 @@ class CarrierCollector(Collector):
         yield from (events, lag)
 
 
+@dataclass(frozen=True)
+class HepCounts:
+    """What the HEP collector (``carrierwatch ingest hep``) counts."""
+
+    packets: int
+    sip: int
+    events: int
+    refused: Mapping[str, int]  # by kind
+    unmapped: Mapping[str, int]  # by far-end address
+    open_calls: int
+    shed: int
+    timed_out: int
+
+
+def hep_families(c: HepCounts) -> Iterator[Metric]:
+    yield CounterMetricFamily("carrierwatch_hep_packets_total", "HEP packets received",
+                              value=c.packets)
+    yield CounterMetricFamily("carrierwatch_hep_sip_messages_total", "SIP messages parsed",
+                              value=c.sip)
+    refused = CounterMetricFamily("carrierwatch_hep_refused_total", "packets refused, by kind",
+                                  labels=["kind"])
+    for kind, n in sorted(c.refused.items()):
+        refused.add_metric([kind], n)
+    yield refused
+    yield CounterMetricFamily("carrierwatch_hep_events_total", "events produced",
+                              value=c.events)
+    unmapped = CounterMetricFamily("carrierwatch_hep_unmapped_total",
+                                   "replies from an address no carrier lists",
+                                   labels=["address"])
+    for address, n in sorted(c.unmapped.items()):
+        unmapped.add_metric([address], n)
+    yield unmapped
+    yield GaugeMetricFamily("carrierwatch_hep_open_calls", "calls in progress",
+                            value=c.open_calls)
+    yield CounterMetricFamily("carrierwatch_hep_shed_calls_total",
+                              "open calls dropped at the bound", value=c.shed)
+    yield CounterMetricFamily("carrierwatch_hep_timed_out_total",
+                              "INVITEs without a final response", value=c.timed_out)
+
+
+class _Families(Collector):
+    def __init__(self, families: Callable[[], Iterator[Metric]]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families()
+
+
+def hep_text(c: HepCounts) -> bytes:
+    """The HEP collector's ``/metrics``, rendered by prometheus_client."""
+    return render(new_registry(_Families(lambda: hep_families(c))))
+
+
 def new_registry(collector: Collector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
@@ -167,5 +238,3 @@ def render(registry: CollectorRegistry) -> bytes:
     """The text exposition format."""
     return generate_latest(registry)
 
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -17,7 +17,7 @@ import orjson
 
 from processor.ops import formats, ui
 from processor.ops.api import BadRequest, CarrierApi, Reply
-from processor.ops.exposition import CONTENT_TYPE
+from processor.ops.metrics import CONTENT_TYPE
 
 
 def _wants_csv(request: Any) -> bool:

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from processor.errors import EXIT_FAIL, CarrierwatchError, UsageError
-from processor.settings import Settings
+from processor.settings import Settings, declared
 from processor.tools.cli_args import build_parser
 
 EXIT_OK = 0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("broker", "app_id", "data_dir", "topic_prefix", "web_port", "partitions",
-             "log_level", "broker_port", "broker_controller_port", "broker_dir", "broker_heap",
-             "hep_listen")
-    overrides = {n: getattr(args, n, None) for n in names}
-    return Settings.load(os.environ, overrides)
+    """The environment's settings with the flags given over them."""
+    return Settings.from_env({d.name: getattr(args, d.name, None) for d in declared() if d.flag})
 
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:

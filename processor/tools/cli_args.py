@@ -7,18 +7,24 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from processor.settings import declared
+
+
+def setting_flags(parser: argparse.ArgumentParser, command: str | None) -> None:
+    """The flags of the settings declared with one (``processor/settings.py``) for
+    ``command`` (None: those of every command). An absent flag leaves the variable be."""
+    g = parser.add_argument_group("settings (override CARRIERWATCH_* variables)")
+    for d in declared():
+        if d.flag and d.command == command:
+            g.add_argument(d.flag, dest=d.name, type=d.kind, choices=d.choices,
+                           default=argparse.SUPPRESS,
+                           help=f"{d.doc} ({d.env}, default {d.shown.strip('`')})")
+
 
 def _settings_flags() -> argparse.ArgumentParser:
-    """Flags accepted before or after the sub-command; absent flags leave the variables be."""
+    """Flags accepted before or after the sub-command."""
     parser = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    g = parser.add_argument_group("settings (override CARRIERWATCH_* variables)")
-    g.add_argument("--broker", help="Kafka URL, e.g. kafka://127.0.0.1:9092")
-    g.add_argument("--app-id", dest="app_id", help="consumer group / app id")
-    g.add_argument("--data-dir", dest="data_dir", type=Path, help="RocksDB state directory")
-    g.add_argument("--topic-prefix", dest="topic_prefix", help="prefix for every topic name")
-    g.add_argument("--web-port", dest="web_port", type=int, help="HTTP port of the worker")
-    g.add_argument("--partitions", type=int, help="partitions of the processor's topics")
-    g.add_argument("--log-level", dest="log_level", help="debug|info|warning|error")
+    setting_flags(parser, None)
     return parser
 
 
@@ -33,12 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     broker = sub.add_parser("broker", parents=[common],
                             help="the local single-node Kafka for development/tests")
     broker.add_argument("action", choices=["start", "stop", "status"])
-    broker.add_argument("--port", dest="broker_port", type=int, help="listener port (9092)")
-    broker.add_argument("--controller-port", dest="broker_controller_port", type=int,
-                        help="KRaft controller port (9093)")
-    broker.add_argument("--dir", dest="broker_dir", type=Path,
-                        help="jars, config, data and log of the broker (.local/broker)")
-    broker.add_argument("--heap", dest="broker_heap", help="JVM heap, e.g. 512m")
+    setting_flags(broker, "broker")
 
     topics = sub.add_parser("topics", parents=[common], help="create or verify the declared topics")
     topics.add_argument("action", choices=["create", "check"])
@@ -48,8 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", parents=[common],
                             help="turn mirrored SBC traffic into input events")
     ingest.add_argument("source", choices=["hep"], help="hep: HEP v3 over UDP and TCP")
-    ingest.add_argument("--listen", dest="hep_listen", metavar="HOST:PORT",
-                        help="where to receive HEP (CARRIERWATCH_HEP_LISTEN, 0.0.0.0:9060)")
+    setting_flags(ingest, "ingest")
 
     gen = sub.add_parser("generate", parents=[common], help="produce seeded synthetic traffic")
     gen.add_argument("--events", type=int, default=10_000, help="how many messages (10000)")

@@ -28,6 +28,7 @@ from processor.domain.signalling import AddressBook
 from processor.errors import CarrierwatchError, SettingsError
 from processor.io import names
 from processor.io.hep import MAX_PACKET, Refused, parse_hep, parse_sip
+from processor.ops.metrics import CONTENT_TYPE, HepCounts, hep_text
 from processor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -100,30 +101,13 @@ class Collector:
             log.warning("refused a packet (%s; %d so far): %s", kind, self.refused[kind],
                         detail[:200])
 
-    def metrics(self) -> str:
-        """Prometheus text: a handful of counters and one gauge."""
-        lines = []
-        for name, help_text, kind, samples in (
-            ("carrierwatch_hep_packets_total", "HEP packets received", "counter",
-             [("", self.counts["packets"])]),
-            ("carrierwatch_hep_sip_messages_total", "SIP messages parsed", "counter",
-             [("", self.counts["sip"])]),
-            ("carrierwatch_hep_refused_total", "packets refused, by kind", "counter",
-             [(f'{{kind="{k}"}}', n) for k, n in sorted(self.refused.items())]),
-            ("carrierwatch_hep_events_total", "events produced", "counter",
-             [("", self.counts["events"])]),
-            ("carrierwatch_hep_unmapped_total", "replies from an address no carrier lists",
-             "counter", [(f'{{address="{a}"}}', n) for a, n in sorted(self.unmapped.items())]),
-            ("carrierwatch_hep_open_calls", "calls in progress", "gauge",
-             [("", len(self.tracker.calls))]),
-            ("carrierwatch_hep_shed_calls_total", "open calls dropped at the bound", "counter",
-             [("", self.tracker.shed)]),
-            ("carrierwatch_hep_timed_out_total", "INVITEs without a final response", "counter",
-             [("", self.tracker.timed_out)]),
-        ):
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-            lines += [f"{name}{labels} {value}" for labels, value in samples]
-        return "\n".join(lines) + "\n"
+    def metrics(self) -> bytes:
+        """Its counters as Prometheus text."""
+        return hep_text(HepCounts(
+            packets=self.counts["packets"], sip=self.counts["sip"],
+            events=self.counts["events"], refused=self.refused, unmapped=self.unmapped,
+            open_calls=len(self.tracker.calls), shed=self.tracker.shed,
+            timed_out=self.tracker.timed_out))
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -202,8 +186,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> Collector:
                                                  local_addr=(host, port))
     tcp = await loop.create_server(lambda: _Tcp(collector), host, port)
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(text=collector.metrics(), content_type="text/plain",
-                            charset="utf-8")
+        return web.Response(body=collector.metrics(), headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

@@ -43,7 +43,7 @@ def counted(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
         for line in resp.read().decode().splitlines():
             if line.startswith("carrierwatch_hep_sip_messages_total "):
-                return int(line.split()[1])
+                return int(float(line.split()[1]))
     return 0
 
 

@@ -3,7 +3,6 @@ engine here): they parse, and they carry the settings, names and paths the proce
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 from pathlib import Path
@@ -12,12 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from processor.settings import ENV_PREFIX, Settings
+from processor.settings import declared
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 COMPOSE = REPO / "deploy" / "compose"
-SETTINGS = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+SETTINGS = {d.env for d in declared()}
 WEB = (REPO / "processor/runtime/web.py").read_text()
 PAGES = set(re.findall(r'@app\.page\("([^"{]+)"\)', WEB))
 

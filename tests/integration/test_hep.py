@@ -115,9 +115,9 @@ def test_mirrored_calls_become_the_carriers_records(isolated: Settings, tmp_path
         assert acme["call-1"]["destination"] == "+4420794601234"
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as resp:
             text = resp.read().decode()
-        assert 'carrierwatch_hep_refused_total{kind="not-hep"} 1' in text
-        assert "carrierwatch_hep_events_total 4" in text
-        assert "carrierwatch_hep_sip_messages_total 12" in text
+        assert 'carrierwatch_hep_refused_total{kind="not-hep"} 1.0' in text
+        assert "carrierwatch_hep_events_total 4.0" in text
+        assert "carrierwatch_hep_sip_messages_total 12.0" in text
         udp.close()
         tcp.close()
     finally:

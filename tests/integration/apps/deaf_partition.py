@@ -9,7 +9,6 @@ read what the partition holds; now the worker reads its input itself.
 from __future__ import annotations
 
 import logging
-import os
 
 from faust.types import TP
 
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    settings = Settings.load(os.environ)
+    settings = Settings.from_env()
     app = create_app(settings)
     deaf = TP(settings.topic(settings.input_topic), 1)
     deafened: set[int] = set()

@@ -17,7 +17,7 @@ from processor.settings import Settings
 
 
 def main() -> None:
-    settings = Settings.load(os.environ)
+    settings = Settings.from_env()
     out = Path(os.environ["ROUNDTRIP_OUT"])
     app = create_app(settings, with_worker=False)
     table = tables.declare(app, "roundtrip", "test table")

@@ -61,3 +61,21 @@ def test_carriers_past_the_cap_are_summed_under_other() -> None:
     assert v("carrierwatch_carrier_window_attempts", {"carrier": "_other", "window": "hour"}) \
         == 30
     assert b'carrier="_other"' in render(reg)
+
+
+def test_the_hep_collectors_text_parses_back_to_its_counts() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from processor.ops.metrics import HepCounts, hep_text
+
+    text = hep_text(HepCounts(packets=12, sip=10, events=4, refused={"not-hep": 2},
+                              unmapped={"10.0.0.9:5060": 3}, open_calls=1, shed=0,
+                              timed_out=5)).decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("carrierwatch_hep_packets_total", ())] == 12
+    assert samples[("carrierwatch_hep_refused_total", (("kind", "not-hep"),))] == 2
+    assert samples[("carrierwatch_hep_unmapped_total", (("address", "10.0.0.9:5060"),))] == 3
+    assert samples[("carrierwatch_hep_open_calls", ())] == 1
+    assert samples[("carrierwatch_hep_timed_out_total", ())] == 5
+    assert "# TYPE carrierwatch_hep_events_total counter" in text

@@ -23,7 +23,8 @@ def test_a_bad_setting_names_the_variable(capsys: pytest.CaptureFixture[str],
     monkeypatch.setenv("CARRIERWATCH_PARTITIONS", "0")
     code, err = run(capsys, "topics", "check")
     assert code == errors.EXIT_USAGE
-    assert err == ["carrierwatch topics check: CARRIERWATCH_PARTITIONS must be >= 1, got 0"]
+    assert err == ["carrierwatch topics check: CARRIERWATCH_PARTITIONS='0': Input should be "
+                   "greater than or equal to 1"]
 
 
 def test_flags_that_do_not_go_together_are_a_usage_error(
