@@ -5,8 +5,8 @@ The ``CARRIERWATCH_<NAME>`` variables are read by pydantic-settings' environment
 only in ``Settings.from_env`` (the CLI's entry, and child processes the tests start):
 nothing below the CLI reads the environment, and ``Settings(...)`` takes only what it is
 given, so tests and replays build isolated instances side by side. The CLI's flags
-(``tools/cli_args.py``) and the settings table of ``docs/operations.md``
-(``python -m processor.settings_doc``) are generated from these declarations.
+(``cli/args.py``) and the settings table of ``docs/operations.md``
+(``python -m processor.dev.settings_doc``) are generated from these declarations.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from processor.dev import broker_files, localbroker
 from processor.settings import Settings
-from processor.tools import broker_files, localbroker
 from tests.integration.procs import REPO, free_port
 
 TEST_BROKER_DIR = REPO / ".local" / "test-broker"

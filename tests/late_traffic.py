@@ -8,7 +8,7 @@ import random
 
 import orjson
 
-from processor.tools.generate import Message
+from processor.admin.produce import Message
 
 DAY = 86_400_000
 CODES = {200: 40, 404: 6, 486: 14, 487: 10, 480: 6, 503: 16, 408: 3, 603: 3, 180: 2}

@@ -2,7 +2,7 @@
 changed, mark what to publish, and refresh what the HTTP API and ``/metrics`` show.
 
 The batch path (``pipeline.py``), the hourly tick (``ticks.py``) and replay's report
-(``tools/report.py``) are loops over ``CarrierStep``; no other code loads, folds or saves a
+(``investigate/report.py``) are loops over ``CarrierStep``; no other code loads, folds or saves a
 carrier. Its collaborators are protocols: tables behind the record cache
 (``state.Table``), the registry and the sink (``ports.py``) and the clock (``clock.py``),
 so it runs as well on the worker's RocksDB and librdkafka as on memory (``memory.py``, the

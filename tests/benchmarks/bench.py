@@ -36,10 +36,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from processor.admin.produce import produce
+from processor.dev import localbroker
+from processor.dev.generate import Traffic, generate
 from processor.settings import Settings
-from processor.tools import localbroker
-from processor.tools.generate import Traffic, generate
-from processor.tools.produce import produce
 from tests.benchmarks import dedup_memory, hep_bench, scenarios
 from tests.benchmarks.common import result_of
 from tests.benchmarks.scenarios import create_topics, own_group, say

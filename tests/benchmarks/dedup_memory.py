@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
+from processor.dev.generate import Live, generate_live
 from processor.settings import Settings
-from processor.tools.generate import Live, generate_live
 from tests.harness import Broker, Harness
 
 START_MS = 1763510400000

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from processor.dev.generate import Live, Traffic, generate, generate_live, live_registry
 from processor.runtime.process import tune_gc
 from processor.settings import Settings
-from processor.tools.generate import Live, Traffic, generate, generate_live, live_registry
 from tests.benchmarks.scenarios import as_recorded
 from tests.harness import Broker, Harness, Msg, Source, rocks_tables
 

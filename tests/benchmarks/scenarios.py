@@ -25,12 +25,12 @@ from typing import Any
 
 import orjson
 
+from processor.admin.produce import Message, produce
+from processor.admin.topic_reader import Drain, group_lag
+from processor.dev.generate import Live, generate_live, live_registry
+from processor.investigate.recorded import FileClock
 from processor.io import codec, names
 from processor.settings import Settings
-from processor.tools.generate import Live, Message, generate_live, live_registry
-from processor.tools.produce import produce
-from processor.tools.recorded import FileClock
-from processor.tools.topic_reader import Drain, group_lag
 from tests.faults.harness import peak_rss_mib
 from tests.integration.procs import Proc, cli, free_port, start_worker
 

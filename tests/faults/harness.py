@@ -19,9 +19,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from processor.admin.produce import Message, produce
+from processor.dev.generate import Traffic, generate
 from processor.settings import Settings
-from processor.tools.generate import Message, Traffic, generate
-from processor.tools.produce import produce
 from tests.integration.outputs import TopicState
 from tests.integration.procs import cli
 from tests.oracle import Oracle, to_ms

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from processor.dev import localbroker
 from processor.settings import Settings
-from processor.tools import localbroker
 from tests.faults.harness import (
     SCALE,
     Feeder,

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from processor.admin.produce import Message
 from processor.settings import Settings
-from processor.tools.generate import Message
 from tests.faults.harness import Feeder, check_dead_letters, report, settings_for, traffic
 from tests.integration.outputs import TopicState, expected, wait_equal
 from tests.integration.procs import start_worker

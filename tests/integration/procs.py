@@ -33,7 +33,7 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
 def cli(settings: Settings, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """Run ``carrierwatch ARGS`` with ``settings`` in the environment."""
     return subprocess.run(
-        [sys.executable, "-m", "processor.tools.cli", *args],
+        [sys.executable, "-m", "processor.cli.main", *args],
         env=child_env(settings), cwd=REPO, capture_output=True, text=True, timeout=timeout,
         check=False,
     )
@@ -89,7 +89,7 @@ class Proc:
         self._log.close()
 
 
-def start_worker(settings: Settings, log_path: Path, module: str = "processor.tools.cli",
+def start_worker(settings: Settings, log_path: Path, module: str = "processor.cli.main",
                  args: tuple[str, ...] = ("worker",), extra_env: Mapping[str, str] | None = None,
                  ) -> Proc:
     return Proc([sys.executable, "-m", module, *args], child_env(settings, extra_env), log_path)

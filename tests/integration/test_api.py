@@ -20,10 +20,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from processor.admin.produce import produce
+from processor.dev.generate import Traffic, generate
 from processor.errors import EXIT_UNKNOWN_CARRIER
 from processor.settings import Settings
-from processor.tools.generate import Traffic, generate
-from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, diff, normalise
 from tests.integration.procs import REPO, Proc, cli, start_worker
 from tests.oracle import HOUR, Oracle, iso_key, start_of, to_ms

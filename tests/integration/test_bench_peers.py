@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
+from processor.admin.produce import produce
+from processor.admin.topic_reader import latest, read_to_end
+from processor.dev.generate import Live, Traffic, generate, generate_live
 from processor.settings import Settings
-from processor.tools.generate import Live, Traffic, generate, generate_live
-from processor.tools.produce import produce
-from processor.tools.topic_reader import latest, read_to_end
 from tests.benchmarks.bench import quix_python
 from tests.benchmarks.common import result_of
 from tests.integration.procs import REPO, cli

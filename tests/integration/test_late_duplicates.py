@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from processor.admin.produce import produce
 from processor.settings import Settings
-from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, diff, expected, wait_equal
 from tests.integration.procs import cli, start_worker
 from tests.integration.test_api import get_json, scrape

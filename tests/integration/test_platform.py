@@ -12,9 +12,9 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from rocksdict import AccessType, Rdict
 
+from processor.admin.topics import load_specs
+from processor.dev import localbroker
 from processor.settings import Settings
-from processor.tools import localbroker
-from processor.tools.topics import load_specs
 from tests.integration.procs import cli, free_port, start_worker, wait_for
 
 pytestmark = pytest.mark.integration

@@ -21,9 +21,9 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from processor.admin.produce import Message, produce
+from processor.dev.generate import Traffic, generate
 from processor.settings import Settings
-from processor.tools.generate import Message, Traffic, generate
-from processor.tools.produce import produce
 from tests.faults.harness import input_lags
 from tests.integration.outputs import TopicState, diff, expected, wait_equal
 from tests.integration.procs import Proc, cli, start_worker, wait_for

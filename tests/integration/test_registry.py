@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from processor.admin import registry as registry_io
+from processor.admin.produce import produce
+from processor.dev.generate import Traffic, generate
 from processor.errors import EXIT_INPUT
 from processor.settings import Settings
-from processor.tools import registry_io
-from processor.tools.generate import Traffic, generate
-from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, diff
 from tests.integration.procs import cli, start_worker
 from tests.oracle import Oracle, to_ms

@@ -11,9 +11,9 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from processor.admin.produce import produce
+from processor.dev.generate import Traffic, generate
 from processor.settings import Settings
-from processor.tools.generate import Traffic, generate
-from processor.tools.produce import produce
 from tests.integration.outputs import diff
 from tests.integration.procs import REPO, cli
 from tests.oracle import Oracle, file_arrivals, to_ms
@@ -33,7 +33,7 @@ def end_offsets(settings: Settings, topics: list[str]) -> dict[tuple[str, int], 
 
 
 def latest_values(settings: Settings, name: str) -> list[dict[str, object]]:
-    from processor.tools.topic_reader import read_to_end
+    from processor.admin.topic_reader import read_to_end
 
     return [v for _, v in read_to_end(settings, [name])[name] if v is not None]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from processor.admin.produce import produce
+from processor.dev import broker_files
+from processor.dev.generate import Traffic, generate
 from processor.settings import Settings
-from processor.tools import broker_files
-from processor.tools.generate import Traffic, generate
-from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, wait_equal
 from tests.integration.procs import cli, start_worker
 from tests.oracle import Oracle

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from processor.admin.produce import produce
+from processor.dev.generate import Traffic, generate
 from processor.settings import Settings
-from processor.tools.generate import Traffic, generate
-from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, normalise, wait_equal
 from tests.integration.procs import cli, free_port, start_worker, wait_for
 from tests.oracle import Oracle

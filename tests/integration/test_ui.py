@@ -16,9 +16,9 @@ import orjson
 import pytest
 import yaml
 
+from processor.admin.produce import Message, produce
+from processor.dev.generate import Traffic, generate
 from processor.settings import Settings
-from processor.tools.generate import Message, Traffic, generate
-from processor.tools.produce import produce
 from tests.integration.outputs import TopicState, normalise, wait_equal
 from tests.integration.procs import Proc, cli, free_port, start_worker
 from tests.oracle import Oracle, to_ms

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "processor"
-LAYERS = ("domain", "io", "engine", "ops", "runtime", "tools")
+LAYERS = ("domain", "io", "engine", "ops", "admin", "runtime", "collector", "dev",
+          "investigate", "cli")
 SOFT_BOUND = 400
 WHY = "# one concept past 400 lines:"  # and the reason, in a module's first 40 lines
 
@@ -34,5 +35,6 @@ def test_a_module_past_the_soft_bound_says_why_it_is_one_concept() -> None:
 
 
 def test_every_module_is_in_a_layer() -> None:
-    loose = {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py", "settings.py"}
+    loose = {p.name for p in PACKAGE.glob("*.py")} - {"__init__.py", "settings.py",
+                                                      "errors.py"}
     assert not loose, f"put these in a layer package: {sorted(loose)}"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from processor.cli.args import build_parser
+from processor.cli.main import _settings
+from processor.dev import settings_doc
 from processor.settings import Settings, SettingsError, declared
-from processor.tools import settings_doc
-from processor.tools.cli import _settings
-from processor.tools.cli_args import build_parser
 
 
 def from_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
@@ -108,7 +108,7 @@ def test_settings_round_trip_through_the_environment(monkeypatch: pytest.MonkeyP
 
 
 def test_the_settings_table_in_the_docs_is_the_declarations() -> None:
-    """Fails when a setting changes and ``python -m processor.tools.settings_doc`` was not
+    """Fails when a setting changes and ``python -m processor.dev.settings_doc`` was not
     run: the table in docs/operations.md is made from processor/settings.py."""
     text = settings_doc.DOC.read_text()
     start, end = settings_doc.current(text)

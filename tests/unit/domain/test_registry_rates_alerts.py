@@ -135,7 +135,7 @@ def test_short_call_alert_has_hysteresis() -> None:
 def test_the_example_registry_file_is_valid() -> None:
     from pathlib import Path
 
-    from processor.tools.registry_io import load_file
+    from processor.admin.registry import load_file
 
     example = Path(__file__).resolve().parents[3] / "deploy" / "registry" / "example.yaml"
     profiles = load_file(example)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from processor import errors
-from processor.tools import cli
+from processor.cli import main as cli
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
@@ -55,7 +55,7 @@ def test_a_refused_registry_file_lists_every_problem(capsys: pytest.CaptureFixtu
 def test_a_broker_that_does_not_answer(capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CARRIERWATCH_BROKER", "kafka://127.0.0.1:1")
-    monkeypatch.setattr("processor.tools.topics.observe.__defaults__", (2.0,))
+    monkeypatch.setattr("processor.admin.topics.observe.__defaults__", (2.0,))
     code, err = run(capsys, "topics", "check")
     assert code == errors.EXIT_BROKER
     assert len(err) == 1
@@ -64,14 +64,14 @@ def test_a_broker_that_does_not_answer(capsys: pytest.CaptureFixture[str],
 
 
 def test_every_error_class_has_the_one_root() -> None:
+    from processor.admin.registry import RegistryFileError
+    from processor.admin.topics import TopicsError
+    from processor.cli.client import ApiError
+    from processor.dev.broker_files import BrokerError
+    from processor.investigate.recorded import ReplayError
     from processor.io.codec import Invalid
     from processor.io.hep import Refused
     from processor.ops.api import BadRequest
-    from processor.tools.broker_files import BrokerError
-    from processor.tools.client import ApiError
-    from processor.tools.recorded import ReplayError
-    from processor.tools.registry_io import RegistryFileError
-    from processor.tools.topics import TopicsError
 
     for cls in (Invalid, Refused, BadRequest, BrokerError, ApiError, ReplayError,
                 RegistryFileError, TopicsError, errors.SettingsError, errors.UnknownCarrier):

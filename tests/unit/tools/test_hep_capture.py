@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
+from processor.collector.hep import Collector
 from processor.domain.signalling import AddressBook
 from processor.io.hep import parse_hep, parse_sip
-from processor.tools.ingest_hep import Collector
 
 CAPTURE = Path(__file__).parents[2] / "data" / "kamailio-3-calls.hep"
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 import orjson
 
-from processor.tools.generate import Live, dialling_prefixes, generate_live, live_registry
+from processor.dev.generate import Live, dialling_prefixes, generate_live, live_registry
 
 T0 = 1_763_510_400_000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from processor.tools.progress import Progress
+from processor.admin.progress import Progress
 
 
 class Clock:

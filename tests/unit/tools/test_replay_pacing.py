@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from processor.investigate.recorded import Pacer, ReplayError
+from processor.investigate.replay import isolated
 from processor.settings import Settings
-from processor.tools.recorded import Pacer, ReplayError
-from processor.tools.replay import isolated
 
 
 class FakeClock:

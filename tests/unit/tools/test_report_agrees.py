@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from processor.domain.windows import HOUR_MS, iso
 from processor.engine.profiles import default_policy
+from processor.investigate.report import streak_timeline
 from processor.io import names
 from processor.settings import Settings
-from processor.tools.report import streak_timeline
 from tests.harness import T0, Harness, Msg
 
 DAYS = 9  # hour windows are kept 7 days: the first ones expire during the streak

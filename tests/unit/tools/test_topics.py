@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from processor.admin.topics import ObservedTopic, compare, load_specs
 from processor.settings import Settings
-from processor.tools.topics import ObservedTopic, compare, load_specs
 
 CONTRACT_TOPICS = {
     "sip.responses", "sip.responses.dlq", "carrier.registry", "carrier.consecutive-failures",

@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from processor.cli.args import build_parser
 from processor.errors import EXIT_FAIL, CarrierwatchError, UsageError
 from processor.settings import Settings, declared
-from processor.tools.cli_args import build_parser
 
 EXIT_OK = 0
 
@@ -21,7 +21,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools import localbroker
+    from processor.dev import localbroker
 
     if args.action == "start":
         st = localbroker.start(settings)
@@ -37,7 +37,7 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools import topics
+    from processor.admin import topics
 
     if args.action == "create":
         created = topics.create(settings)
@@ -57,7 +57,7 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools import topics
+    from processor.admin import topics
 
     problems = topics.check_settled(settings)
     if problems:
@@ -77,8 +77,8 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     import time
     from datetime import datetime
 
-    from processor.tools.generate import Traffic, generate
-    from processor.tools.produce import produce
+    from processor.admin.produce import produce
+    from processor.dev.generate import Traffic, generate
 
     rate = None if args.rate == "max" else float(args.rate)
     if rate is not None and rate <= 0:
@@ -100,7 +100,7 @@ def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools.tail import tail
+    from processor.cli.tail import tail
 
     tail(settings, args.topic, from_beginning=args.from_beginning, limit=args.max,
          idle_exit_s=args.idle_exit)
@@ -110,7 +110,7 @@ def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from urllib.parse import quote
 
-    from processor.tools import client
+    from processor.cli import client
 
     base = args.api or settings.web_url
     path = f"/carriers/{quote(args.carrier, safe='')}"
@@ -128,8 +128,8 @@ def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 def _replay_source(args: argparse.Namespace, settings: Settings,
                    ) -> tuple[Callable[[], Any], int | None]:
+    from processor.investigate import recorded
     from processor.io import codec
-    from processor.tools import recorded
 
     if args.from_topic:
         if not args.since or not args.until:
@@ -152,7 +152,7 @@ def _replay_source(args: argparse.Namespace, settings: Settings,
 
 
 def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools import replay, report
+    from processor.investigate import replay, report
 
     if args.cleanup:
         replay.cleanup(settings, args.cleanup)
@@ -175,7 +175,7 @@ def _cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools import registry_io
+    from processor.admin import registry as registry_io
 
     profiles = registry_io.load_file(args.file)
     if args.dry_run:
@@ -189,7 +189,7 @@ def _cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_ingest(_args: argparse.Namespace, settings: Settings) -> int:
-    from processor.tools import ingest_hep
+    from processor.collector import hep as ingest_hep
 
     return ingest_hep.run(settings)
 

@@ -17,19 +17,19 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from processor.admin.progress import Progress
 from processor.domain.windows import parse_iso_ms
-from processor.io import names
-from processor.io.connection import client_config
-from processor.settings import Settings
-from processor.tools.progress import Progress
-from processor.tools.recorded import (
+from processor.investigate.recorded import (
     FileScan,
     Pacer,
     Recorded,
     ReplayError,
     messages,
 )
-from processor.tools.report import Report, streak_timeline
+from processor.investigate.report import Report, streak_timeline
+from processor.io import names
+from processor.io.connection import client_config
+from processor.settings import Settings
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -55,8 +55,8 @@ def run(settings: Settings, name: str, source: Source, *, carriers: set[str] | N
     """Replay ``source`` through an isolated worker and build the report once it drained.
 
     ``source`` is called twice: once to send, once to rebuild the streak timeline."""
-    from processor.tools import topics
-    from processor.tools.produce import produce
+    from processor.admin import topics
+    from processor.admin.produce import produce
 
     inv = isolated(settings, name)
     topics.create(inv)
@@ -87,7 +87,7 @@ def _start_worker(inv: Settings, out: TextIO) -> subprocess.Popen[bytes]:
     print(f"replay: isolated worker (group {inv.app_id}, topics {inv.topic_prefix}.*), "
           f"log {log_path}", file=out)
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "processor.tools.cli", "worker"], env=env,
+        return subprocess.Popen([sys.executable, "-m", "processor.cli.main", "worker"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
@@ -102,7 +102,7 @@ def _free_port() -> int:
 def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], sent: int, out: TextIO,
                   timeout_s: float = 3600.0) -> None:
     """Until the worker committed every message sent and every event it routed."""
-    from processor.tools.topic_reader import Drain
+    from processor.admin.topic_reader import Drain
 
     deadline = time.monotonic() + timeout_s
     shown = Progress("processed", sent, out)
@@ -127,8 +127,8 @@ def _wait_drained(inv: Settings, worker: subprocess.Popen[bytes], sent: int, out
 
 def _report(inv: Settings, name: str, source: Source, *, carriers: set[str] | None,
             scan: FileScan, min_streak: int) -> Report:
+    from processor.admin.topic_reader import latest, read_to_end
     from processor.engine.profiles import default_policy
-    from processor.tools.topic_reader import latest, read_to_end
 
     outputs = read_to_end(inv, [names.CONSECUTIVE, names.CONSISTENCY, names.SUMMARY["hour"],
                                 names.SUMMARY["day"], names.ALERTS])

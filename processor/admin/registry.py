@@ -54,7 +54,7 @@ def load_file(path: Path) -> dict[str, Profile]:
 def current_keys(settings: Settings, timeout_s: float = 30.0) -> dict[str, Any]:
     """The registry topic's compacted state: carrier_id -> latest profile (tombstones
     dropped)."""
-    from processor.tools.topic_reader import latest, read_to_end
+    from processor.admin.topic_reader import latest, read_to_end
 
     name = "carrier.registry"
     return latest(read_to_end(settings, [name], timeout_s)[name])
@@ -64,7 +64,7 @@ def publish(settings: Settings, profiles: dict[str, Profile]) -> tuple[int, list
     """Make the topic equal to ``profiles``; returns (profiles written, carriers removed)."""
     from confluent_kafka import Producer
 
-    from processor.tools.produce import producer_config
+    from processor.admin.produce import producer_config
 
     topic = settings.topic(names.REGISTRY)
     existing = current_keys(settings)

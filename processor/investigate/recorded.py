@@ -16,12 +16,12 @@ from typing import IO
 import orjson
 from confluent_kafka import KafkaError
 
+from processor.admin.produce import Message
 from processor.domain.events import SipEvent
 from processor.errors import BadInputFile
 from processor.io import codec
 from processor.io.connection import client_config
 from processor.settings import Settings
-from processor.tools.generate import Message
 
 
 class ReplayError(BadInputFile):

@@ -154,7 +154,7 @@ def listen_address(text: str) -> tuple[str, int]:
 
 
 def address_book(settings: Settings) -> AddressBook:
-    from processor.tools.registry_io import current_keys
+    from processor.admin.registry import current_keys
 
     docs = current_keys(settings)
     return AddressBook.of({cid: doc.get("signalling", []) for cid, doc in docs.items()
@@ -165,7 +165,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> Collector:
     """Run the collector until ``stop`` is set; returns it (with its counts)."""
     from confluent_kafka import Producer
 
-    from processor.tools.produce import producer_config
+    from processor.admin.produce import producer_config
 
     producer = Producer(producer_config(settings))
     topic = settings.topic(names.INPUT)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from processor.admin.produce import Message
+
 REASONS = {
     180: "Ringing", 183: "Session Progress", 200: "OK", 302: "Moved Temporarily",
     404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavailable",
@@ -31,18 +33,6 @@ PROFILES: dict[str, dict[int, int]] = {
     "dead-route": {503: 1},
 }
 PROFILE_WEIGHTS = {"healthy": 60, "no-404": 12, "fas": 8, "busy-mix": 15, "dead-route": 5}
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    key: bytes | None
-    value: bytes
-    valid: bool
-    carrier_id: str | None
-    duplicate: bool = False  # a producer re-send of an earlier valid message
-    # When it arrives (epoch ms): sent as the record's timestamp, or in the replay's
-    # arrival header; None: when it is produced.
-    arrival_ms: int | None = None
 
 
 @dataclass(frozen=True)

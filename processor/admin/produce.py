@@ -1,17 +1,30 @@
-"""Producing generated traffic to Kafka, paced or as fast as possible."""
+"""Producing records to Kafka (generated traffic, replays, the registry), paced or as fast
+as possible."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TextIO
 
+from processor.admin.progress import Progress
 from processor.errors import BrokerUnreachable
 from processor.io.connection import client_config
 from processor.settings import Settings
-from processor.tools.generate import Message
-from processor.tools.progress import Progress
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    key: bytes | None
+    value: bytes
+    valid: bool
+    carrier_id: str | None
+    duplicate: bool = False  # a producer re-send of an earlier valid message
+    # When it arrives (epoch ms): sent as the record's timestamp, or in the replay's
+    # arrival header; None: when it is produced.
+    arrival_ms: int | None = None
 
 
 def producer_config(target: str | Settings) -> dict[str, object]:

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from processor.settings import Settings
-from processor.tools.broker_files import (
+from processor.dev.broker_files import (
     KAFKA_DEPLOY_DIR,
     BrokerError,
     broker_paths,
@@ -31,6 +30,7 @@ from processor.tools.broker_files import (
     scram_users,
     secure_config,
 )
+from processor.settings import Settings
 
 
 @dataclass(frozen=True)
