@@ -189,24 +189,24 @@ class HepCounts:
     timed_out: int
 
 
+def _by_label(name: str, help_text: str, label: str, counts: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(name, help_text, labels=[label])
+    for value, n in sorted(counts.items()):
+        family.add_metric([value], n)
+    return family
+
+
 def hep_families(c: HepCounts) -> Iterator[Metric]:
     yield CounterMetricFamily("carrierwatch_hep_packets_total", "HEP packets received",
                               value=c.packets)
     yield CounterMetricFamily("carrierwatch_hep_sip_messages_total", "SIP messages parsed",
                               value=c.sip)
-    refused = CounterMetricFamily("carrierwatch_hep_refused_total", "packets refused, by kind",
-                                  labels=["kind"])
-    for kind, n in sorted(c.refused.items()):
-        refused.add_metric([kind], n)
-    yield refused
+    yield _by_label("carrierwatch_hep_refused_total", "packets refused, by kind", "kind",
+                    c.refused)
     yield CounterMetricFamily("carrierwatch_hep_events_total", "events produced",
                               value=c.events)
-    unmapped = CounterMetricFamily("carrierwatch_hep_unmapped_total",
-                                   "replies from an address no carrier lists",
-                                   labels=["address"])
-    for address, n in sorted(c.unmapped.items()):
-        unmapped.add_metric([address], n)
-    yield unmapped
+    yield _by_label("carrierwatch_hep_unmapped_total",
+                    "replies from an address no carrier lists", "address", c.unmapped)
     yield GaugeMetricFamily("carrierwatch_hep_open_calls", "calls in progress",
                             value=c.open_calls)
     yield CounterMetricFamily("carrierwatch_hep_shed_calls_total",

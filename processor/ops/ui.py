@@ -3,7 +3,7 @@
 The pages hold no data: their script reads the worker's JSON API (which checks the token
 and forwards a carrier to its owner) and fills every figure with ``textContent``, so user
 data (carrier ids, names, reasons) is never read as HTML. No build step, no CDN: the files
-in ``ui_assets/`` are served as they are.
+in ``ui_assets/`` are served as they are, each page being ``shell.html`` around its part.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-PAGES = {"index": "index.html", "carrier": "carrier.html"}
-ASSETS = {"ui.js": "text/javascript; charset=utf-8", "ui.css": "text/css; charset=utf-8",
-          "index.html": "text/html; charset=utf-8", "carrier.html": "text/html; charset=utf-8"}
+# page -> (its title, the part of ``shell.html`` that is its own)
+PAGES = {"index": ("carriers", "index.part.html"), "carrier": ("carrier", "carrier.part.html")}
+ASSETS = {"ui.js": "text/javascript; charset=utf-8", "ui.css": "text/css; charset=utf-8"}
+HTML = "text/html; charset=utf-8"
 # The pages load only their own script and style: nothing inline, nothing from elsewhere.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
@@ -23,17 +24,23 @@ SECURITY_HEADERS = {
 }
 
 
+def _file(name: str) -> bytes:
+    return resources.files("processor.ops").joinpath("ui_assets", name).read_bytes()
+
+
 @cache
 def asset(name: str) -> tuple[bytes, str] | None:
     """(the file's bytes, its content type), or None for a name that is not an asset."""
     content_type = ASSETS.get(name)
     if content_type is None:
         return None
-    data = resources.files("processor.ops").joinpath("ui_assets", name).read_bytes()
-    return data, content_type
+    return _file(name), content_type
 
 
+@cache
 def page(which: str) -> tuple[bytes, str]:
-    found = asset(PAGES[which])
-    assert found is not None
-    return found
+    """A page: the one shell (head, header, sign-in form, script) around its own part."""
+    title, part = PAGES[which]
+    html = (_file("shell.html").decode().replace("{title}", title).replace("{page}", which)
+            .replace("{content}", _file(part).decode()))
+    return html.encode(), HTML

@@ -218,6 +218,7 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
         shown_alerts = {k: v for k, v in shown_alerts if k != "short-calls"}  # not modelled
         assert {k: to_ms(v) for k, v in shown_alerts.items()} == {
             k: at for k, at in firing.items() if at is not None}, cid
+        check_hours_chart(browser, oracle, cid, live[cid]["start"])
         calls = snapshot(browser, "#calls tbody tr")
         assert len(calls) == min(100, consistency[cid]["total_final"])
         assert calls == sorted(calls, key=lambda c: c["ts"], reverse=True)
@@ -226,6 +227,36 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
             browser.set_window_size(1280, 800)  # the laptop: still readable
             browser.save_screenshot(str(tmp / "ui-carrier-1280.png"))
             browser.set_window_size(1920, 1080)
+
+
+HOUR = 3_600_000
+SLOTS = """return Array.from(document.querySelectorAll('#hours-chart .slot')).map(
+  g => [Number(g.dataset.start), Number(g.dataset.attempts)])"""
+AXIS = """return Array.from(document.querySelectorAll(arguments[0])).map(t => t.textContent)"""
+
+
+def check_hours_chart(browser: Any, oracle: Oracle, cid: str, live_start: int) -> None:
+    """The per-hour chart is a time axis over the live window: 24 hours in order, an hour
+    without traffic shown as 0, values on both axes, a legend, and a bar's exact figures
+    once it has the focus."""
+    hours = oracle.carriers[cid].windows
+    want = [(live_start + i * HOUR, len(hours.get(("hour", live_start + i * HOUR), [])))
+            for i in range(24)]
+    assert [tuple(s) for s in browser.execute_script(SLOTS)] == want, cid
+    left = [int(t.replace(",", "")) for t in browser.execute_script(
+        AXIS, "#hours-chart text.axis.left")]
+    assert left[0] == 0
+    assert left[-1] >= max(n for _, n in want)
+    assert browser.execute_script(AXIS, "#hours-chart text.axis.right") == ["0 %", "50 %",
+                                                                            "100 %"]
+    legend = browser.execute_script(AXIS, "#hours-chart .legend")[0]
+    assert "attempts" in legend
+    assert "ASR" in legend
+    busiest = max(range(24), key=lambda i: want[i][1])
+    readout = browser.execute_script(
+        "const g = document.querySelectorAll('#hours-chart .slot')[arguments[0]]; g.focus();"
+        "return document.querySelector('#hours-chart .readout').textContent", busiest)
+    assert f"{want[busiest][1]:,} attempts" in readout, readout
 
 
 def test_a_hostile_name_is_shown_as_text(running: tuple[Settings, Oracle, Proc, Path],

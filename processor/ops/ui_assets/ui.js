@@ -73,40 +73,85 @@ function fail(err) {
   if (err.message !== "unauthorized") $("#error").textContent = "Could not refresh: " + err.message;
 }
 
-// A bar chart (SVG); bars: [{label, value, cls}], line: optional [0..1] values drawn over it.
-function chart(box, bars, line) {
-  const w = 640, h = 160, pad = 20;
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", `0 0 ${w} ${h + pad}`);
-  svg.setAttribute("width", "100%");
-  const max = Math.max(1, ...bars.map(b => b.value));
-  const bw = bars.length ? (w - pad) / bars.length : 0;
+function svgEl(tag, attrs, text) {
+  const n = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) n.setAttribute(k, v);
+  if (text !== undefined) n.textContent = text;
+  return n;
+}
+
+// A round top for the left axis: 1, 2 or 5 times a power of ten, at least ``v``.
+function niceMax(v) {
+  const p = 10 ** Math.floor(Math.log10(Math.max(1, v)));
+  return [1, 2, 5, 10].map(m => m * p).find(m => m >= v);
+}
+
+// A bar chart (SVG) with values on its axes, a legend and each bar's exact figures.
+// bars: [{value, tick, detail, cls, data}] (tick: the x label, "" for none; detail: the
+// figures in words, shown on hover or focus; data: data-* attributes); line: optional
+// [0..1 or null] per bar, drawn on a right axis in %; names: legend entries.
+function chart(box, bars, { line = null, barName = "", lineName = "" } = {}) {
+  const w = 640, h = 190, left = 46, right = line ? 42 : 10, top = 10, bottom = 26;
+  const ph = h - top - bottom, pw = w - left - right;
+  const svg = svgEl("svg", { viewBox: `0 0 ${w} ${h}`, width: "100%" });
+  const max = niceMax(Math.max(1, ...bars.map(b => b.value)));
+  for (const f of [0, 0.5, 1]) {
+    const y = top + ph * (1 - f);
+    svg.appendChild(svgEl("line", { x1: left, x2: w - right, y1: y, y2: y, class: "grid" }));
+    svg.appendChild(svgEl("text", { x: left - 6, y: y + 4, "text-anchor": "end",
+                                    class: "axis left" }, (max * f).toLocaleString("en")));
+    if (line) {
+      svg.appendChild(svgEl("text", { x: w - right + 6, y: y + 4, class: "axis right" },
+                            `${f * 100} %`));
+    }
+  }
+  const readout = document.createElement("p");
+  readout.className = "readout muted";
+  readout.setAttribute("aria-live", "polite");
+  const bw = pw / Math.max(1, bars.length);
   bars.forEach((b, i) => {
-    const bh = (h - pad) * b.value / max;
-    const r = document.createElementNS(SVG, "rect");
-    r.setAttribute("x", pad + i * bw + 1); r.setAttribute("y", h - bh);
-    r.setAttribute("width", Math.max(1, bw - 2)); r.setAttribute("height", bh);
-    r.setAttribute("class", b.cls || "bar");
-    const t = document.createElementNS(SVG, "title");
-    t.textContent = `${b.label}: ${b.value}`;
-    r.appendChild(t);
-    svg.appendChild(r);
-    if (bars.length <= 30) {
-      const l = document.createElementNS(SVG, "text");
-      l.setAttribute("x", pad + i * bw + bw / 2); l.setAttribute("y", h + 14);
-      l.setAttribute("text-anchor", "middle");
-      l.textContent = b.label;
-      svg.appendChild(l);
+    const bh = ph * b.value / max, x = left + i * bw;
+    const g = svgEl("g", { class: "slot", tabindex: "0", role: "img", "aria-label": b.detail });
+    Object.assign(g.dataset, b.data || {});
+    g.appendChild(svgEl("rect", { x: x, y: top, width: bw, height: ph, class: "hit" }));
+    g.appendChild(svgEl("rect", { x: x + 1, y: top + ph - bh, width: Math.max(1, bw - 2),
+                                  height: bh, class: b.cls || "bar" }));
+    g.appendChild(svgEl("title", {}, b.detail));
+    const show = () => { readout.textContent = b.detail; };
+    g.addEventListener("mouseenter", show);
+    g.addEventListener("focus", show);
+    svg.appendChild(g);
+    if (b.tick) {
+      svg.appendChild(svgEl("text", { x: x + bw / 2, y: h - 8, "text-anchor": "middle",
+                                      class: "axis x" }, b.tick));
     }
   });
-  if (line && line.length) {
-    const pts = line.map((v, i) => `${pad + i * bw + bw / 2},${h - (h - pad) * (v ?? 0)}`);
-    const p = document.createElementNS(SVG, "polyline");
-    p.setAttribute("points", pts.join(" "));
-    p.setAttribute("class", "line");
-    svg.appendChild(p);
+  if (line) {  // broken where there is no value (an hour without calls)
+    let run = [];
+    const flush = () => {
+      if (run.length) svg.appendChild(svgEl("polyline", { points: run.join(" "), class: "line" }));
+      run = [];
+    };
+    line.forEach((v, i) => {
+      if (v === null) { flush(); return; }
+      const x = left + i * bw + bw / 2, y = top + ph * (1 - v);
+      run.push(`${x},${y}`);
+      svg.appendChild(svgEl("circle", { cx: x, cy: y, r: 2.5, class: "dot" }));
+    });
+    flush();
   }
-  box.replaceChildren(svg);
+  const legend = document.createElement("p");
+  legend.className = "legend";
+  for (const [cls, name] of [["bar", barName], ["line", line ? lineName : ""]]) {
+    if (!name) continue;
+    const key = document.createElement("span");
+    key.className = "key " + cls;
+    const label = document.createElement("span");
+    label.textContent = name;
+    legend.append(key, label);
+  }
+  readout.textContent = "Hover over or focus a bar for its figures.";
+  box.replaceChildren(svg, legend, readout);
 }
 
 // ---- the carriers list ------------------------------------------------------------------
@@ -217,8 +262,10 @@ function renderStatus(doc) {
   $("#verdict-text").textContent = (VERDICTS[cc.verdict] || (() => ""))(cc.total_final);
   $("#consistency .verdict").className = "verdict " + cc.verdict;
   const codes = Object.entries(cc.codes).map(([code, n]) => ({
-    label: code, value: n, cls: code === "200" ? "bar ok" : code === "404" ? "bar notfound" : "bar" }));
-  chart($("#codes-chart"), codes);
+    value: n, tick: code, detail: `${code}: ${n.toLocaleString("en")} final responses`,
+    data: { code: code, count: n },
+    cls: code === "200" ? "bar ok" : code === "404" ? "bar notfound" : "bar" }));
+  chart($("#codes-chart"), codes, { barName: "final responses by code (left axis)" });
   const none = document.createElement("tr");
   const noneCell = cell("td", "none in the registry");
   noneCell.colSpan = 4;
@@ -259,10 +306,27 @@ function renderSummaries(doc) {
   }));
 }
 
-function renderHours(doc) {
-  const hours = doc.summaries.slice(-24);
-  chart($("#hours-chart"), hours.map(s => ({ label: s.start.slice(11, 13), value: s.attempts })),
-        hours.map(s => s.asr));
+// The live window's 24 hours on a time axis: an hour without traffic is an empty bar, not
+// a missing one. ``live``: the status's live window (its end is the carrier's clock).
+function renderHours(doc, live) {
+  const HOUR = 3600e3;
+  const byStart = new Map(doc.summaries.map(s => [Date.parse(s.start), s]));
+  const newest = Math.max(0, ...byStart.keys());
+  const end = live && live.end ? Date.parse(live.end) : newest + HOUR;
+  const bars = [], asr = [];
+  for (let i = 0; i < 24; i++) {
+    const t = end - (24 - i) * HOUR, s = byStart.get(t), when = new Date(t);
+    const hh = String(when.getUTCHours()).padStart(2, "0");
+    const attempts = s ? s.attempts : 0, ratio = s && s.asr !== null ? s.asr : null;
+    const day = when.toISOString().slice(0, 10);
+    bars.push({ value: attempts, tick: i % 3 === 0 ? `${hh}:00` : "",
+                data: { start: t, attempts: attempts, asr: ratio === null ? "" : ratio },
+                detail: `${day} ${hh}:00 UTC: ${attempts.toLocaleString("en")} attempts, ASR ` +
+                        (ratio === null ? "none" : `${(ratio * 100).toFixed(1)} %`) });
+    asr.push(ratio);
+  }
+  chart($("#hours-chart"), bars, { line: asr, barName: "attempts (left axis)",
+                                   lineName: "ASR in % (right axis)" });
 }
 
 function renderCalls() {
@@ -297,7 +361,7 @@ async function refreshCarrier() {
     $("#content").hidden = false;
     renderStatus(status);
     renderSummaries(summary);
-    renderHours(hours);
+    renderHours(hours, status.live);
     page.calls = calls.calls;
     renderCalls();
     document.title = `carrierwatch · ${status.name || status.carrier_id}`;
