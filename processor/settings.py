@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     short_call_min_answered: int = setting(
         20, "answered calls in the live window before the short-call alert may fire",
         group="processing", ge=1)
+    destinations_top: int = setting(
+        20, "destination groups shown per carrier and window, busiest first; the rest are "
+        "summed as `other`", group="processing", ge=1, le=1000)
 
     # -- HEP collector ------------------------------------------------------------------
     hep_listen: str = setting(

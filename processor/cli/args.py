@@ -75,14 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, text in (("status", "a carrier's counter, 404 verdict and live figures"),
                        ("summary", "a carrier's window summaries"),
+                       ("destinations", "a carrier's quality per destination group"),
                        ("latest-calls", "a carrier's latest final responses, newest first")):
         q = sub.add_parser(name, parents=[common], help=text)
         q.add_argument("carrier")
         q.add_argument("--format", choices=["table", "csv", "json"], default="table")
         q.add_argument("--api", default=None,
                        help="worker URL (default http://CARRIERWATCH_WEB_BIND:WEB_PORT)")
-        if name == "summary":
-            q.add_argument("--window", choices=["hour", "day", "month", "live"], default="day")
+        if name in ("summary", "destinations"):
+            q.add_argument("--window", choices=["hour", "day", "month", "live"],
+                           default="day" if name == "summary" else "live")
             q.add_argument("--from", dest="since", help="RFC 3339 or epoch ms (inclusive)")
             q.add_argument("--to", dest="until", help="RFC 3339 or epoch ms (exclusive)")
         if name == "latest-calls":

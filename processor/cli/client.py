@@ -63,6 +63,8 @@ def show(kind: str, doc: Any, fmt: str, out: TextIO = sys.stdout) -> None:
         rows, cols = [status_row(doc)], STATUS_COLUMNS
     elif kind == "summary":
         rows, cols = doc["summaries"], formats.SUMMARY_COLUMNS
+    elif kind == "destinations":
+        rows, cols = doc["destinations"], formats.DESTINATION_COLUMNS
     else:
         rows, cols = doc["calls"], formats.LATEST_COLUMNS
     out.write(formats.to_csv(rows, cols) if fmt == "csv" else formats.to_table(rows, cols))

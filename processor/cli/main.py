@@ -115,8 +115,8 @@ def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     base = args.api or settings.web_url
     path = f"/carriers/{quote(args.carrier, safe='')}"
     params: dict[str, str | None] = {}
-    if args.command == "summary":
-        path += "/summary"
+    if args.command in ("summary", "destinations"):
+        path += f"/{args.command}"
         params = {"window": args.window, "from": args.since, "to": args.until}
     elif args.command == "latest-calls":
         path += "/latest-calls"
@@ -215,6 +215,7 @@ def _run(args: argparse.Namespace) -> int:
         "broker": _cmd_broker, "topics": _cmd_topics, "worker": _cmd_worker,
         "generate": _cmd_generate, "registry": _cmd_registry, "tail": _cmd_tail,
         "status": _cmd_query, "summary": _cmd_query, "latest-calls": _cmd_query,
+        "destinations": _cmd_query,
         "replay": _cmd_replay, "ingest": _cmd_ingest,
     }
     return handlers[args.command](args, settings)

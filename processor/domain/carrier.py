@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from processor.domain import alerts, dedup, identities, live
+from processor.domain import alerts, dedup, destinations, identities, live
 from processor.domain.alerts import Alert
 from processor.domain.codes import Outcome, classify
 from processor.domain.consecutive import step
 from processor.domain.consistency import verdict
 from processor.domain.events import Sourced
 from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
-from processor.domain.rates import cost_micros
+from processor.domain.rates import Rate, cost_micros
 from processor.domain.summary import Stats
 from processor.domain.windows import (
     HOUR_MS,
@@ -197,9 +197,7 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
     ``count=False`` only moves the windows' offset watermarks (a duplicate)."""
     ev, src, off = s.event, s.source, s.offset
     failed = classify(ev.code, policy.failures) is Outcome.FAILURE
-    rate = None
-    if 200 <= ev.code < 300 and ev.duration_ms is not None:
-        rate = policy.rates.match(ev.destination)
+    rate, cost, group = _priced(ev.code, ev.duration_ms, ev.destination, policy)
     late = False
     starts = starts_of_hour(ev.ts_ms // HOUR_MS)
     oldest = oldest_starts(now_ms // HOUR_MS, policy.retention)
@@ -221,12 +219,27 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
         else:
             if count:
                 w.stats.add(ev.code, failed, ev.duration_ms, ev.pdd_ms)
-                if rate is not None and ev.duration_ms is not None:
-                    w.stats.add_cost(cost_micros(ev.duration_ms, rate), rate.currency)
+                if cost is not None and rate is not None:
+                    w.stats.add_cost(cost, rate.currency)
+                row = w.dests.get(group)
+                if row is None:
+                    row = w.dests[group] = destinations.new_row()
+                destinations.add(row, ev.code, ev.duration_ms, ev.pdd_ms, cost)
             w.applied[src] = off
             w.updated_ms = wall_ms
             res.windows[wid] = w
     return late
+
+
+def _priced(code: int, duration_ms: int | None, destination: str | None,
+            policy: Policy) -> tuple[Rate | None, int | None, str]:
+    """The rate that matches a final response's destination, the call's cost (answered,
+    with a duration and a rate) and its destination group."""
+    rate = policy.rates.match(destination)
+    cost = None
+    if rate is not None and duration_ms is not None and 200 <= code < 300:
+        cost = cost_micros(duration_ms, rate)
+    return rate, cost, destinations.group_of(destination, rate)
 
 
 def _to_windows(pending: Pending, s: Sourced, *, fresh: bool, now_ms: int,
@@ -277,10 +290,13 @@ class Pending:
         code = ev.code
         h.stats.add(code, classify(code, policy.failures) is Outcome.FAILURE, ev.duration_ms,
                     ev.pdd_ms)
-        if 200 <= code < 300 and ev.duration_ms is not None:
-            rate = policy.rates.match(ev.destination)
-            if rate is not None:
-                h.stats.add_cost(cost_micros(ev.duration_ms, rate), rate.currency)
+        rate, cost, group = _priced(code, ev.duration_ms, ev.destination, policy)
+        if cost is not None and rate is not None:
+            h.stats.add_cost(cost, rate.currency)
+        row = h.dests.get(group)
+        if row is None:
+            row = h.dests[group] = destinations.new_row()
+        destinations.add(row, code, ev.duration_ms, ev.pdd_ms, cost)
         h.applied[src] = off
         return True
 
@@ -304,6 +320,7 @@ class Pending:
                         cur.windows[wid[0]].append(wid[1])
                 currency = w.stats.currency
                 w.stats.merge(h.stats)
+                destinations.merge(w.dests, h.dests)
                 w.stats.currency = h.stats.currency or currency  # the newest, as add_cost
                 for src, off in h.applied.items():
                     if off > w.applied.get(src, -1):
@@ -314,11 +331,12 @@ class Pending:
 
 
 class _Hour:
-    __slots__ = ("applied", "bounds", "starts", "stats")
+    __slots__ = ("applied", "bounds", "dests", "starts", "stats")
 
     def __init__(self, starts: tuple[int, int, int]) -> None:
         self.starts = starts
         self.stats = Stats()
+        self.dests: dict[str, destinations.Row] = {}
         self.applied: dict[str, int] = {}  # source -> newest offset summed
         self.bounds: dict[str, int] = {}  # source -> the windows' highest watermark, at first
 

@@ -33,6 +33,7 @@ class Policy:
     dedup_inline: int = dedup.INLINE_IDENTITIES  # identities in the record's tail, at most
     counted_once: bool = True  # False (benchmarks only): no dedup, no offset watermarks
     rates: RateCard = field(default_factory=lambda: RateCard(()))
+    destinations_top: int = 20  # groups shown per window; the rest summed as "other"
     short_calls: ShortCallRule = field(default_factory=ShortCallRule)
 
 
@@ -108,16 +109,22 @@ class WindowState:
     stats: Stats = field(default_factory=Stats)
     applied: dict[str, int] = field(default_factory=dict)
     updated_ms: int = 0
+    # destination group -> its counters (domain/destinations.py); empty in windows written
+    # before groups were kept
+    dests: dict[str, list[int]] = field(default_factory=dict)
 
     def copy(self) -> WindowState:
-        return WindowState(self.stats.copy(), dict(self.applied), self.updated_ms)
+        return WindowState(self.stats.copy(), dict(self.applied), self.updated_ms,
+                           {g: list(r) for g, r in self.dests.items()})
 
     def to_json(self) -> dict[str, Any]:
-        return {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms}
+        return {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms,
+                "g": self.dests}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> WindowState:
-        return cls(Stats.from_json(d["s"]), dict(d["ap"]), d["u"])
+        return cls(Stats.from_json(d["s"]), dict(d["ap"]), d["u"],
+                   {g: list(r) for g, r in d.get("g", {}).items()})
 
 
 @dataclass(slots=True)

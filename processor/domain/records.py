@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from processor.domain import destinations
 from processor.domain.alerts import Alert
 from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy
@@ -73,6 +74,23 @@ def live(carrier_id: str, now_ms: int, hours: Iterable[Stats], updated_ms: int) 
     rec["window"] = "live"
     rec["end"] = bound_iso(end)
     return rec
+
+
+def destination_groups(carrier_id: str, kind: str, start_ms: int, end_ms: int,
+                       groups: Mapping[str, destinations.Row], *, currency: str | None,
+                       top: int, updated_ms: int) -> dict[str, Any]:
+    """A window's quality per destination group (``carrier.destinations``): the busiest
+    ``top`` groups, then ``other`` with the rest (``other_groups``: how many it folds)."""
+    shown, folded = destinations.busiest(groups, top)
+    return {
+        "carrier_id": carrier_id,
+        "window": kind,
+        "start": bound_iso(start_ms),
+        "end": bound_iso(end_ms),
+        "destinations": [destinations.figures(g, row, currency) for g, row in shown],
+        "other_groups": folded,
+        "updated_at": stamp_iso(updated_ms),
+    }
 
 
 def alert(carrier_id: str, a: Alert, contacts: list[dict[str, str | None]],

@@ -87,4 +87,5 @@ def default_policy(settings: Settings) -> Policy:
         short_calls=ShortCallRule(settings.short_call_alert_share,
                                   settings.short_call_resolve_share,
                                   settings.short_call_min_answered),
+        destinations_top=settings.destinations_top,
     )

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from processor.domain import records
+from processor.domain import destinations, records
 from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.summary import Stats, total
-from processor.domain.windows import live_hours, window_start
+from processor.domain.windows import HOUR_MS, LIVE_HOURS, live_hours, window_end, window_start
 from processor.engine.state import Store
 from processor.io import names
 from processor.io.names import window_key
@@ -37,6 +37,16 @@ class Dirty:
         return bool(self.carriers or self.windows or self.tombstones)
 
 
+@dataclass
+class DirtyGroups:
+    """What changed since the last flush, for ``carrier.destinations``: its records (a
+    window's dozens of groups) are built once per flush, not at every early publish."""
+
+    carriers: dict[str, int] = field(default_factory=dict)  # their live groups
+    windows: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    tombstones: set[tuple[str, str, int]] = field(default_factory=set)
+
+
 class Publisher:
     """Collects what the carrier steps changed and sends the records it touches."""
 
@@ -44,8 +54,13 @@ class Publisher:
                  carriers: Store[CarrierState], windows: Store[WindowState],
                  policy_for: Callable[[str], Policy],
                  now_for: Callable[[CarrierState], int | None], *,
-                 wall_ms: Callable[[], int]) -> None:
+                 wall_ms: Callable[[], int],
+                 live_groups: Callable[[str, tuple[tuple[str, int, int], ...]], None]
+                 = lambda _c, _g: None) -> None:
+        """``live_groups``: told each carrier's busiest live groups (group, attempts,
+        answered) when they are published (the view, for ``/metrics``)."""
         self._send = send  # (contract topic name, key, value or None for a tombstone)
+        self._live_groups_to = live_groups
         self._carriers = carriers
         self._windows = windows
         self._policy_for = policy_for
@@ -57,6 +72,9 @@ class Publisher:
         # that plus the current hour, instead of 24 hours merged for every batch. Dropped
         # when one of those hours is written (a late event) and when partitions move.
         self._closed: dict[str, tuple[int, Stats]] = {}
+        self.groups = DirtyGroups()
+        # carrier -> (its current hour, the 23 hours before it: their groups summed)
+        self._closed_groups: dict[str, tuple[int, dict[str, destinations.Row]]] = {}
 
     def mark(self, carrier_id: str, partition: int, windows: Iterable[tuple[str, int]] = (),
              expired: Iterable[tuple[str, int]] = (), *, state: CarrierState | None = None,
@@ -72,11 +90,15 @@ class Publisher:
                 closed = self._closed.get(carrier_id)
                 if closed is not None and start != closed[0]:
                     del self._closed[carrier_id]
+                closed_groups = self._closed_groups.get(carrier_id)
+                if closed_groups is not None and start != closed_groups[0]:
+                    del self._closed_groups[carrier_id]
         for kind, start in windows:
             self.dirty.windows[(carrier_id, kind, start)] = partition
         for kind, start in expired:
             if kind == "hour":
                 self._closed.pop(carrier_id, None)
+                self._closed_groups.pop(carrier_id, None)
             self.dirty.tombstones.add((carrier_id, kind, start))
             self.dirty.windows.pop((carrier_id, kind, start), None)
             self.dirty.window_states.pop((carrier_id, kind, start), None)
@@ -84,17 +106,29 @@ class Publisher:
     def forget(self) -> None:
         """Partitions changed hands: what was summed may have changed elsewhere since."""
         self._closed.clear()
+        self._closed_groups.clear()
 
     def discard(self) -> None:
         """What was marked is processed again (the cache was discarded)."""
         self.dirty = Dirty()
+        self.groups = DirtyGroups()
         self.forget()
 
-    def publish(self) -> int:
-        """Send every marked record; returns how many were sent."""
+    def publish(self, *, flush: bool = True) -> int:
+        """Send every marked record; returns how many were sent. The destination groups'
+        records wait for the ``flush`` (they are not sent early)."""
         dirty, self.dirty = self.dirty, Dirty()
         wall = self._wall_ms()
-        sent = 0
+        groups = self.groups
+        groups.carriers.update(dirty.carriers)
+        for t in dirty.tombstones:
+            groups.windows.pop(t, None)
+        groups.tombstones.update(dirty.tombstones)
+        groups.tombstones.difference_update(dirty.windows)  # written again since
+        groups.windows.update(dirty.windows)
+        sent = self._group_records(groups, dirty, wall) if flush else 0
+        if flush:
+            self.groups = DirtyGroups()
         for carrier_id, partition in dirty.carriers.items():
             state = dirty.states.get(carrier_id) or self._carriers.load(
                 partition, carrier_id.encode())
@@ -143,12 +177,69 @@ class Publisher:
     def _hours(self, cid: str, partition: int, starts: Iterable[int], stored: set[int],
                dirty: Dirty) -> list[Stats]:
         """The stats of these hourly windows of ``cid`` that hold traffic."""
+        return [w.stats for w in self._hour_windows(cid, partition, starts, stored, dirty)]
+
+    def _hour_windows(self, cid: str, partition: int, starts: Iterable[int],
+                      stored: set[int], dirty: Dirty | None) -> list[WindowState]:
         out = []
         for start in starts:
             if start not in stored:
                 continue
-            w = dirty.window_states.get((cid, "hour", start)) or self._windows.load(
-                partition, window_key(cid, "hour", start).encode())
+            w = (dirty.window_states.get((cid, "hour", start)) if dirty else None) \
+                or self._windows.load(partition, window_key(cid, "hour", start).encode())
             if w is not None:
-                out.append(w.stats)
+                out.append(w)
         return out
+
+    def _group_records(self, groups: DirtyGroups, dirty: Dirty, wall: int) -> int:
+        """``carrier.destinations``: each changed window's groups, and each changed
+        carrier's live 24 hours (whose key of the hour before is tombstoned: the live key
+        moves with the hour)."""
+        sent = 0
+        for (cid, kind, start), partition in groups.windows.items():
+            key = window_key(cid, kind, start).encode()
+            w = dirty.window_states.get((cid, kind, start)) or self._windows.load(partition, key)
+            if w is None:
+                continue
+            rec = records.destination_groups(
+                cid, kind, start, window_end(kind, start), w.dests, currency=w.stats.currency,
+                top=self._policy_for(cid).destinations_top, updated_ms=w.updated_ms or wall)
+            self._send(names.DESTINATIONS, key, orjson.dumps(rec))
+            sent += 1
+        for cid, kind, start in groups.tombstones:
+            self._send(names.DESTINATIONS, window_key(cid, kind, start).encode(), None)
+            sent += 1
+        for cid, partition in groups.carriers.items():
+            state = dirty.states.get(cid) or self._carriers.load(partition, cid.encode())
+            now = None if state is None else self._now_for(state)
+            if state is None or now is None:
+                continue
+            sent += self._live_groups(state, partition, now, wall, dirty)
+        return sent
+
+    def _live_groups(self, state: CarrierState, partition: int, now: int, wall: int,
+                     dirty: Dirty) -> int:
+        cid = state.carrier_id
+        stored = set(state.windows.get("hour", ()))
+        current = window_start("hour", now)
+        closed = self._closed_groups.get(cid)
+        if closed is None or closed[0] != current:
+            windows = self._hour_windows(cid, partition, live_hours(now)[:-1], stored, dirty)
+            closed = (current, destinations.total(w.dests for w in windows))
+            self._closed_groups[cid] = closed
+        now_hour = self._hour_windows(cid, partition, [current], stored, dirty)
+        groups = destinations.total([closed[1], *(w.dests for w in now_hour)])
+        currency = next((w.stats.currency for w in now_hour if w.stats.currency), None) \
+            or self._policy_for(cid).rates.currency
+        end = current + HOUR_MS
+        start = end - LIVE_HOURS * HOUR_MS
+        top = self._policy_for(cid).destinations_top
+        rec = records.destination_groups(cid, "live", start, end, groups, currency=currency,
+                                         top=top, updated_ms=wall)
+        shown, _ = destinations.busiest(groups, top)
+        self._live_groups_to(cid, tuple((g, r[destinations.ATTEMPTS], r[destinations.ANSWERED])
+                                        for g, r in shown if g != destinations.OTHER))
+        self._send(names.DESTINATIONS, window_key(cid, "live", start).encode(),
+                   orjson.dumps(rec))
+        self._send(names.DESTINATIONS, window_key(cid, "live", start - HOUR_MS).encode(), None)
+        return 2

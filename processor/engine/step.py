@@ -64,10 +64,10 @@ class CarrierStep:
         self.clock = clock
         self.outputs = dict(outputs)
         self.latest_calls = latest_calls
+        self.view = CarrierView()
         self.publisher = Publisher(self._send_output, stores.carriers, stores.windows,
                                    self.policies.policy_for, self.now_for,
-                                   wall_ms=clock.wall_ms)
-        self.view = CarrierView()
+                                   wall_ms=clock.wall_ms, live_groups=self.view.set_groups)
 
     def now_for(self, state: CarrierState) -> int | None:
         """The reference clock of a carrier: the wall clock, or its stream time."""

@@ -35,6 +35,9 @@ class CarrierRow:
     windows: dict[str, WindowRow] = field(default_factory=dict)
     version: int = 0  # unique per update, across rows: what the /metrics cache keys on
     firing: dict[str, bool] = field(default_factory=dict)  # alert kind -> firing
+    # The live window's busiest destination groups: (group, attempts, answered), as of
+    # the last flush that changed the carrier (engine/publish.py)
+    groups: tuple[tuple[str, int, int], ...] = ()
 
 
 class CarrierView:
@@ -65,6 +68,12 @@ class CarrierView:
                 row.windows[kind] = WindowRow(start, (
                     s.attempts, s.answered, s.short_calls, s.duration_ms, s.duration_n,
                     s.seer_hits, s.redirects))
+
+    def set_groups(self, carrier_id: str, groups: tuple[tuple[str, int, int], ...]) -> None:
+        row = self.rows.get(carrier_id)
+        if row is not None and row.groups != groups:
+            row.groups = groups
+            row.version = next(_VERSIONS)
 
     def owned(self, partitions: Iterable[int]) -> Iterator[CarrierRow]:
         wanted = set(partitions)

@@ -18,7 +18,8 @@ LIVE = "carrier.summary.live"
 SUMMARY = {"hour": "carrier.summary.hourly", "day": "carrier.summary.daily",
            "month": "carrier.summary.monthly"}
 ALERTS = "carrier.alerts"
-OUTPUTS = (CONSECUTIVE, CONSISTENCY, LIVE, *SUMMARY.values(), ALERTS)
+DESTINATIONS = "carrier.destinations"
+OUTPUTS = (CONSECUTIVE, CONSISTENCY, LIVE, *SUMMARY.values(), ALERTS, DESTINATIONS)
 
 
 def carrier_key(carrier_id: str) -> bytes:

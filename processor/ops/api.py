@@ -6,13 +6,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from processor.domain import destinations, live, records
 from processor.domain import latest as latest_calls
-from processor.domain import live, records
 from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy, WindowState
 from processor.domain.rates import MICROS, Rate
 from processor.domain.summary import Stats
-from processor.domain.windows import KINDS, iso, live_hours, window_end
+from processor.domain.windows import HOUR_MS, KINDS, LIVE_HOURS, iso, live_hours, window_end
 from processor.engine.profiles import Profiles
 from processor.engine.view import CarrierRow
 from processor.errors import CarrierwatchError
@@ -163,6 +163,47 @@ class CarrierApi:
             out.append(records.summary(cid, window, start, stats,
                                        w.updated_ms if w else state.updated_ms))
         return Reply(200, {"carrier_id": cid, "window": window, "summaries": out})
+
+    def destinations(self, cid: str, query: Mapping[str, str]) -> Reply:
+        """Quality per destination group: the live 24 hours (default), or each hour, day
+        or month window in [from, to); per window the busiest groups first, then
+        ``other``."""
+        window = query.get("window", "live")
+        if window not in WINDOW_CHOICES:
+            raise BadRequest(f"window: expected one of {', '.join(WINDOW_CHOICES)}, "
+                             f"got {window!r}")
+        since, until = parse_time("from", query.get("from")), parse_time("to", query.get("to"))
+        if since is not None and until is not None and since >= until:
+            raise BadRequest("from must be before to")
+        state = self._state(cid)
+        if state is None:
+            return not_found(cid)
+        policy = self._policy(cid)
+        if window == "live":
+            now = self._now_for(state)
+            if now is None:
+                return Reply(200, {"carrier_id": cid, "window": "live", "destinations": []})
+            hours = [w for start in live_hours(now)
+                     if (w := self._window(cid, "hour", start)) is not None]
+            end = window_end("hour", live_hours(now)[-1])
+            found = [(end - LIVE_HOURS * HOUR_MS, destinations.total(w.dests for w in hours),
+                      next((w.stats.currency for w in hours if w.stats.currency), None))]
+        else:
+            found = []
+            for start in sorted(state.windows[window]):
+                end = window_end(window, start)
+                if (since is not None and end <= since) or (until is not None
+                                                            and start >= until):
+                    continue
+                w = self._window(cid, window, start)
+                if w is not None:
+                    found.append((start, w.dests, w.stats.currency))
+        out = []
+        for start, groups, currency in found:
+            shown, _ = destinations.busiest(groups, policy.destinations_top)
+            out += [{**destinations.figures(g, row, currency), "start": iso(start)}
+                    for g, row in shown]
+        return Reply(200, {"carrier_id": cid, "window": window, "destinations": out})
 
     def latest_calls(self, cid: str, query: Mapping[str, str]) -> Reply:
         limit = parse_limit(query.get("limit"), self._default_latest)

@@ -17,6 +17,8 @@ from processor.domain.windows import HOUR_MS
 from processor.engine.view import CarrierRow
 from processor.ops.metrics import (
     CONSECUTIVE,
+    DEST_ANSWERED,
+    DEST_ATTEMPTS,
     FAMILIES,
     OTHER,
     RELIABLE,
@@ -47,6 +49,12 @@ def carrier_lines(name: str, agg: CarrierAgg) -> tuple[str, ...]:
     for family, value in _WINDOW_FAMILIES:
         lines[family] = "".join([f"{family}{labels}{go_text(v)}\n" for labels, f in windows
                                  if (v := value(f)) is not None])
+    groups = [(f'{c},group="{_label(g)}"}} ', attempts, answered)
+              for g, attempts, answered in agg.groups]
+    lines[DEST_ATTEMPTS] = "".join(f"{DEST_ATTEMPTS}{labels}{go_text(n)}\n"
+                                   for labels, n, _ in groups)
+    lines[DEST_ANSWERED] = "".join(f"{DEST_ANSWERED}{labels}{go_text(n)}\n"
+                                   for labels, _, n in groups)
     return tuple(lines[family] for family in FAMILIES)
 
 
@@ -114,6 +122,7 @@ class Exposition:
             chunks.append(hit[1])
         self._cache = fresh  # carriers gone (revoked partitions) leave the cache
         if other is not None:
+            other.groups = ()  # the carriers past the cap: no series per group
             chunks.append(carrier_lines(OTHER, other))
         out = []
         for f, (name, family) in enumerate(FAMILIES.items()):

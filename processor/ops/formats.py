@@ -12,6 +12,8 @@ import orjson
 SUMMARY_COLUMNS = ("carrier_id", "window", "start", "end", "attempts", "answered", "failed",
                    "asr", "seer", "duration_ms", "acd_s", "short_calls", "pdd_ms_avg", "cost",
                    "currency", "codes")
+DESTINATION_COLUMNS = ("group", "start", "attempts", "answered", "asr", "seer", "acd_s",
+                       "pdd_ms", "short_calls", "cost", "currency")
 LATEST_COLUMNS = ("call_id", "code", "reason", "ts", "duration_ms", "pdd_ms", "destination",
                   "customer_id")
 

@@ -69,12 +69,13 @@ class CarrierAgg:
     codes: dict[int, int]
     reliable: int
     windows: dict[str, list[int]]  # window -> the live-ring counters
+    groups: tuple[tuple[str, int, int], ...] = ()  # live: (group, attempts, answered)
 
 
 def add_row(agg: CarrierAgg | None, row: CarrierRow, now: int | None) -> CarrierAgg:
     """``row`` added into ``agg`` (a new one when None)."""
     if agg is None:
-        agg = CarrierAgg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS})
+        agg = CarrierAgg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS}, row.groups)
     agg.consecutive += row.consecutive
     for code, n in row.codes.items():
         agg.codes[code] = agg.codes.get(code, 0) + n
@@ -86,6 +87,8 @@ def add_row(agg: CarrierAgg | None, row: CarrierRow, now: int | None) -> Carrier
     return agg
 
 
+DEST_ATTEMPTS = "carrierwatch_carrier_destination_attempts"
+DEST_ANSWERED = "carrierwatch_carrier_destination_answered"
 CONSECUTIVE = "carrierwatch_carrier_consecutive_failures"
 RESPONSES = "carrierwatch_carrier_responses_total"
 RELIABLE = "carrierwatch_carrier_reliable"
@@ -112,6 +115,10 @@ FAMILIES: dict[str, Family] = {
                      ["carrier"]),
     **{window_family(gauge): Family("gauge", text, ["carrier", "window"])
        for gauge, (text, _) in WINDOW_GAUGES.items()},
+    DEST_ATTEMPTS: Family("gauge", "Final responses in the live window per destination group "
+                          "(the busiest groups; not for _other)", ["carrier", "group"]),
+    DEST_ANSWERED: Family("gauge", "Answered calls in the live window per destination group "
+                          "(the busiest groups; not for _other)", ["carrier", "group"]),
 }
 
 
@@ -133,6 +140,8 @@ class CarrierCollector(Collector):
         for i, row in enumerate(rows):
             name = row.carrier_id if i < self.max_carriers else OTHER
             exported[name] = add_row(exported.get(name), row, self.now_ms(row))
+        if OTHER in exported:
+            exported[OTHER].groups = ()  # the carriers past the cap: no series per group
         yield from self._families(exported)
         yield from self.totals(rows)
 
@@ -145,6 +154,9 @@ class CarrierCollector(Collector):
         cf, responses, reliable = made[CONSECUTIVE], made[RESPONSES], made[RELIABLE]
         windows = {gauge: made[window_family(gauge)] for gauge in WINDOW_GAUGES}
         for name, agg in exported.items():
+            for group, attempts, answered in agg.groups:
+                made[DEST_ATTEMPTS].add_metric([name, group], attempts)
+                made[DEST_ANSWERED].add_metric([name, group], answered)
             cf.add_metric([name], agg.consecutive)
             reliable.add_metric([name], agg.reliable)
             for code in sorted(agg.codes):

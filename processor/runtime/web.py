@@ -128,8 +128,15 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
         return _listing(view, request, lambda: api.latest_calls(carrier, request.query),
                         "calls", formats.LATEST_COLUMNS)
 
+    @app.page("/carriers/{carrier}/destinations")
+    @auth
+    @app.table_route(table=carriers_table, match_info="carrier")
+    async def destinations(view: Any, request: Any, carrier: str) -> Any:
+        return _listing(view, request, lambda: api.destinations(carrier, request.query),
+                        "destinations", formats.DESTINATION_COLUMNS)
+
     register_ui(app)
-    _ = (metrics_page, healthz, readyz, carriers, carrier, summary, latest_calls)
+    _ = (metrics_page, healthz, readyz, carriers, carrier, summary, latest_calls, destinations)
 
 
 GROUP_TIMEOUT_S = 10.0

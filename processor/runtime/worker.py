@@ -141,7 +141,7 @@ class Worker:
             # Only while the input is keeping up (a short batch): behind a backlog, records
             # sent early would be replaced within the second at the cost of building them.
             self._last_publish = now
-            self.pipeline.publisher.publish()  # counted by the next flush's tracker
+            self.pipeline.publisher.publish(flush=False)  # counted by the next flush's tracker
         return len(batch)
 
     async def _run(self, steps: Generator[None, None, T], generation: int) -> tuple[bool, Any]:

@@ -219,6 +219,7 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
         assert {k: to_ms(v) for k, v in shown_alerts.items()} == {
             k: at for k, at in firing.items() if at is not None}, cid
         check_hours_chart(browser, oracle, cid, live[cid]["start"])
+        check_destinations(browser, oracle, cid, live[cid]["attempts"])
         calls = snapshot(browser, "#calls tbody tr")
         assert len(calls) == min(100, consistency[cid]["total_final"])
         assert calls == sorted(calls, key=lambda c: c["ts"], reverse=True)
@@ -257,6 +258,30 @@ def check_hours_chart(browser: Any, oracle: Oracle, cid: str, live_start: int) -
         "const g = document.querySelectorAll('#hours-chart .slot')[arguments[0]]; g.focus();"
         "return document.querySelector('#hours-chart .readout').textContent", busiest)
     assert f"{want[busiest][1]:,} attempts" in readout, readout
+
+
+def check_destinations(browser: Any, oracle: Oracle, cid: str, live_attempts: int) -> None:
+    """The Destinations section: its groups sum to the live summary, busiest first, with
+    an ASR bar per group; the "Today" tab shows the newest day's groups."""
+    from selenium.webdriver.common.by import By
+
+    rows = snapshot(browser, "#destinations tbody tr")
+    assert rows, cid
+    assert sum(r["attempts"] for r in rows) == live_attempts, cid
+    ranked = [r["attempts"] for r in rows if r["group"] != "other"]
+    assert ranked == sorted(ranked, reverse=True)
+    bars = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#dest-chart .slot')).map("
+        "g => g.dataset.group)")
+    assert bars == [r["group"] for r in rows]
+    browser.find_element(By.CSS_SELECTOR, '#dest-card [data-window="day"]').click()
+    days = oracle.summaries("day")
+    newest = max(k for k in days if k.startswith(f"{cid}|"))
+    wait_for(lambda: sum(r["attempts"] for r in snapshot(browser, "#destinations tbody tr"))
+             == days[newest]["attempts"])
+    browser.find_element(By.CSS_SELECTOR, '#dest-card [data-window="live"]').click()
+    wait_for(lambda: sum(r["attempts"] for r in snapshot(browser, "#destinations tbody tr"))
+             == live_attempts)
 
 
 def test_a_hostile_name_is_shown_as_text(running: tuple[Settings, Oracle, Proc, Path],

@@ -234,7 +234,7 @@ function initList() {
 }
 
 // ---- one carrier ------------------------------------------------------------------------
-const page = { id: "", window: "live", calls: [] };
+const page = { id: "", window: "live", destWindow: "live", calls: [] };
 
 const VERDICTS = {
   "ok": n => `Returns 404 for numbers it cannot reach (${n} final responses): its answers can be trusted.`,
@@ -329,6 +329,29 @@ function renderHours(doc, live) {
                                    lineName: "ASR in % (right axis)" });
 }
 
+// Quality per destination group of the chosen window (the newest one of its kind).
+function renderDestinations(doc) {
+  const starts = doc.destinations.map(d => d.start).sort();
+  const newest = starts[starts.length - 1];
+  const rows = doc.destinations.filter(d => d.start === newest);
+  $("#dest-window").textContent = newest ? `${doc.window === "live" ? "24 hours from" : "window starting"} ${newest}` : "no traffic in this window";
+  $("#destinations tbody").replaceChildren(...rows.map(d => {
+    const tr = document.createElement("tr");
+    tr.dataset.group = d.group;
+    tr.append(cell("td", d.group, "group"), cell("td", d.attempts, "attempts", "num"),
+              cell("td", d.answered, "answered", "num"), cell("td", d.asr, "asr", "num"),
+              cell("td", d.seer, "seer", "num"), cell("td", d.acd_s, "acd_s", "num"),
+              cell("td", d.pdd_ms, "pdd_ms", "num"), cell("td", d.short_calls, "short_calls", "num"),
+              cell("td", d.cost === null ? null : `${d.cost.toFixed(4)} ${d.currency}`, "cost", "num"));
+    return tr;
+  }));
+  chart($("#dest-chart"), rows.map(d => ({
+    value: d.asr === null ? 0 : Math.round(d.asr * 1000) / 10, tick: rows.length <= 12 ? d.group : "",
+    data: { group: d.group, asr: d.asr === null ? "" : d.asr },
+    detail: `${d.group}: ASR ${d.asr === null ? "none" : (d.asr * 100).toFixed(1) + " %"} of ${d.attempts.toLocaleString("en")} attempts` })),
+    { barName: "ASR in % by group (left axis)" });
+}
+
 function renderCalls() {
   const q = $("#code-filter").value.trim();
   const rows = page.calls.filter(c => !q || String(c.code).startsWith(q));
@@ -355,13 +378,15 @@ async function downloadCsv() {
 async function refreshCarrier() {
   const base = "/carriers/" + encodeURIComponent(page.id);
   try {
-    const [status, summary, hours, calls] = await Promise.all([
+    const [status, summary, hours, calls, dests] = await Promise.all([
       api(base), api(`${base}/summary?window=${page.window}`),
-      api(`${base}/summary?window=hour`), api(`${base}/latest-calls?limit=100`)]);
+      api(`${base}/summary?window=hour`), api(`${base}/latest-calls?limit=100`),
+      api(`${base}/destinations?window=${page.destWindow}`)]);
     $("#content").hidden = false;
     renderStatus(status);
     renderSummaries(summary);
     renderHours(hours, status.live);
+    renderDestinations(dests);
     page.calls = calls.calls;
     renderCalls();
     document.title = `carrierwatch · ${status.name || status.carrier_id}`;
@@ -371,12 +396,14 @@ async function refreshCarrier() {
 
 function initCarrier() {
   page.id = decodeURIComponent(location.pathname.replace(/^\/ui\/carriers\//, "").replace(/\/$/, ""));
-  for (const tab of $$("[role=tab]")) {
-    tab.addEventListener("click", () => {
-      page.window = tab.dataset.window;
-      for (const t of $$("[role=tab]")) t.setAttribute("aria-selected", String(t === tab));
-      refreshCarrier();
-    });
+  for (const [tabs, key] of [["#summary [role=tab]", "window"], ["#dest-card [role=tab]", "destWindow"]]) {
+    for (const tab of $$(tabs)) {
+      tab.addEventListener("click", () => {
+        page[key] = tab.dataset.window;
+        for (const t of $$(tabs)) t.setAttribute("aria-selected", String(t === tab));
+        refreshCarrier();
+      });
+    }
   }
   $("#rate-search").addEventListener("input", renderRates);
   $("#code-filter").addEventListener("input", renderCalls);

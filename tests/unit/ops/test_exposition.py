@@ -20,8 +20,12 @@ HOUR = 3_600_000
 NOW = 1_764_064_800_000  # 2025-11-25T10:00:00Z
 
 figures = st.lists(st.integers(0, 10**7), min_size=live.WIDTH, max_size=live.WIDTH)
+groups = st.lists(st.tuples(st.sampled_from(["4420", "+44", "+1", "unknown", 'x"\\']),
+                            st.integers(0, 10**6), st.integers(0, 10**6)),
+                  max_size=3, unique_by=lambda g: g[0]).map(tuple)
 rows = st.lists(st.builds(
-    lambda cid, cons, codes, hours, wins, counts: (cid, cons, codes, hours, wins, counts),
+    lambda cid, cons, codes, hours, wins, counts, groups: (cid, cons, codes, hours, wins,
+                                                           counts, groups),
     st.text(st.sampled_from('ab-_9"\\\nZé'), min_size=1, max_size=6),
     st.integers(0, 5000),
     st.dictionaries(st.sampled_from([200, 404, 486, 503, 180]), st.integers(0, 10**6),
@@ -31,16 +35,19 @@ rows = st.lists(st.builds(
                     st.tuples(st.integers(-2, 0), figures), max_size=3),
     st.dictionaries(st.sampled_from(["applied", "duplicate", "late"]), st.integers(0, 99),
                     max_size=3),
+    groups,
 ), max_size=8, unique_by=lambda r: r[0])
 
 
 def _row(spec: Any, version: int) -> CarrierRow:
-    cid, cons, codes, hours, wins, counts = spec
+    cid, cons, codes, hours, wins, counts, *more = spec
+    live_groups = more[0] if more else ()
     starts = {"hour": HOUR, "day": 24 * HOUR, "month": 24 * HOUR}
     windows = {k: WindowRow(NOW - NOW % starts[k] + back * starts[k], tuple(f))
                for k, (back, f) in wins.items()}
     return CarrierRow(cid, 0, cons, dict(codes), dict(counts),
-                      {h: list(f) for h, f in hours.items()}, windows, version)
+                      {h: list(f) for h, f in hours.items()}, windows, version,
+                      groups=live_groups)
 
 
 @settings(max_examples=150, deadline=None)
