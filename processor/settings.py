@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     short_call_min_answered: int = setting(
         20, "answered calls in the live window before the short-call alert may fire",
         group="processing", ge=1)
+    destinations_publish_s: float = setting(
+        30.0, "how often `carrier.destinations` records of what changed are sent, at most "
+        "(with a flush; at once when partitions are handed over)", group="processing",
+        ge=0, le=3600)
     destinations_top: int = setting(
         20, "destination groups shown per carrier and window, busiest first; the rest are "
         "summed as `other`", group="processing", ge=1, le=1000)

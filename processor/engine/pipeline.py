@@ -38,7 +38,8 @@ class Pipeline:
         self.router = Router(settings, sender, self.clock)
         self.step = CarrierStep(stores, registry, sender, self.clock,
                                 outputs={n: settings.topic(n) for n in names.OUTPUTS},
-                                latest_calls=settings.latest_calls)
+                                latest_calls=settings.latest_calls,
+                                groups_every_ms=int(settings.destinations_publish_s * 1000))
         self.ticker = Ticker(self.step)
         self.publisher = self.step.publisher
         self.view = self.step.view

@@ -46,6 +46,9 @@ class DirtyGroups:
     windows: dict[tuple[str, str, int], int] = field(default_factory=dict)
     tombstones: set[tuple[str, str, int]] = field(default_factory=set)
 
+    def __bool__(self) -> bool:
+        return bool(self.carriers or self.windows or self.tombstones)
+
 
 class Publisher:
     """Collects what the carrier steps changed and sends the records it touches."""
@@ -56,11 +59,17 @@ class Publisher:
                  now_for: Callable[[CarrierState], int | None], *,
                  wall_ms: Callable[[], int],
                  live_groups: Callable[[str, tuple[tuple[str, int, int], ...]], None]
-                 = lambda _c, _g: None) -> None:
+                 = lambda _c, _g: None, groups_every_ms: int = 0) -> None:
         """``live_groups``: told each carrier's busiest live groups (group, attempts,
-        answered) when they are published (the view, for ``/metrics``)."""
+        answered) when they are published (the view, for ``/metrics``);
+        ``groups_every_ms``: ``carrier.destinations`` records go out with a flush at most
+        this often (each holds dozens of groups: one per window per flush cost more than
+        the rest of the flush); ``hand_over`` sends what waits at once."""
         self._send = send  # (contract topic name, key, value or None for a tombstone)
         self._live_groups_to = live_groups
+        self._groups_every = groups_every_ms
+        self._groups_sent: int | None = None  # wall ms of the last destinations send
+        self._groups_now = False  # send what waits at the next flush, due or not
         self._carriers = carriers
         self._windows = windows
         self._policy_for = policy_for
@@ -103,6 +112,16 @@ class Publisher:
             self.dirty.windows.pop((carrier_id, kind, start), None)
             self.dirty.window_states.pop((carrier_id, kind, start), None)
 
+    def hand_over(self) -> None:
+        """The partitions are leaving (a revoke, a shutdown): the next flush sends every
+        destinations record that waits."""
+        self._groups_now = True
+
+    @property
+    def waiting(self) -> bool:
+        """Records wait for a flush: those marked, or destinations ones handed over."""
+        return bool(self.dirty) or (self._groups_now and bool(self.groups))
+
     def forget(self) -> None:
         """Partitions changed hands: what was summed may have changed elsewhere since."""
         self._closed.clear()
@@ -126,9 +145,12 @@ class Publisher:
         groups.tombstones.update(dirty.tombstones)
         groups.tombstones.difference_update(dirty.windows)  # written again since
         groups.windows.update(dirty.windows)
-        sent = self._group_records(groups, dirty, wall) if flush else 0
-        if flush:
+        due = flush and (self._groups_now or self._groups_sent is None
+                         or wall - self._groups_sent >= self._groups_every)
+        sent = self._group_records(groups, dirty, wall) if due else 0
+        if due:
             self.groups = DirtyGroups()
+            self._groups_sent, self._groups_now = wall, False
         for carrier_id, partition in dirty.carriers.items():
             state = dirty.states.get(carrier_id) or self._carriers.load(
                 partition, carrier_id.encode())

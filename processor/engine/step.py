@@ -53,7 +53,8 @@ class CarrierStep:
     """Does one carrier's batch (or tick) against the record cache; see the module doc."""
 
     def __init__(self, stores: Stores, registry: Registry, sink: Sink, clock: Clock, *,
-                 outputs: Mapping[str, str], latest_calls: int) -> None:
+                 outputs: Mapping[str, str], latest_calls: int,
+                 groups_every_ms: int = 0) -> None:
         """``outputs``: the topic of each contract output name (``io/names.OUTPUTS``);
         ``latest_calls``: how many final responses a carrier's latest calls keep (0:
         none are kept)."""
@@ -67,7 +68,8 @@ class CarrierStep:
         self.view = CarrierView()
         self.publisher = Publisher(self._send_output, stores.carriers, stores.windows,
                                    self.policies.policy_for, self.now_for,
-                                   wall_ms=clock.wall_ms, live_groups=self.view.set_groups)
+                                   wall_ms=clock.wall_ms, live_groups=self.view.set_groups,
+                                   groups_every_ms=groups_every_ms)
 
     def now_for(self, state: CarrierState) -> int | None:
         """The reference clock of a carrier: the wall clock, or its stream time."""

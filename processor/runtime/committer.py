@@ -63,7 +63,7 @@ class Committer:
         """Flush the record cache; its input offsets become committable once acked."""
         self.last_flush = self.clock()
         p = self.pipeline
-        if p.unflushed or p.dirty_keys or p.publisher.dirty:
+        if p.unflushed or p.dirty_keys or p.publisher.waiting:
             self.checkpoint.sealed(p.flush())
 
     def settle(self, partitions: set[int]) -> None:
@@ -88,6 +88,7 @@ class Committer:
 
     async def hand_over(self, partitions: set[int]) -> None:
         """Flush, wait until the broker acknowledged all of it, commit."""
+        self.pipeline.publisher.hand_over()
         self.seal_flush()
         await self.sender.drain()
         self.settle(partitions)

@@ -69,7 +69,7 @@ def test_records_equal_the_model_and_go_out_at_the_flush() -> None:
     assert attempts(live) == attempts(hour)
     # what /metrics exports per group: the live window's busiest groups, without "other"
     row = h.pipeline.step.view.rows["c1"]
-    assert {g: n for g, n, _ in row.groups} == {g: n for g, n in shown.items()}
+    assert {g: n for g, n, _ in row.groups} == dict(shown)
 
 
 def test_the_live_key_moves_with_the_hour() -> None:
@@ -124,3 +124,28 @@ class _Table:
                 value: bytes = v
                 return value
         return None
+
+
+def test_records_go_out_at_most_every_interval_and_at_once_on_hand_over() -> None:
+    h = Harness(Settings(clock="wall", destinations_publish_s=30))
+    h.clock.ms = T0 + 10 * 60_000
+    feed(h, 10, T0)
+    h.flush()
+    sent = len(h.broker.records(names.DESTINATIONS))
+    assert sent
+    h.clock.ms += 5_000
+    feed(h, 10, T0 + 5 * 60_000)
+    h.flush()  # 5 s later: the summaries go, the destinations wait
+    assert len(h.broker.records(names.DESTINATIONS)) == sent
+    summary = h.output(names.SUMMARY["hour"])[f"c1|hour|{iso(T0)}".encode()]
+    assert summary["attempts"] == 20
+    h.pipeline.publisher.hand_over()  # a revoke or a shutdown: nothing may wait
+    assert h.pipeline.publisher.waiting
+    h.flush()
+    hour = h.output(names.DESTINATIONS)[f"c1|hour|{iso(T0)}".encode()]
+    assert sum(attempts(hour).values()) == 20
+    h.clock.ms += 30_000
+    feed(h, 5, T0 + 6 * 60_000)
+    h.flush()  # due again
+    hour = h.output(names.DESTINATIONS)[f"c1|hour|{iso(T0)}".encode()]
+    assert sum(attempts(hour).values()) == 25
