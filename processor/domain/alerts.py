@@ -19,12 +19,32 @@ class ShortCallRule:
 
 
 @dataclass(frozen=True, slots=True)
+class DestinationAsrRule:
+    """ASR of one destination group over the live window, with hysteresis: fires below
+    ``fire_below`` once the group has ``min_attempts`` final responses there, resolves at
+    ``resolve_above`` or when the group has none left in the window."""
+
+    fire_below: float = 0.20
+    resolve_above: float = 0.30
+    min_attempts: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
-    kind: str  # consecutive-failures | no-404 | short-calls
+    kind: str  # consecutive-failures | no-404 | short-calls | destination-asr
     state: str  # firing | resolved
     value: float
     threshold: float
     at_ms: int
+    group: str | None = None  # destination-asr: the destination group
+
+
+DESTINATION_ASR = "destination-asr"
+
+
+def destination_key(group: str) -> str:
+    """The firing flag of a group's destination-asr alert, among a carrier's flags."""
+    return f"{DESTINATION_ASR}|{group}"
 
 
 def consecutive(firing: bool, count: int, threshold: int, at_ms: int) -> tuple[bool, Alert | None]:
@@ -43,6 +63,19 @@ def no_404(firing: bool, verdict: str, total_404: int, min_sample: int,
         return True, Alert("no-404", "firing", total_404, min_sample, at_ms)
     if firing and verdict != "no-404":
         return False, Alert("no-404", "resolved", total_404, min_sample, at_ms)
+    return firing, None
+
+
+def destination_asr(firing: bool, group: str, attempts: int, answered: int, *,
+                    rule: DestinationAsrRule, at_ms: int) -> tuple[bool, Alert | None]:
+    """A group's live ASR against ``rule``."""
+    asr = answered / attempts if attempts else 0.0
+    if not firing and attempts >= rule.min_attempts and asr < rule.fire_below:
+        return True, Alert(DESTINATION_ASR, "firing", round(asr, 6), rule.fire_below, at_ms,
+                           group)
+    if firing and (attempts == 0 or asr >= rule.resolve_above):
+        return False, Alert(DESTINATION_ASR, "resolved", round(asr, 6), rule.resolve_above,
+                            at_ms, group)
     return firing, None
 
 

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from processor.domain import alerts, dedup, destinations, identities, live
-from processor.domain.alerts import Alert
+from processor.domain import alerts, dedup, destination_asr, destinations, identities, live
 from processor.domain.codes import Outcome, classify
 from processor.domain.consecutive import step
 from processor.domain.consistency import verdict
 from processor.domain.events import Sourced
-from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
+from processor.domain.model import (
+    CarrierState,
+    FoldResult,
+    Policy,
+    WindowId,
+    WindowState,
+    record_transition,
+)
 from processor.domain.rates import Rate, cost_micros
 from processor.domain.summary import Stats
 from processor.domain.windows import (
@@ -114,6 +120,11 @@ def fold(
                 res.finals += 1
                 _on_final(cur, res, s, policy, now)
             late = _to_windows(pending, s, fresh=fresh, now_ms=now, wall_ms=wall_ms)
+        elif fresh and cur.dest_hours and policy.destination_asr is not None:
+            # A provisional response moves the stream clock too: hours leave the live
+            # window at the event that moves it, however the events are batched.
+            destination_asr.update(cur, res, None, policy, rule=policy.destination_asr,
+                             now=now_ms if now_ms is not None else cur.max_ts_ms or ev.ts_ms)
         if fresh:
             outcome = "late" if late else "applied"
             cur.counts[outcome] += 1
@@ -133,6 +144,8 @@ def _finish(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int | No
     if end_now is not None:
         _expire(cur, res, policy, end_now)
         _check_short_calls(cur, res, policy, end_now)
+        if policy.destination_asr is not None and cur.dest_hours:
+            destination_asr.update(cur, res, None, policy, rule=policy.destination_asr, now=end_now)
     if res.carrier_changed:
         cur.updated_ms = wall_ms
 
@@ -146,16 +159,18 @@ def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, no
     if (200 <= ev.code < 300 or cur.live_sums is None
             or live.first_hour(now) != res.pruned_at):
         _check_short_calls(cur, res, policy, now)
+    if policy.destination_asr is not None:
+        destination_asr.update(cur, res, s, policy, rule=policy.destination_asr, now=now)
     # The rules are only asked when their condition differs from the flag (a transition).
     was, count = cur.firing.get("consecutive-failures", False), cur.streak.count
     if was != (count >= policy.threshold):
         on, alert = alerts.consecutive(was, count, policy.threshold, ev.ts_ms)
-        _transition(cur, res, "consecutive-failures", on, alert)
+        record_transition(cur, res, "consecutive-failures", on, alert)
     was, n404 = cur.firing.get("no-404", False), cur.codes.get(404, 0)
     if was != (res.finals >= policy.min_sample and n404 == 0):
         on, alert = alerts.no_404(was, verdict(res.finals, n404, policy.min_sample), n404,
                                   policy.min_sample, ev.ts_ms)
-        _transition(cur, res, "no-404", on, alert)
+        record_transition(cur, res, "no-404", on, alert)
 
 
 def _check_short_calls(cur: CarrierState, res: FoldResult, policy: Policy, now: int) -> None:
@@ -175,18 +190,7 @@ def _check_short_calls(cur: CarrierState, res: FoldResult, policy: Policy, now: 
     t = cur.live_sums  # every row left is inside the live window of ``now``
     firing, alert = alerts.short_calls(cur.firing.get("short-calls", False), t[live.SHORT],
                                        t[live.ANSWERED], policy.short_calls, now)
-    _transition(cur, res, "short-calls", firing, alert)
-
-
-def _transition(cur: CarrierState, res: FoldResult, kind: str, firing: bool,
-                alert: Alert | None) -> None:
-    if alert is not None:
-        cur.firing[kind] = firing
-        cur.firing_since.pop(kind, None)
-        if firing:
-            cur.firing_since[kind] = alert.at_ms
-        res.alerts.append(alert)
-        res.carrier_changed = True
+    record_transition(cur, res, "short-calls", firing, alert)
 
 
 def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[WindowId, WindowState],

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processor.domain import dedup, live
-from processor.domain.alerts import Alert, ShortCallRule
+from processor.domain.alerts import Alert, DestinationAsrRule, ShortCallRule
 from processor.domain.codes import ALL_FAILURES
 from processor.domain.consecutive import Streak
 from processor.domain.events import Sourced
@@ -34,6 +34,7 @@ class Policy:
     counted_once: bool = True  # False (benchmarks only): no dedup, no offset watermarks
     rates: RateCard = field(default_factory=lambda: RateCard(()))
     destinations_top: int = 20  # groups shown per window; the rest summed as "other"
+    destination_asr: DestinationAsrRule | None = None  # off unless the registry sets it
     short_calls: ShortCallRule = field(default_factory=ShortCallRule)
 
 
@@ -64,6 +65,10 @@ class CarrierState:
     chunks: dict[int, int] = field(default_factory=dict)
     tail: array[int] = field(default_factory=lambda: array("Q"))
     seen: Seen | None = None
+    # destination-asr (only with the rule on): hour start -> group -> [attempts, answered]
+    # over the live window, and (not stored) their sums per group
+    dest_hours: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    dest_live: dict[str, list[int]] | None = None
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
@@ -73,7 +78,11 @@ class CarrierState:
                             {b: dict(m) for b, m in self.ids.items()}, self.arrival_ms,
                             None if self.live_sums is None else list(self.live_sums),
                             dict(self.firing_since), dict(self.chunks), array("Q", self.tail),
-                            None if self.seen is None else self.seen.copy())
+                            None if self.seen is None else self.seen.copy(),
+                            {h: {g: list(r) for g, r in m.items()}
+                             for h, m in self.dest_hours.items()},
+                            None if self.dest_live is None else
+                            {g: list(r) for g, r in self.dest_live.items()})
 
     @property
     def total_final(self) -> int:
@@ -90,6 +99,8 @@ class CarrierState:
                 "h": {str(h): r for h, r in self.hours.items()}, "a": self.arrival_ms,
                 "as": self.firing_since, "dc": {str(b): n for b, n in self.chunks.items()},
                 "dt": self.tail.tolist(),
+                **({"dh": {str(h): m for h, m in self.dest_hours.items()}}
+                   if self.dest_hours else {}),
                 **({"i": {str(b): m for b, m in self.ids.items()}} if self.ids else {})}
 
     @classmethod
@@ -101,7 +112,9 @@ class CarrierState:
                    {int(b): dict(m) for b, m in d.get("i", {}).items()}, d.get("a"),
                    firing_since=dict(d.get("as", {})),
                    chunks={int(b): n for b, n in d.get("dc", {}).items()},
-                   tail=array("Q", d.get("dt", ())))
+                   tail=array("Q", d.get("dt", ())),
+                   dest_hours={int(h): {g: list(r) for g, r in m.items()}
+                               for h, m in d.get("dh", {}).items()})
 
 
 @dataclass(slots=True)
@@ -149,3 +162,16 @@ class FoldResult:
     pruned_at: int | None = None
     owned: bool = False  # the stored values are the fold's to change (``fold(owned=)``)
     finals: int = 0  # the carrier's final responses (``total_final``), kept as they count
+
+
+def record_transition(cur: CarrierState, res: FoldResult, kind: str, firing: bool,
+                      alert: Alert | None) -> None:
+    """An alert rule's answer: on a transition, the flag and its start change and the
+    alert is one of the fold's results."""
+    if alert is not None:
+        cur.firing[kind] = firing
+        cur.firing_since.pop(kind, None)
+        if firing:
+            cur.firing_since[kind] = alert.at_ms
+        res.alerts.append(alert)
+        res.carrier_changed = True

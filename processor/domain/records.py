@@ -105,4 +105,5 @@ def alert(carrier_id: str, a: Alert, contacts: list[dict[str, str | None]],
         "at": iso(a.at_ms),
         "contacts": contacts,
         "updated_at": stamp_iso(updated_ms),
+        **({"group": a.group} if a.group is not None else {}),
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from processor.domain.alerts import DestinationAsrRule
 from processor.domain.codes import NAMED_SETS
 from processor.domain.rates import MICROS, Rate, RateCard
 from processor.domain.signalling import parse_entry
@@ -20,7 +21,8 @@ CARRIER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
 PREFIX_RE = re.compile(r"[0-9]{1,32}")
 PROFILE_FIELDS = {"name", "contacts", "rates", "failure_codes",
-                  "consecutive_failure_threshold", "min_sample", "signalling"}
+                  "consecutive_failure_threshold", "min_sample", "signalling",
+                  "destination_asr"}
 CONTACT_FIELDS = ("name", "role", "email", "phone")
 
 
@@ -45,6 +47,7 @@ class Profile:
     threshold: int | None = None
     min_sample: int | None = None
     signalling: tuple[str, ...] = ()  # far-end addresses (domain/signalling.py)
+    destination_asr: DestinationAsrRule | None = None  # the alert, on for this carrier
     card: RateCard = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,10 +72,39 @@ def parse_profile(carrier_id: str, doc: Any) -> tuple[Profile | None, list[str]]
     threshold = _positive(where, "consecutive_failure_threshold", doc, errs)
     min_sample = _positive(where, "min_sample", doc, errs)
     signalling = _signalling(where, doc.get("signalling", []), errs)
+    destination_asr = _destination_asr(where, doc.get("destination_asr"), errs)
     if errs:
         return None, errs
     return Profile(carrier_id, name if isinstance(name, str) else None, contacts, rates,
-                   failures, threshold, min_sample, signalling), []
+                   failures, threshold, min_sample, signalling, destination_asr), []
+
+
+def _destination_asr(where: str, raw: Any, errs: list[str]) -> DestinationAsrRule | None:
+    """``true`` (the defaults), or an object of ``fire_below``, ``resolve_above`` (shares
+    from 0 to 1, fire below resolve) and ``min_attempts``; absent or false: off."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return DestinationAsrRule()
+    at = f"{where}: destination_asr"
+    if not isinstance(raw, Mapping):
+        errs.append(f"{at} must be true, false or an object")
+        return None
+    errs += [f"{at}: unknown field {k!r}" for k in raw
+             if k not in ("fire_below", "resolve_above", "min_attempts")]
+    d = DestinationAsrRule()
+    fire, resolve = raw.get("fire_below", d.fire_below), raw.get("resolve_above", d.resolve_above)
+    minimum = raw.get("min_attempts", d.min_attempts)
+    for name, share in (("fire_below", fire), ("resolve_above", resolve)):
+        if type(share) not in (int, float) or not 0 <= share <= 1:
+            errs.append(f"{at}.{name} must be a share from 0 to 1, got {share!r}")
+            return None
+    if fire > resolve:
+        errs.append(f"{at}: fire_below ({fire}) must not be above resolve_above ({resolve})")
+    if type(minimum) is not int or minimum < 1:
+        errs.append(f"{at}.min_attempts must be an integer >= 1, got {minimum!r}")
+        return None
+    return DestinationAsrRule(float(fire), float(resolve), minimum)
 
 
 def _signalling(where: str, raw: Any, errs: list[str]) -> tuple[str, ...]:
@@ -206,4 +238,8 @@ def profile_to_json(p: Profile) -> dict[str, Any]:
         doc["min_sample"] = p.min_sample
     if p.signalling:
         doc["signalling"] = list(p.signalling)
+    if p.destination_asr is not None:
+        r = p.destination_asr
+        doc["destination_asr"] = {"fire_below": r.fire_below, "resolve_above": r.resolve_above,
+                                  "min_attempts": r.min_attempts}
     return doc

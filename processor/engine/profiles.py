@@ -56,6 +56,8 @@ class Profiles:
             changes["threshold"] = p.threshold
         if p.min_sample is not None:
             changes["min_sample"] = p.min_sample
+        if p.destination_asr is not None:
+            changes["destination_asr"] = p.destination_asr
         return dataclasses.replace(self._default, **changes)
 
     def policy_for(self, carrier_id: str) -> Policy:
