@@ -65,6 +65,18 @@ def parse_limit(raw: str | None, default: int) -> int:
     return int(raw)
 
 
+def window_query(query: Mapping[str, str], default: str) -> tuple[str, int | None, int | None]:
+    """``window`` (one of WINDOW_CHOICES), ``from`` and ``to`` of a listing's query."""
+    window = query.get("window", default)
+    if window not in WINDOW_CHOICES:
+        raise BadRequest(f"window: expected one of {', '.join(WINDOW_CHOICES)}, "
+                         f"got {window!r}")
+    since, until = parse_time("from", query.get("from")), parse_time("to", query.get("to"))
+    if since is not None and until is not None and since >= until:
+        raise BadRequest("from must be before to")
+    return window, since, until
+
+
 class CarrierApi:
     """Reads the tables (this worker's partitions) and answers API requests."""
 
@@ -139,13 +151,7 @@ class CarrierApi:
         return records.live(state.carrier_id, now, hours, state.updated_ms)
 
     def summary(self, cid: str, query: Mapping[str, str]) -> Reply:
-        window = query.get("window", "day")
-        if window not in WINDOW_CHOICES:
-            raise BadRequest(f"window: expected one of {', '.join(WINDOW_CHOICES)}, "
-                             f"got {window!r}")
-        since, until = parse_time("from", query.get("from")), parse_time("to", query.get("to"))
-        if since is not None and until is not None and since >= until:
-            raise BadRequest("from must be before to")
+        window, since, until = window_query(query, "day")
         state = self._state(cid)
         if state is None:
             return not_found(cid)
@@ -168,13 +174,7 @@ class CarrierApi:
         """Quality per destination group: the live 24 hours (default), or each hour, day
         or month window in [from, to); per window the busiest groups first, then
         ``other``."""
-        window = query.get("window", "live")
-        if window not in WINDOW_CHOICES:
-            raise BadRequest(f"window: expected one of {', '.join(WINDOW_CHOICES)}, "
-                             f"got {window!r}")
-        since, until = parse_time("from", query.get("from")), parse_time("to", query.get("to"))
-        if since is not None and until is not None and since >= until:
-            raise BadRequest("from must be before to")
+        window, since, until = window_query(query, "live")
         state = self._state(cid)
         if state is None:
             return not_found(cid)

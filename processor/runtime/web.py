@@ -114,29 +114,30 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
     async def carrier(view: Any, request: Any, carrier: str) -> Any:
         return _guard(view, lambda: api.status(carrier))
 
-    @app.page("/carriers/{carrier}/summary")
-    @auth
-    @app.table_route(table=carriers_table, match_info="carrier")
-    async def summary(view: Any, request: Any, carrier: str) -> Any:
-        return _listing(view, request, lambda: api.summary(carrier, request.query),
-                        "summaries", formats.SUMMARY_COLUMNS)
-
-    @app.page("/carriers/{carrier}/latest-calls")
-    @auth
-    @app.table_route(table=carriers_table, match_info="carrier")
-    async def latest_calls(view: Any, request: Any, carrier: str) -> Any:
-        return _listing(view, request, lambda: api.latest_calls(carrier, request.query),
-                        "calls", formats.LATEST_COLUMNS)
-
-    @app.page("/carriers/{carrier}/destinations")
-    @auth
-    @app.table_route(table=carriers_table, match_info="carrier")
-    async def destinations(view: Any, request: Any, carrier: str) -> Any:
-        return _listing(view, request, lambda: api.destinations(carrier, request.query),
-                        "destinations", formats.DESTINATION_COLUMNS)
+    # A carrier's listings: JSON, or CSV with these columns.
+    for path, answer, rows, columns in (
+            ("summary", api.summary, "summaries", formats.SUMMARY_COLUMNS),
+            ("latest-calls", api.latest_calls, "calls", formats.LATEST_COLUMNS),
+            ("destinations", api.destinations, "destinations", formats.DESTINATION_COLUMNS)):
+        _carrier_listing(app, auth, carriers_table, path=path, answer=answer, rows=rows,
+                         columns=columns)
 
     register_ui(app)
-    _ = (metrics_page, healthz, readyz, carriers, carrier, summary, latest_calls, destinations)
+    _ = (metrics_page, healthz, readyz, carriers, carrier)
+
+
+def _carrier_listing(app: faust.App, auth: Callable[[Handler], Handler], table: Any, *,
+                     path: str, answer: Callable[[str, Any], Reply], rows: str,
+                     columns: tuple[str, ...]) -> None:
+    """``/carriers/{carrier}/<path>``, served by the carrier's owner."""
+
+    @app.page(f"/carriers/{{carrier}}/{path}", name=f"carrier-{path}")
+    @auth
+    @app.table_route(table=table, match_info="carrier")
+    async def listing(view: Any, request: Any, carrier: str) -> Any:
+        return _listing(view, request, lambda: answer(carrier, request.query), rows, columns)
+
+    _ = listing
 
 
 GROUP_TIMEOUT_S = 10.0

@@ -291,17 +291,23 @@ function renderRates() {
   }));
 }
 
+// A row of figures (a window's, or a destination group's): ``first`` names it, ``pdd`` is
+// the field that holds its average PDD.
+function figuresRow(r, first, pdd) {
+  const tr = document.createElement("tr");
+  tr.append(cell("td", r[first], first), cell("td", r.attempts, "attempts", "num"),
+            cell("td", r.answered, "answered", "num"), cell("td", r.asr, "asr", "num"),
+            cell("td", r.seer, "seer", "num"), cell("td", r.acd_s, "acd_s", "num"),
+            cell("td", r[pdd], pdd, "num"), cell("td", r.short_calls, "short_calls", "num"),
+            cell("td", r.cost === null ? null : `${r.cost.toFixed(4)} ${r.currency}`, "cost", "num"));
+  return tr;
+}
+
 function renderSummaries(doc) {
   const rows = doc.summaries.slice().reverse();  // newest first
   $("#summaries tbody").replaceChildren(...rows.map(s => {
-    const tr = document.createElement("tr");
+    const tr = figuresRow(s, "start", "pdd_ms_avg");
     tr.dataset.window = s.window;
-    tr.append(cell("td", s.start, "start"), cell("td", s.attempts, "attempts", "num"),
-              cell("td", s.answered, "answered", "num"), cell("td", s.asr, "asr", "num"),
-              cell("td", s.seer, "seer", "num"), cell("td", s.acd_s, "acd_s", "num"),
-              cell("td", s.pdd_ms_avg, "pdd_ms_avg", "num"),
-              cell("td", s.short_calls, "short_calls", "num"),
-              cell("td", s.cost === null ? null : `${s.cost.toFixed(4)} ${s.currency}`, "cost", "num"));
     return tr;
   }));
 }
@@ -336,13 +342,8 @@ function renderDestinations(doc) {
   const rows = doc.destinations.filter(d => d.start === newest);
   $("#dest-window").textContent = newest ? `${doc.window === "live" ? "24 hours from" : "window starting"} ${newest}` : "no traffic in this window";
   $("#destinations tbody").replaceChildren(...rows.map(d => {
-    const tr = document.createElement("tr");
+    const tr = figuresRow(d, "group", "pdd_ms");
     tr.dataset.group = d.group;
-    tr.append(cell("td", d.group, "group"), cell("td", d.attempts, "attempts", "num"),
-              cell("td", d.answered, "answered", "num"), cell("td", d.asr, "asr", "num"),
-              cell("td", d.seer, "seer", "num"), cell("td", d.acd_s, "acd_s", "num"),
-              cell("td", d.pdd_ms, "pdd_ms", "num"), cell("td", d.short_calls, "short_calls", "num"),
-              cell("td", d.cost === null ? null : `${d.cost.toFixed(4)} ${d.currency}`, "cost", "num"));
     return tr;
   }));
   chart($("#dest-chart"), rows.map(d => ({
