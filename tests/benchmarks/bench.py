@@ -26,6 +26,7 @@ it all N times and reports the ratios' medians.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import statistics
 import subprocess
@@ -58,14 +59,21 @@ QUIX_REQUIREMENT = "quixstreams==3.28.1"  # pins confluent-kafka < 2.13: its own
 
 
 def quix_python() -> str:
-    """The Quix Streams peer's interpreter, made (once) by the benchmark itself."""
+    """The Quix Streams peer's interpreter, made (once) by the benchmark itself. One maker
+    at a time (a lock file): two test processes making it together in a fresh clone left
+    a venv the peer hung in."""
     py = QUIX_VENV / "bin" / "python"
     marker = QUIX_VENV / ".installed"
-    if not marker.is_file() or marker.read_text() != QUIX_REQUIREMENT:
-        say(f"making {QUIX_VENV} with {QUIX_REQUIREMENT} ...")
-        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", QUIX_REQUIREMENT], check=True)
-        marker.write_text(QUIX_REQUIREMENT)
+    QUIX_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(QUIX_VENV.parent / "bench-quix.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.is_file() or marker.read_text() != QUIX_REQUIREMENT:
+            say(f"making {QUIX_VENV} with {QUIX_REQUIREMENT} ...")
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(QUIX_VENV)],
+                           check=True)
+            subprocess.run([str(py), "-m", "pip", "install", "-q", QUIX_REQUIREMENT],
+                           check=True)
+            marker.write_text(QUIX_REQUIREMENT)
     return str(py)
 
 

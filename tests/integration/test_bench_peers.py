@@ -9,6 +9,7 @@ duplicates, equal the oracle's streaks, code tallies, hour/day/month sums and li
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from processor.admin.produce import produce
 from processor.admin.topic_reader import latest, read_to_end
 from processor.dev.generate import Live, Traffic, generate, generate_live
 from processor.settings import Settings
+from tests.benchmarks import kstreams_peer
 from tests.benchmarks.bench import quix_python
 from tests.benchmarks.common import result_of
 from tests.integration.procs import REPO, cli
@@ -33,9 +35,23 @@ pytestmark = pytest.mark.integration
 START = 1709164800000  # 2024-02-29T00:00:00Z
 
 
+@pytest.fixture(scope="module", autouse=True)
+def peers_made() -> None:
+    """The Kafka Streams peers built and the Quix Streams venv made before any peer is
+    timed (each under its lock: the test processes share them): in a fresh clone they take
+    minutes on a loaded 2-core machine."""
+    kstreams_peer.build()
+    quix_python()
+
+
 def run(module: str, *args: str, python: str = sys.executable) -> dict[str, Any]:
-    out = subprocess.run([python, "-m", module, *args], cwd=REPO, capture_output=True,
-                         text=True, timeout=300, check=False)
+    try:
+        out = subprocess.run([python, "-m", module, *args], cwd=REPO, capture_output=True,
+                             text=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired as late:  # say what the peer was doing
+        tail = late.stderr.decode(errors="replace") if isinstance(late.stderr, bytes) \
+            else (late.stderr or "")
+        pytest.fail(f"{module} still running after 300 s; its stderr ends:\n{tail[-3000:]}")
     assert out.returncode == 0, out.stderr[-3000:]
     result = result_of(out.stdout)
     assert result is not None, out.stdout[-2000:] + out.stderr[-2000:]
@@ -96,8 +112,12 @@ def test_core_peers_publish_the_oracles_numbers(isolated: Settings, tmp_path: Pa
     settings = isolated.replace(partitions=4)
     assert cli(settings, "topics", "create").returncode == 0
     now = 1_764_547_200_000  # 2025-12-01T00:00:00Z: late events fall in November
-    messages = list(generate_live(Live(carriers=30, events=6_000, start_ms=now,
-                                       duplicate_share=0.0, rate=50.0)))
+    # Sent with today's record timestamps (their event ts stay in 2025): stamped a year
+    # ago, the input's 7-day retention deleted them at the broker's next check, and the
+    # peer waited 300 s for events that were gone.
+    messages = [dataclasses.replace(m, arrival_ms=None)
+                for m in generate_live(Live(carriers=30, events=6_000, start_ms=now,
+                                            duplicate_share=0.0, rate=50.0))]
     topic = settings.topic(settings.input_topic)
     produce(settings.bootstrap_servers, topic, messages, rate=None, progress=None)
     oracle = Oracle()
