@@ -50,6 +50,17 @@ class DirtyGroups:
         return bool(self.carriers or self.windows or self.tombstones)
 
 
+@dataclass
+class _Closed:
+    """A carrier's 23 hours before ``hour`` (its current one), summed once: a live record
+    is that plus the current hour. Dropped when one of them is written (a late event) and
+    when partitions move."""
+
+    hour: int
+    stats: Stats
+    groups: dict[str, destinations.Row] | None = None  # summed when first needed
+
+
 class Publisher:
     """Collects what the carrier steps changed and sends the records it touches."""
 
@@ -77,13 +88,9 @@ class Publisher:
         self._wall_ms = wall_ms
         self.dirty = Dirty()
         self.published = 0
-        # carrier -> (its current hour, the 23 hours before it summed): a live record is
-        # that plus the current hour, instead of 24 hours merged for every batch. Dropped
-        # when one of those hours is written (a late event) and when partitions move.
-        self._closed: dict[str, tuple[int, Stats]] = {}
+        # carrier -> its closed hours, instead of 24 hours merged for every batch
+        self._closed: dict[str, _Closed] = {}
         self.groups = DirtyGroups()
-        # carrier -> (its current hour, the 23 hours before it: their groups summed)
-        self._closed_groups: dict[str, tuple[int, dict[str, destinations.Row]]] = {}
 
     def mark(self, carrier_id: str, partition: int, windows: Iterable[tuple[str, int]] = (),
              expired: Iterable[tuple[str, int]] = (), *, state: CarrierState | None = None,
@@ -97,17 +104,13 @@ class Publisher:
             self.dirty.window_states[(carrier_id, kind, start)] = w
             if kind == "hour":
                 closed = self._closed.get(carrier_id)
-                if closed is not None and start != closed[0]:
+                if closed is not None and start != closed.hour:
                     del self._closed[carrier_id]
-                closed_groups = self._closed_groups.get(carrier_id)
-                if closed_groups is not None and start != closed_groups[0]:
-                    del self._closed_groups[carrier_id]
         for kind, start in windows:
             self.dirty.windows[(carrier_id, kind, start)] = partition
         for kind, start in expired:
             if kind == "hour":
                 self._closed.pop(carrier_id, None)
-                self._closed_groups.pop(carrier_id, None)
             self.dirty.tombstones.add((carrier_id, kind, start))
             self.dirty.windows.pop((carrier_id, kind, start), None)
             self.dirty.window_states.pop((carrier_id, kind, start), None)
@@ -125,7 +128,6 @@ class Publisher:
     def forget(self) -> None:
         """Partitions changed hands: what was summed may have changed elsewhere since."""
         self._closed.clear()
-        self._closed_groups.clear()
 
     def discard(self) -> None:
         """What was marked is processed again (the cache was discarded)."""
@@ -185,30 +187,40 @@ class Publisher:
         now = self._now_for(state)
         if now is None:
             return 2
-        stored = set(state.windows.get("hour", ()))  # skip lookups of hours without traffic
-        current = window_start("hour", now)
-        closed = self._closed.get(cid)
-        if closed is None or closed[0] != current:
-            closed = (current, total(self._hours(cid, partition, live_hours(now)[:-1], stored,
-                                                 dirty)))
-            self._closed[cid] = closed
-        hours = [closed[1], *self._hours(cid, partition, [current], stored, dirty)]
+        closed, now_hour = self._live_hours(state, partition, now, dirty)
+        hours = [closed.stats, *(w.stats for w in now_hour)]
         self._send(names.LIVE, key, orjson.dumps(records.live(cid, now, hours, wall)))
         return 3
 
-    def _hours(self, cid: str, partition: int, starts: Iterable[int], stored: set[int],
-               dirty: Dirty) -> list[Stats]:
-        """The stats of these hourly windows of ``cid`` that hold traffic."""
-        return [w.stats for w in self._hour_windows(cid, partition, starts, stored, dirty)]
+    def _live_hours(self, state: CarrierState, partition: int, now: int, dirty: Dirty,
+                    *, groups: bool = False) -> tuple[_Closed, list[WindowState]]:
+        """The 23 hours before the current one, summed (their destination groups too if
+        ``groups``: only destinations records need them), and the current hour's window
+        if it has traffic."""
+        cid = state.carrier_id
+        stored = set(state.windows.get("hour", ()))  # skip lookups of hours without traffic
+        current = window_start("hour", now)
+        closed = self._closed.get(cid)
+        windows = None
+        if closed is None or closed.hour != current:
+            windows = self._hour_windows(cid, partition, live_hours(now)[:-1], stored, dirty)
+            closed = self._closed[cid] = _Closed(current, total(w.stats for w in windows))
+        if groups and closed.groups is None:
+            if windows is None:
+                windows = self._hour_windows(cid, partition, live_hours(now)[:-1], stored,
+                                             dirty)
+            closed.groups = destinations.total(w.dests for w in windows)
+        return closed, self._hour_windows(cid, partition, [current], stored, dirty)
 
     def _hour_windows(self, cid: str, partition: int, starts: Iterable[int],
-                      stored: set[int], dirty: Dirty | None) -> list[WindowState]:
+                      stored: set[int], dirty: Dirty) -> list[WindowState]:
+        """These hourly windows of ``cid`` that hold traffic."""
         out = []
         for start in starts:
             if start not in stored:
                 continue
-            w = (dirty.window_states.get((cid, "hour", start)) if dirty else None) \
-                or self._windows.load(partition, window_key(cid, "hour", start).encode())
+            w = dirty.window_states.get((cid, "hour", start)) or self._windows.load(
+                partition, window_key(cid, "hour", start).encode())
             if w is not None:
                 out.append(w)
         return out
@@ -242,15 +254,9 @@ class Publisher:
     def _live_groups(self, state: CarrierState, partition: int, now: int, wall: int,
                      dirty: Dirty) -> int:
         cid = state.carrier_id
-        stored = set(state.windows.get("hour", ()))
-        current = window_start("hour", now)
-        closed = self._closed_groups.get(cid)
-        if closed is None or closed[0] != current:
-            windows = self._hour_windows(cid, partition, live_hours(now)[:-1], stored, dirty)
-            closed = (current, destinations.total(w.dests for w in windows))
-            self._closed_groups[cid] = closed
-        now_hour = self._hour_windows(cid, partition, [current], stored, dirty)
-        groups = destinations.total([closed[1], *(w.dests for w in now_hour)])
+        closed, now_hour = self._live_hours(state, partition, now, dirty, groups=True)
+        current = closed.hour
+        groups = destinations.total([closed.groups or {}, *(w.dests for w in now_hour)])
         currency = next((w.stats.currency for w in now_hour if w.stats.currency), None) \
             or self._policy_for(cid).rates.currency
         end = current + HOUR_MS
