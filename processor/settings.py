@@ -129,6 +129,12 @@ class Settings(BaseSettings):
                                      group="worker", gt=0)
     latest_calls: int = setting(100, "final responses kept per carrier", group="worker",
                                 ge=1)
+    call_log_hours: int = setting(
+        24, "hours of final responses the call log keeps per carrier "
+        "(`/carriers/{id}/calls`); 0: no call log", group="worker", ge=0, le=24 * 92)
+    call_log_max: int = setting(
+        100_000, "final responses the call log keeps per carrier at most (the oldest go "
+        "first)", group="worker", ge=1)
     metrics_max_carriers: int = setting(
         10_000, "carriers exported by name on `/metrics`; the rest are `_other`",
         group="worker", ge=0)

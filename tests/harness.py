@@ -13,7 +13,7 @@ The engine runs as in the worker: the real ``Pipeline``, ``CarrierStep``, record
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,11 +26,12 @@ from processor.engine.checkpoint import Checkpoint
 from processor.engine.clock import Clock
 from processor.engine.memory import MemoryTables
 from processor.engine.pipeline import Pipeline
-from processor.engine.profiles import Profiles, default_policy
+from processor.engine.profiles import Profiles, call_log_limits, default_policy
 from processor.engine.sender import STAGES, Sender, Tracker
 from processor.engine.stores import Stores
 from processor.io.partitioning import partition_for
 from processor.io.rocks import RocksTable
+from processor.ops.api import CarrierApi
 from processor.settings import Settings
 
 T0 = 1_763_510_400_000  # 2025-11-19T00:00:00Z
@@ -280,3 +281,36 @@ class Harness:
     def output(self, name: str) -> dict[bytes | None, Any]:
         """A contract output topic (``io/names.py``) as compaction leaves it."""
         return self.broker.latest(self.settings.topic(name))
+
+    def api(self) -> CarrierApi:
+        """The HTTP API's answers over this engine's tables (what the last flush stored)."""
+        n = self.settings.partitions
+        return CarrierApi(carriers=WholeTable(self.tables.carriers, n),
+                          windows=WholeTable(self.tables.windows, n),
+                          latest=WholeTable(self.tables.latest, n), profiles=self.profiles,
+                          now_for=self.pipeline.step.now_for,
+                          default_latest=self.settings.latest_calls,
+                          call_log=call_log_limits(self.settings))
+
+
+class WholeTable:
+    """A table of every partition, as the HTTP API reads it (``io.stored.OrderedKeyValues``)."""
+
+    def __init__(self, table: Any, partitions: int) -> None:
+        self._table = table
+        self.partitions = partitions
+
+    def get(self, key: bytes, /) -> bytes | None:
+        for p in range(self.partitions):
+            value: bytes | None = self._table.get(p, key)
+            if value is not None:
+                return value
+        return None
+
+    def scan_back(self, lo: bytes, hi: bytes, /) -> Iterator[tuple[bytes, bytes]]:
+        for p in range(self.partitions):
+            keys = list(self._table.scan(p, lo, hi))
+            for key in reversed(keys):
+                value = self._table.get(p, key)
+                if value is not None:
+                    yield key, value

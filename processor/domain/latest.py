@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from processor.domain.calllog import Log
 from processor.domain.events import Sourced
 from processor.domain.windows import iso, parse_iso_ms
 
@@ -42,15 +43,21 @@ class Head:
     applied: dict[str, int]
     inline: tuple[dict[str, Any], ...] = field(default=())  # newest first
     chunk: int = 1  # calls per key (1: the older key-per-call layout)
+    log: Log | None = None  # the call log's bookkeeping (calllog.py); None: never logged
 
     def to_json(self) -> dict[str, Any]:
-        return {"n": self.seq, "r": self.size, "ap": self.applied, "k": self.chunk}
+        d = {"n": self.seq, "r": self.size, "ap": self.applied, "k": self.chunk}
+        if self.log is not None:
+            d["lg"] = self.log.to_json()
+        return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Head:
         if "n" not in d:  # {"calls": [newest first], "ap": ...}, written before the ring
             return cls(0, 0, dict(d["ap"]), tuple(d["calls"]))
-        return cls(d["n"], d["r"], dict(d["ap"]), chunk=d.get("k", 1))
+        lg = d.get("lg")
+        return cls(d["n"], d["r"], dict(d["ap"]), chunk=d.get("k", 1),
+                   log=Log.from_json(lg) if lg is not None else None)
 
     @property
     def keys(self) -> int:
@@ -66,6 +73,7 @@ class Update:
     head: Head
     calls: dict[int, Any]  # slot -> what to write there: a call (chunk 1) or a chunk
     dropped: list[tuple[int, int]]  # (slot, chunk) of keys of an older layout to delete
+    fresh: list[Sourced]  # the final responses not applied before (the call log's)
 
 
 def call_key(carrier_id: str, slot: int, chunk: int = CHUNK) -> bytes:
@@ -147,6 +155,7 @@ def push(head: Head | None, events: Sequence[Sourced], size: int,
     dropped: list[tuple[int, int]] = []
     seq = head.seq if head is not None else 0
     buf: list[Mapping[str, Any] | None] = []
+    fresh: list[Sourced] = []
     changed = False
     if head is not None and not head.laid_out(size, chunk):
         new = [dict(c) for c in reversed(list(head.inline if head.size == 0 else stored)[:size])]
@@ -166,10 +175,12 @@ def push(head: Head | None, events: Sequence[Sourced], size: int,
         changed = True
         if s.event.code >= 200:
             new.append(s)
+            fresh.append(s)
     if not changed:
         return None
     calls, seq = _place(new, seq, size, chunk, buf)
-    return Update(Head(seq, size, applied, chunk=chunk), calls, dropped)
+    return Update(Head(seq, size, applied, chunk=chunk,
+                       log=head.log if head is not None else None), calls, dropped, fresh)
 
 
 def _place(new: list[Mapping[str, Any] | Sourced], seq: int, size: int, chunk: int,

@@ -31,6 +31,9 @@ class MemoryTable:
     def keys(self, partition: int) -> Iterator[bytes]:
         return iter(list(self.data.get(partition, {})))
 
+    def scan(self, partition: int, lo: bytes, hi: bytes) -> Iterator[bytes]:
+        return iter(sorted(k for k in self.data.get(partition, {}) if lo <= k < hi))
+
     def persisted(self, partition: int, offset: int) -> None:
         self.persisted_at[partition] = offset
 

@@ -18,6 +18,7 @@ from confluent_kafka import Message
 from processor.engine.clock import Clock
 from processor.engine.intake import Router
 from processor.engine.ports import Registry
+from processor.engine.profiles import call_log_limits
 from processor.engine.sender import Sender, Tracker
 from processor.engine.slices import Slicer
 from processor.engine.step import CarrierStep
@@ -39,6 +40,7 @@ class Pipeline:
         self.step = CarrierStep(stores, registry, sender, self.clock,
                                 outputs={n: settings.topic(n) for n in names.OUTPUTS},
                                 latest_calls=settings.latest_calls,
+                                call_log=call_log_limits(settings),
                                 groups_every_ms=int(settings.destinations_publish_s * 1000))
         self.ticker = Ticker(self.step)
         self.publisher = self.step.publisher

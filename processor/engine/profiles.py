@@ -10,6 +10,7 @@ import orjson
 
 from processor.domain import codes
 from processor.domain.alerts import ShortCallRule
+from processor.domain.calllog import Limits
 from processor.domain.model import Policy
 from processor.domain.registry import Profile, parse_profile
 from processor.domain.windows import Retention
@@ -91,3 +92,10 @@ def default_policy(settings: Settings) -> Policy:
                                   settings.short_call_min_answered),
         destinations_top=settings.destinations_top,
     )
+
+
+def call_log_limits(settings: Settings) -> Limits | None:
+    """What the call log keeps (None: no log)."""
+    if not settings.call_log_hours:
+        return None
+    return Limits(settings.call_log_hours, settings.call_log_max)

@@ -19,6 +19,7 @@ changed; a dirty value is encoded at the flush, so the newest change is what is 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -45,6 +46,10 @@ class Table(Protocol):
     def keys(self, partition: int) -> Iterator[bytes]:
         """Every key stored in ``partition`` (ours only: no framework bookkeeping)."""
 
+    def scan(self, partition: int, lo: bytes, hi: bytes) -> Iterator[bytes]:
+        """The keys stored in ``partition`` from ``lo`` (included) to ``hi`` (excluded), in
+        order."""
+
     def persisted(self, partition: int, offset: int) -> None:
         """Recovery of ``partition`` starts after this changelog offset."""
 
@@ -58,8 +63,12 @@ class Store(Generic[T]):
 
     def __init__(self, table: Table, decode: Callable[[bytes], T], encode: Callable[[T], bytes],
                  cache_keys: int = CACHE_KEYS, *, put_stage: int = 0,
-                 delete_stage: int = 0) -> None:
+                 delete_stage: int = 0, group: Callable[[bytes], bytes] | None = None) -> None:
+        """``group``: the group of a key (its carrier) for ``scan`` to find the keys
+        ``put`` since the flush by (none: ``scan`` lists stored keys only)."""
         self._table = table
+        self._group = group
+        self._fresh: dict[int, dict[bytes, list[bytes]]] = {}  # partition -> group -> keys
         self.changelog = table.changelog
         self._decode, self._encode = decode, encode
         self._put_stage, self._delete_stage = put_stage, delete_stage
@@ -106,6 +115,8 @@ class Store(Generic[T]):
     def put(self, partition: int, key: bytes, value: bytes) -> None:
         """Store already encoded bytes."""
         self._mark(partition, key, value, self._put_stage)
+        if self._group is not None:
+            self._fresh.setdefault(partition, {}).setdefault(self._group(key), []).append(key)
         cache = self._cache.get(partition)
         if cache is not None:
             cache.pop(key, None)
@@ -136,6 +147,7 @@ class Store(Generic[T]):
         written."""
         dirty, self._dirty = self._dirty, {}
         stages, self._stages = self._stages, {}
+        self._fresh = {}
         n = 0
         for partition, writes in dirty.items():
             self._table.write(partition, self._encoded(partition, writes,
@@ -155,7 +167,7 @@ class Store(Generic[T]):
 
     def discard(self) -> None:
         """Forget every dirty key and decoded value (the interval is processed again)."""
-        self._dirty, self._stages, self._cache = {}, {}, {}
+        self._dirty, self._stages, self._cache, self._fresh = {}, {}, {}, {}
 
     def drop(self, partitions: Iterable[int]) -> None:
         """Forget the decoded values of ``partitions`` (they changed hands: a rebalance)."""
@@ -181,6 +193,23 @@ class Store(Generic[T]):
         keys = {k for k, v in dirty.items() if v is not None}
         keys.update(k for k in self._table.keys(partition) if dirty.get(k, b"") is not None)
         return sorted(keys)
+
+    def scan(self, partition: int, lo: bytes, hi: bytes) -> Iterator[bytes]:
+        """The keys in [lo, hi), in order, dirty ones included. With ``group``, ``lo`` and
+        ``hi`` are of one group; without, keys written since the flush are not listed."""
+        dirty = self._dirty.get(partition, {})
+        stored = (k for k in self._table.scan(partition, lo, hi)
+                  if dirty.get(k, b"") is not None)
+        if self._group is None:
+            yield from stored
+            return
+        fresh = sorted({k for k in self._fresh.get(partition, {}).get(self._group(lo), ())
+                        if lo <= k < hi and dirty.get(k) is not None})
+        last = None
+        for key in heapq.merge(stored, fresh):
+            if key != last:
+                yield key
+            last = key
 
     def persisted(self, partition: int, offset: int) -> None:
         """Recovery of the partition starts after this changelog offset."""

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from processor.domain import records
+from processor.domain.calllog import Limits
 from processor.domain.carrier import chunks_needed, fold, keys_needed
 from processor.domain.dedup import ChunkId
 from processor.domain.events import Sourced
@@ -23,7 +24,7 @@ from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, W
 from processor.engine.clock import Clock
 from processor.engine.ports import Registry, Sink
 from processor.engine.publish import Publisher
-from processor.engine.stores import Stores, push_latest
+from processor.engine.stores import Stores, push_calls
 from processor.engine.view import CarrierView
 from processor.io import names
 from processor.io.names import chunk_key, window_key
@@ -54,10 +55,11 @@ class CarrierStep:
 
     def __init__(self, stores: Stores, registry: Registry, sink: Sink, clock: Clock, *,
                  outputs: Mapping[str, str], latest_calls: int,
-                 groups_every_ms: int = 0) -> None:
+                 call_log: Limits | None = None, groups_every_ms: int = 0) -> None:
         """``outputs``: the topic of each contract output name (``io/names.OUTPUTS``);
         ``latest_calls``: how many final responses a carrier's latest calls keep (0:
-        none are kept)."""
+        none are kept, nor a call log); ``call_log``: what the call log keeps (None:
+        no log)."""
         self.stores = stores
         self.registry = registry
         self.policies = Policies(registry)
@@ -65,6 +67,7 @@ class CarrierStep:
         self.clock = clock
         self.outputs = dict(outputs)
         self.latest_calls = latest_calls
+        self.call_log = call_log if latest_calls else None
         self.view = CarrierView()
         self.publisher = Publisher(self._send_output, stores.carriers, stores.windows,
                                    self.policies.policy_for, self.now_for,
@@ -100,8 +103,9 @@ class CarrierStep:
             self.publisher.mark(carrier_id, partition, list(shown), state=res.carrier,
                                 written=shown)
         self.view.update(partition, res.carrier, shown)
-        if events and self.latest_calls:
-            push_latest(s, carrier_id, res.accepted, partition, self.latest_calls)
+        if self.latest_calls and (events or self.call_log):
+            push_calls(s, carrier_id, res.accepted, partition, self.latest_calls,
+                       log=self.call_log, now_ms=self.now_for(res.carrier))
         return res
 
     def _windows(self, partition: int, cid: str, state: CarrierState | None,

@@ -1,18 +1,20 @@
 """The pipeline's tables as record caches, and the keyed writes a fold leads to.
 
 Key formats: a carrier's record under ``<carrier>``, a window under ``window_key``, a chunk
-of identities under ``chunk_key``, latest calls as
-``domain/latest.py`` says, a partition's counters under ``p<n>``.
+of identities under ``chunk_key``, latest calls and the call log as ``domain/latest.py``
+and ``domain/calllog.py`` say, a partition's counters under ``p<n>``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
+from processor.domain import calllog
 from processor.domain import latest as latest_calls
+from processor.domain.calllog import Limits
 from processor.domain.events import Sourced
 from processor.domain.latest import Head
 from processor.domain.model import CarrierState, WindowState
@@ -50,7 +52,7 @@ class Stores:
             dedup=Store(tables.dedup, bytes, bytes, delete_stage=DELETE_STAGE),
             partitions=Store(tables.partitions, decode_doc, orjson.dumps),
             latest=Store(tables.latest, latest_calls.decode_head, _json),
-            calls=Store(tables.latest, orjson.loads, orjson.dumps))
+            calls=Store(tables.latest, orjson.loads, orjson.dumps, group=calllog.carrier_of))
 
     def all(self) -> tuple[Store[Any], ...]:
         # Flushed in this order: a head reaches the changelog behind the calls it counts.
@@ -58,25 +60,50 @@ class Stores:
                 self.latest)
 
 
-def push_latest(stores: Stores, cid: str, accepted: list[Sourced], partition: int,
-                size: int) -> None:
-    """Add a carrier's accepted final responses to its latest calls (domain/latest.py)."""
+def push_calls(stores: Stores, cid: str, accepted: list[Sourced], partition: int,
+               size: int, *, log: Limits | None = None, now_ms: int | None = None) -> None:
+    """Add a carrier's accepted final responses to its latest calls (domain/latest.py)
+    and, with ``log``, to its call log, expiring what the log no longer keeps
+    (domain/calllog.py; ``now_ms``: the carrier's clock)."""
     heads, calls = stores.latest, stores.calls
     head = heads.load(partition, cid.encode())
-    stored = []
-    if latest_calls.needs_calls(head, size):
-        stored = latest_calls.stored_calls(cid, head, lambda k: calls.get(partition, k))
-    slot = latest_calls.open_slot(head, size)
-    open_calls = (calls.load(partition, latest_calls.call_key(cid, slot)) or []
-                  if slot is not None else [])
-    update = latest_calls.push(head, accepted, size, stored, open_calls=open_calls)
-    if update is None:
-        return
-    for old, chunk in update.dropped:
-        calls.delete(partition, latest_calls.call_key(cid, old, chunk))
-    for slot, value in update.calls.items():
-        calls.save(partition, latest_calls.call_key(cid, slot), value)
-    heads.save(partition, cid.encode(), update.head)
+    update = None
+    if accepted:
+        stored = []
+        if latest_calls.needs_calls(head, size):
+            stored = latest_calls.stored_calls(cid, head, lambda k: calls.get(partition, k))
+        slot = latest_calls.open_slot(head, size)
+        open_calls = (calls.load(partition, latest_calls.call_key(cid, slot)) or []
+                      if slot is not None else [])
+        update = latest_calls.push(head, accepted, size, stored, open_calls=open_calls)
+        if update is not None:
+            for old, chunk in update.dropped:
+                calls.delete(partition, latest_calls.call_key(cid, old, chunk))
+            for slot, value in update.calls.items():
+                calls.save(partition, latest_calls.call_key(cid, slot), value)
+    new_head = update.head if update is not None else head
+    if log is not None and now_ms is not None and new_head is not None:
+        new_head = _log_calls(stores, cid, partition, new_head,
+                              update.fresh if update is not None else [], limits=log,
+                              now_ms=now_ms)
+    if new_head is not head and new_head is not None:
+        heads.save(partition, cid.encode(), new_head)
+
+
+def _log_calls(stores: Stores, cid: str, partition: int, head: Head, fresh: list[Sourced],
+               *, limits: Limits, now_ms: int) -> Head:
+    """Write the segments of ``fresh`` calls and drop what expired; the head to store."""
+    cutoff = limits.cutoff(now_ms)
+    log, segments = calllog.add(head.log, cid, fresh, cutoff)
+    for key, value in segments.items():
+        stores.calls.put(partition, key, value)
+    if calllog.due(log, limits, cutoff):
+        lo, hi = calllog.bounds(cid, log.oldest)
+        log, dropped = calllog.trim(log, stores.calls.scan(partition, lo, hi), limits,
+                                    cutoff)
+        for key in dropped:
+            stores.calls.delete(partition, key, stored=True)
+    return head if log == head.log else replace(head, log=log)
 
 
 def count_invalid(stores: Stores, partition: int, sources: list[tuple[str, int]]) -> int:

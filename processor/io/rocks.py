@@ -44,6 +44,29 @@ class RocksTable:
                 yield key
             it.next()
 
+    def scan(self, partition: int, lo: bytes, hi: bytes) -> Iterator[bytes]:
+        it = self._db_for(partition).iter()
+        it.seek(lo)
+        while it.valid():
+            key: bytes = it.key()
+            if key >= hi:
+                return
+            yield key
+            it.next()
+
     def persisted(self, partition: int, offset: int) -> None:
         """Recovery of ``partition`` starts after this changelog offset."""
         self._persisted(partition, offset)
+
+
+def scan_back(db: Rdict, lo: bytes, hi: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The keys of ``db`` in [lo, hi) and their values, greatest key first."""
+    it = db.iter()
+    it.seek_for_prev(hi)
+    while it.valid():
+        key: bytes = it.key()
+        if key < lo:
+            return
+        if key < hi:
+            yield key, it.value()
+        it.prev()

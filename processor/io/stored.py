@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -15,6 +16,13 @@ class KeyValues(Protocol):
     (``runtime/tables.whole_table`` adapts a Faust table; a dict will do in tests)."""
 
     def get(self, key: bytes, /) -> bytes | None: ...
+
+
+class OrderedKeyValues(KeyValues, Protocol):
+    """A whole table read by key and by key range (the call log's table)."""
+
+    def scan_back(self, lo: bytes, hi: bytes, /) -> Iterator[tuple[bytes, bytes]]:
+        """The keys in [lo, hi) and their values, greatest key first."""
 
 
 def carrier_of(raw: bytes | None) -> CarrierState | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from processor.domain import destinations, live, records
+from processor.domain import calllog, destinations, live, records
 from processor.domain import latest as latest_calls
 from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy, WindowState
@@ -17,10 +19,11 @@ from processor.engine.profiles import Profiles
 from processor.engine.view import CarrierRow
 from processor.errors import CarrierwatchError
 from processor.io import codec
-from processor.io.stored import KeyValues, load_carrier, load_window
+from processor.io.stored import KeyValues, OrderedKeyValues, load_carrier, load_window
 
 WINDOW_CHOICES = (*KINDS, "live")
 MAX_LIMIT = 10_000
+CALLS_PAGE = 100  # calls per page of the call log, unless ``limit`` says
 
 
 def ratio(num: int, den: int) -> float | None:
@@ -65,6 +68,32 @@ def parse_limit(raw: str | None, default: int) -> int:
     return int(raw)
 
 
+def call_query(query: Mapping[str, str]) -> calllog.Query:
+    """The call log's filters (``from``, ``to``, ``code``, ``customer``, ``destination``,
+    ``cursor``) from a request's query."""
+    since, until = parse_time("from", query.get("from")), parse_time("to", query.get("to"))
+    if since is not None and until is not None and since >= until:
+        raise BadRequest("from must be before to")
+    try:
+        codes, classes = (calllog.parse_codes(query["code"]) if query.get("code")
+                          else (None, frozenset[int]()))
+        cursor = query.get("cursor")
+        after = calllog.decode_cursor(cursor) if cursor else None
+    except calllog.BadQuery as bad:
+        raise BadRequest(str(bad)) from None
+    customer = query.get("customer") or None
+    if customer is not None and len(customer) > 128:
+        raise BadRequest("customer: at most 128 characters")
+    destination = query.get("destination") or None
+    if destination is not None:
+        destination = destination.removeprefix("+")
+        if not destination.isdigit() or len(destination) > 32:
+            raise BadRequest(f"destination: expected a prefix of digits, got "
+                             f"{query['destination'][:40]!r}")
+    return calllog.Query(since, until, codes if codes or classes else None, classes,
+                         customer, destination, after)
+
+
 def window_query(query: Mapping[str, str], default: str) -> tuple[str, int | None, int | None]:
     """``window`` (one of WINDOW_CHOICES), ``from`` and ``to`` of a listing's query."""
     window = query.get("window", default)
@@ -80,11 +109,15 @@ def window_query(query: Mapping[str, str], default: str) -> tuple[str, int | Non
 class CarrierApi:
     """Reads the tables (this worker's partitions) and answers API requests."""
 
-    def __init__(self, *, carriers: KeyValues, windows: KeyValues, latest: Any,
+    def __init__(self, *, carriers: KeyValues, windows: KeyValues, latest: OrderedKeyValues,
                  profiles: Profiles,
                  now_for: Callable[[CarrierState], int | None], default_latest: int,
-                 now_for_row: Callable[[CarrierRow], int | None] = lambda _: None) -> None:
+                 now_for_row: Callable[[CarrierRow], int | None] = lambda _: None,
+                 call_log: calllog.Limits | None = None) -> None:
+        """``latest``: the latest-calls table, which holds the call log too;
+        ``call_log``: what the log keeps (None: the worker keeps none)."""
         self._now_for_row = now_for_row
+        self._call_log = call_log
         self._carriers = carriers
         self._windows = windows
         self._latest = latest
@@ -214,3 +247,28 @@ class CarrierApi:
                                          self._latest.get)
         # The last N received, shown newest first by event time (arrival may be out of order).
         return Reply(200, {"carrier_id": cid, "calls": latest_calls.shown(kept, limit)})
+
+    def calls(self, cid: str, query: Mapping[str, str], *, whole: bool = False) -> Reply:
+        """The call log: a page of final responses in [from, to), newest first, with the
+        cursor of the next page (None: the last page). ``whole``: every call of the range
+        (an export), unless ``limit`` says otherwise."""
+        q = call_query(query)
+        limit = (parse_limit(query.get("limit"), CALLS_PAGE) if query.get("limit") or not whole
+                 else None)
+        state = self._state(cid)
+        if state is None:
+            return not_found(cid)
+        now = self._now_for(state)
+        if self._call_log is None or now is None:
+            return Reply(200, {"carrier_id": cid, "calls": [], "next": None})
+        cutoff = self._call_log.cutoff(now)  # expired, if not yet dropped
+        if q.since is None or q.since < cutoff:
+            q = dataclasses.replace(q, since=cutoff)
+        found = calllog.read(self._latest.scan_back, cid, q)
+        page = list(itertools.islice(found, limit + 1 if limit is not None else None))
+        more = limit is not None and len(page) > limit
+        if more:
+            page = page[:limit]
+        return Reply(200, {"carrier_id": cid,
+                           "calls": [{**c.fields, "ts": iso(c.fields["ts"])} for c in page],
+                           "next": calllog.encode_cursor(page[-1].position) if more else None})

@@ -22,6 +22,7 @@ can commit their offsets), but never fetches them.
 | ``App._new_consumer`` (``runtime/app.py``) | the consumer that leaves the batch topics |
 | ``table.data.set_persisted_offset`` | recovery starts after what the worker wrote |
 | ``table.data.get`` (``rocksdb.Store._get``) | a key of any partition, one lookup |
+| ``rocksdb.Store._dbs_for_actives`` | key ranges of the partitions this worker owns |
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ def get_any_partition(table: Any, key: bytes) -> bytes | None:
     Faust ``table.get`` does two)."""
     value: bytes | None = table.data.get(key)
     return value
+
+
+def active_partition_dbs(table: Any) -> list[Any]:
+    """The rocksdict ``Rdict`` of each partition of ``table`` this worker owns (active)."""
+    return list(table.data._dbs_for_actives())
 
 
 def is_ready(app: Any) -> bool:

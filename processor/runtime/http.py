@@ -9,6 +9,7 @@ import faust
 
 from processor.domain.windows import HOUR_MS
 from processor.engine.clock import now_ms
+from processor.engine.profiles import call_log_limits
 from processor.engine.view import CarrierRow
 from processor.ops.api import CarrierApi
 from processor.ops.exposition import Exposition
@@ -46,9 +47,10 @@ def register_http(app: faust.App, worker: Worker, settings: Settings) -> None:
     exposition = Exposition(collector)
     api = CarrierApi(carriers=WholeTable(worker.tables.carriers),
                      windows=WholeTable(worker.tables.windows),
-                     latest=worker.tables.latest, profiles=worker.profiles,
+                     latest=WholeTable(worker.tables.latest), profiles=worker.profiles,
                      now_for=worker.pipeline.step.now_for, default_latest=settings.latest_calls,
-                     now_for_row=lambda row: worker.pipeline.clock.now(row_stream_time(row)))
+                     now_for_row=lambda row: worker.pipeline.clock.now(row_stream_time(row)),
+                     call_log=call_log_limits(settings))
     web.register(app, api, carriers_table=worker.tables.carriers,
                  owned_rows=lambda: list(view.owned(worker.owned_partitions())),
                  exposition=exposition, ready=lambda: is_ready(app),

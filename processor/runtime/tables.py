@@ -7,14 +7,16 @@ reads and writes their partitions through its record cache (processor/engine/sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.types import TP
 
-from processor.io.rocks import RocksTable
+from processor.io.rocks import RocksTable, scan_back
 from processor.runtime.faust_internals import (
+    active_partition_dbs,
     get_any_partition,
     name_changelog,
     partition_db,
@@ -52,7 +54,8 @@ class Tables:
     windows: Any  # "<carrier>|<kind>|<start>" -> WindowState
     dedup: Any  # "<carrier>|<bucket ms>|<n>" -> a chunk of identities (domain/dedup.py)
     partitions: Any  # "p<n>" -> per-partition counters (invalid input) and watermarks
-    latest: Any  # carrier_id -> ring head; "<carrier>|<slot>" -> call (domain/latest.py)
+    latest: Any  # carrier_id -> ring head; "<carrier>|k<slot>" -> calls (domain/latest.py);
+    # "<carrier>|t<minute>.<seq>.<n>" -> a segment of the call log (domain/calllog.py)
     registry: Any  # GlobalTable over carrier.registry: carrier_id -> profile JSON
 
 
@@ -67,13 +70,19 @@ def faust_table(table: Any) -> RocksTable:
 
 
 class WholeTable:
-    """A Faust table as the HTTP API and the registry read it (``io.stored.KeyValues``)."""
+    """A Faust table as the HTTP API and the registry read it (``io.stored.KeyValues``,
+    ``OrderedKeyValues``): this worker's active partitions."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
 
     def get(self, key: bytes, /) -> bytes | None:
         return get_any_partition(self._table, key)
+
+    def scan_back(self, lo: bytes, hi: bytes, /) -> Iterator[tuple[bytes, bytes]]:
+        # A carrier's keys are all in one partition: the others have none in the range.
+        for db in active_partition_dbs(self._table):
+            yield from scan_back(db, lo, hi)
 
 
 def for_cache(t: Tables) -> Tables:
@@ -88,7 +97,7 @@ def declare_all(app: faust.App, registry_topic: str) -> Tables:
         windows=declare(app, "windows", "per-carrier UTC hour/day/month window counters"),
         dedup=declare(app, "dedup", "event identities seen in the last minutes, per carrier"),
         partitions=declare(app, "partitions", "per-partition counters of invalid input"),
-        latest=declare(app, "latest", "the latest final responses per carrier"),
+        latest=declare(app, "latest", "the latest final responses and the call log per carrier"),
         registry=_registry_table(app, registry_topic),
     )
 

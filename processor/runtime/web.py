@@ -122,8 +122,18 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
         _carrier_listing(app, auth, carriers_table, path=path, answer=answer, rows=rows,
                          columns=columns)
 
+
+    @app.page("/carriers/{carrier}/calls", name="carrier-calls")
+    @auth
+    @app.table_route(table=carriers_table, match_info="carrier")
+    async def calls(view: Any, request: Any, carrier: str) -> Any:
+        # A CSV export holds the whole filtered range (unless ``limit`` says), not a page.
+        csv = _wants_csv(request)
+        return _listing(view, request, lambda: api.calls(carrier, request.query, whole=csv),
+                        "calls", formats.LATEST_COLUMNS)
+
     register_ui(app)
-    _ = (metrics_page, healthz, readyz, carriers, carrier)
+    _ = (metrics_page, healthz, readyz, carriers, carrier, calls)
 
 
 def _carrier_listing(app: faust.App, auth: Callable[[Handler], Handler], table: Any, *,

@@ -31,6 +31,7 @@ def test_the_pinned_versions_are_installed(package: str, version: str) -> None:
     (FaustConsumer, "on_buffer_drop"), (AIOConsumer, "verify_event_path"),
     (AIOConsumer, "_commit"), (RocksStore, "_db_for_partition"),
     (RocksStore, "set_persisted_offset"), (RocksStore, "_get"),
+    (RocksStore, "_dbs_for_actives"),
     (GlobalTable, "_changelog_topic_name"), (FaustTableManager, "_update_channels"),
     (faust.App, "_new_consumer"),
 ])
