@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "latest-calls":
             q.add_argument("--limit", type=int, default=None)
 
+    _add_calls_parser(sub, common)
     _add_replay_parser(sub, common)
 
     tail = sub.add_parser("tail", parents=[common],
@@ -100,6 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--idle-exit", type=float, default=None,
                       help="stop after this many seconds without a record")
     return parser
+
+
+def _add_calls_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    calls = sub.add_parser(
+        "calls", parents=[common],
+        help="a carrier's call log: every final response in a time range, newest first, "
+             "all pages (json: one call per line)")
+    calls.add_argument("carrier")
+    calls.add_argument("--from", dest="since", help="RFC 3339 or epoch ms (inclusive)")
+    calls.add_argument("--to", dest="until", help="RFC 3339 or epoch ms (exclusive)")
+    calls.add_argument("--code", help="503, 5xx, or a comma list of them")
+    calls.add_argument("--customer", help="one customer_id")
+    calls.add_argument("--destination", help="a prefix of the dialled number's digits")
+    calls.add_argument("--page-size", type=int, default=1000, help="calls per request")
+    calls.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    calls.add_argument("--api", default=None,
+                       help="worker URL (default http://CARRIERWATCH_WEB_BIND:WEB_PORT)")
 
 
 def _add_replay_parser(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""``carrierwatch status|summary|latest-calls``: the HTTP API, formatted for a person or a pipe."""
+"""``carrierwatch status|summary|destinations|latest-calls|calls``: the HTTP API, formatted
+for a person or a pipe."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from processor.errors import CarrierwatchError, UnknownCarrier
@@ -68,3 +70,35 @@ def show(kind: str, doc: Any, fmt: str, out: TextIO = sys.stdout) -> None:
     else:
         rows, cols = doc["calls"], formats.LATEST_COLUMNS
     out.write(formats.to_csv(rows, cols) if fmt == "csv" else formats.to_table(rows, cols))
+
+
+def pages(base_url: str, path: str, params: dict[str, str | None],
+          token: str = "") -> Iterator[list[dict[str, Any]]]:
+    """Each page of a paged listing (the call log), following its ``next`` cursors."""
+    cursor = None
+    while True:
+        doc = get(base_url, path, {**params, "cursor": cursor}, token=token)
+        yield doc["calls"]
+        cursor = doc.get("next")
+        if not cursor:
+            return
+
+
+def stream_calls(found: Iterator[list[dict[str, Any]]], fmt: str,
+                 out: TextIO = sys.stdout) -> int:
+    """Write pages of calls as they come: CSV or a table with one header, or JSON Lines
+    (one call per line). Returns how many calls were written."""
+    n, widths = 0, None
+    for page in found:
+        if fmt == "json":
+            out.write("".join(json.dumps(c) + "\n" for c in page))
+        elif fmt == "csv":
+            out.write(formats.to_csv(page, formats.LATEST_COLUMNS, header=n == 0))
+        elif page or widths is None:
+            first = widths is None
+            widths = widths or formats.table_widths(page, formats.LATEST_COLUMNS)
+            out.write(formats.to_table(page, formats.LATEST_COLUMNS, widths=widths,
+                                       header=first))
+        out.flush()
+        n += len(page)
+    return n

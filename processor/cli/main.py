@@ -107,6 +107,22 @@ def _cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _cmd_calls(args: argparse.Namespace, settings: Settings) -> int:
+    from urllib.parse import quote
+
+    from processor.cli import client
+
+    path = f"/carriers/{quote(args.carrier, safe='')}/calls"
+    params = {"from": args.since, "to": args.until, "code": args.code,
+              "customer": args.customer, "destination": args.destination,
+              "limit": str(args.page_size)}
+    n = client.stream_calls(client.pages(args.api or settings.web_url, path, params,
+                                         token=settings.api_token), args.format)
+    if args.format == "table":
+        print(f"{n} calls", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from urllib.parse import quote
 
@@ -215,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
         "broker": _cmd_broker, "topics": _cmd_topics, "worker": _cmd_worker,
         "generate": _cmd_generate, "registry": _cmd_registry, "tail": _cmd_tail,
         "status": _cmd_query, "summary": _cmd_query, "latest-calls": _cmd_query,
-        "destinations": _cmd_query,
+        "destinations": _cmd_query, "calls": _cmd_calls,
         "replay": _cmd_replay, "ingest": _cmd_ingest,
     }
     return handlers[args.command](args, settings)

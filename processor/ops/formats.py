@@ -32,27 +32,36 @@ def cell(value: Any, *, exact: bool = False) -> str:
     return str(value)
 
 
-def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], *,
+           header: bool = True) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    if header:
+        writer.writerow(columns)
     for row in rows:
         writer.writerow([cell(row.get(c), exact=True) for c in columns])
     return out.getvalue()
 
 
-def to_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """Aligned columns for a terminal; numbers right-aligned."""
+def to_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *,
+             widths: Sequence[int] | None = None, header: bool = True) -> str:
+    """Aligned columns for a terminal; numbers right-aligned. ``widths``: those of an
+    earlier page (``table_widths``) to go on with, without a ``header``."""
     cells = [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    widths = widths or table_widths(rows, columns)
     numeric = [all(_is_number(r.get(c)) for r in rows) and bool(rows) for c in columns]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w)
                          for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
 
-    return "\n".join([line(columns), line(["-" * w for w in widths]),
-                      *(line(row) for row in cells)]) + "\n"
+    head = [line(columns), line(["-" * w for w in widths])] if header else []
+    return "".join(f"{text}\n" for text in [*head, *(line(row) for row in cells)])
+
+
+def table_widths(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[int]:
+    """Each column's width in ``to_table``: its longest cell or name."""
+    return [max([len(c), *(len(cell(r.get(c))) for r in rows)]) for c in columns]
 
 
 def _is_number(v: Any) -> bool:
