@@ -250,8 +250,9 @@ class CarrierApi:
 
     def calls(self, cid: str, query: Mapping[str, str], *, whole: bool = False) -> Reply:
         """The call log: a page of final responses in [from, to), newest first, with the
-        cursor of the next page (None: the last page). ``whole``: every call of the range
-        (an export), unless ``limit`` says otherwise."""
+        cursor of the next page (None: the last page) and the carrier's clock (``as_of``:
+        where "the last hour" ends). ``whole``: every call of the range (an export),
+        unless ``limit`` says otherwise."""
         q = call_query(query)
         limit = (parse_limit(query.get("limit"), CALLS_PAGE) if query.get("limit") or not whole
                  else None)
@@ -260,7 +261,7 @@ class CarrierApi:
             return not_found(cid)
         now = self._now_for(state)
         if self._call_log is None or now is None:
-            return Reply(200, {"carrier_id": cid, "calls": [], "next": None})
+            return Reply(200, {"carrier_id": cid, "as_of": None, "calls": [], "next": None})
         cutoff = self._call_log.cutoff(now)  # expired, if not yet dropped
         if q.since is None or q.since < cutoff:
             q = dataclasses.replace(q, since=cutoff)
@@ -269,6 +270,6 @@ class CarrierApi:
         more = limit is not None and len(page) > limit
         if more:
             page = page[:limit]
-        return Reply(200, {"carrier_id": cid,
+        return Reply(200, {"carrier_id": cid, "as_of": iso(now),
                            "calls": [{**c.fields, "ts": iso(c.fields["ts"])} for c in page],
                            "next": calllog.encode_cursor(page[-1].position) if more else None})

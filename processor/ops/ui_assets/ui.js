@@ -234,7 +234,8 @@ function initList() {
 }
 
 // ---- one carrier ------------------------------------------------------------------------
-const page = { id: "", window: "live", destWindow: "live", calls: [] };
+const page = { id: "", window: "live", destWindow: "live", calls: [], callsNext: null,
+               callWindow: "live", callsMore: false, asOf: null };
 
 const VERDICTS = {
   "ok": n => `Returns 404 for numbers it cannot reach (${n} final responses): its answers can be trusted.`,
@@ -353,43 +354,118 @@ function renderDestinations(doc) {
     { barName: "ASR in % by group (left axis)" });
 }
 
+// ---- the call log -------------------------------------------------------------------------
+// Window buttons ask the API for a range of the carrier's clock (``as_of`` of its last
+// answer: the wall clock, or a replay's newest ts); "Load more" follows the ``next``
+// cursor; the CSV holds the whole filtered range, not just the rows shown.
+const HOUR_MS = 3600e3;
+
+function isoInput(ms) { return new Date(ms).toISOString().slice(0, 19); }
+function fromInput(value) { return value ? Date.parse(value + "Z") : null; }
+
+// The query of the chosen window and code filter (null: the custom range is incomplete).
+function callsQuery() {
+  const q = new URLSearchParams();
+  const code = $("#code-filter").value.trim().replace(/\s+/g, "");
+  if (code) q.set("code", code);
+  const asOf = page.asOf ?? Date.now();
+  if (page.callWindow === "hour") q.set("from", String(asOf - HOUR_MS));
+  if (page.callWindow === "today") q.set("from", String(asOf - asOf % (24 * HOUR_MS)));
+  if (page.callWindow === "custom") {
+    const from = fromInput($("#calls-from").value), to = fromInput($("#calls-to").value);
+    if (from !== null) q.set("from", String(from));
+    if (to !== null) q.set("to", String(to));
+  }
+  return q;
+}
+
+function callRow(c) {
+  const tr = document.createElement("tr");
+  tr.append(cell("td", c.ts, "ts"), cell("td", c.code, "code", "num"),
+            cell("td", c.reason, "reason"), cell("td", c.duration_ms, "duration_ms", "num"),
+            cell("td", c.pdd_ms, "pdd_ms", "num"), cell("td", c.destination, "destination"),
+            cell("td", c.customer_id, "customer_id"), cell("td", c.call_id, "call_id"));
+  return tr;
+}
+
 function renderCalls() {
-  const q = $("#code-filter").value.trim();
-  const rows = page.calls.filter(c => !q || String(c.code).startsWith(q));
-  $("#calls tbody").replaceChildren(...rows.map(c => {
-    const tr = document.createElement("tr");
-    tr.append(cell("td", c.ts, "ts"), cell("td", c.code, "code", "num"),
-              cell("td", c.reason, "reason"), cell("td", c.duration_ms, "duration_ms", "num"),
-              cell("td", c.pdd_ms, "pdd_ms", "num"), cell("td", c.destination, "destination"),
-              cell("td", c.customer_id, "customer_id"), cell("td", c.call_id, "call_id"));
-    return tr;
-  }));
+  $("#calls tbody").replaceChildren(...page.calls.map(callRow));
+  $("#calls-more").hidden = !page.callsNext;
+  const n = page.calls.length;
+  $("#calls-count").textContent = n ? `${n.toLocaleString("en")} calls shown` +
+    (page.callsNext ? ", more in this range" : ", all in this range") : "no calls in this range";
+  const q = callsQuery();
+  $("#calls-window").textContent = q.has("from") || q.has("to")
+    ? `${q.has("from") ? new Date(Number(q.get("from"))).toISOString() : "oldest kept"} to ` +
+      `${q.has("to") ? new Date(Number(q.get("to"))).toISOString() : "now"}`
+    : "everything kept, newest first";
+}
+
+// The first page of the log (``more``: the next page, added below).
+async function loadCalls(more = false) {
+  const q = callsQuery();
+  if (more) q.set("cursor", page.callsNext);
+  q.set("limit", String(PAGE_SIZE));
+  try {
+    const doc = await api(`/carriers/${encodeURIComponent(page.id)}/calls?${q}`);
+    $("#calls-error").textContent = "";
+    page.asOf = doc.as_of ? Date.parse(doc.as_of) : page.asOf;
+    page.calls = more ? page.calls.concat(doc.calls) : doc.calls;
+    page.callsNext = doc.next;
+    page.callsMore = more || page.callsMore;
+    renderCalls();
+  } catch (err) {
+    if (err.message !== "unauthorized") $("#calls-error").textContent = err.message;
+  }
 }
 
 async function downloadCsv() {
   const headers = token() ? { Authorization: "Bearer " + token() } : {};
-  const resp = await fetch(`/carriers/${encodeURIComponent(page.id)}/latest-calls?format=csv`, { headers });
+  const q = callsQuery();
+  q.set("format", "csv");
+  const resp = await fetch(`/carriers/${encodeURIComponent(page.id)}/calls?${q}`, { headers });
+  if (!resp.ok) { $("#calls-error").textContent = "CSV: " + resp.statusText; return; }
   const a = document.createElement("a");
   a.href = URL.createObjectURL(await resp.blob());
-  a.download = `${page.id}-latest-calls.csv`;
+  a.download = `${page.id}-calls.csv`;
   a.click();
   URL.revokeObjectURL(a.href);
+}
+
+function initCalls() {
+  for (const tab of $$("#calls-card [role=tab]")) {
+    tab.addEventListener("click", () => {
+      page.callWindow = tab.dataset.window;
+      for (const t of $$("#calls-card [role=tab]")) t.setAttribute("aria-selected", String(t === tab));
+      $("#calls-range").hidden = page.callWindow !== "custom";
+      if (page.callWindow === "custom" && !$("#calls-from").value) {
+        const asOf = page.asOf ?? Date.now();
+        $("#calls-from").value = isoInput(asOf - HOUR_MS);
+        $("#calls-to").value = isoInput(asOf);
+      }
+      page.callsMore = false;
+      loadCalls();
+    });
+  }
+  $("#calls-form").addEventListener("submit", ev => { ev.preventDefault(); page.callsMore = false; loadCalls(); });
+  $("#calls-more").addEventListener("click", () => loadCalls(true));
+  $("#csv").addEventListener("click", downloadCsv);
 }
 
 async function refreshCarrier() {
   const base = "/carriers/" + encodeURIComponent(page.id);
   try {
-    const [status, summary, hours, calls, dests] = await Promise.all([
+    const [status, summary, hours, dests] = await Promise.all([
       api(base), api(`${base}/summary?window=${page.window}`),
-      api(`${base}/summary?window=hour`), api(`${base}/latest-calls?limit=100`),
+      api(`${base}/summary?window=hour`),
       api(`${base}/destinations?window=${page.destWindow}`)]);
     $("#content").hidden = false;
     renderStatus(status);
     renderSummaries(summary);
     renderHours(hours, status.live);
     renderDestinations(dests);
-    page.calls = calls.calls;
-    renderCalls();
+    // The log follows the traffic until a range is fixed or more pages were loaded.
+    if (page.callWindow !== "custom" && !page.callsMore) await loadCalls();
     document.title = `carrierwatch · ${status.name || status.carrier_id}`;
     stamp();
   } catch (err) { fail(err); }
@@ -407,8 +483,7 @@ function initCarrier() {
     }
   }
   $("#rate-search").addEventListener("input", renderRates);
-  $("#code-filter").addEventListener("input", renderCalls);
-  $("#csv").addEventListener("click", downloadCsv);
+  initCalls();
   return refreshCarrier;
 }
 
