@@ -18,6 +18,7 @@ from processor.domain.windows import iso
 from processor.ops.api import BadRequest
 from processor.settings import Settings
 from tests.harness import T0, Harness, Msg, rocks_tables
+from tests.schemas import errors
 
 HOUR = 3_600_000
 CUSTOMERS = ["cu1", "cu2", "cu3", None]
@@ -100,6 +101,7 @@ def pages(h: Harness, carrier: str, query: dict[str, str]) -> list[dict[str, Any
     api, out, cursor = h.api(), [], None
     for _ in range(10_000):
         body = api.calls(carrier, {**query, **({"cursor": cursor} if cursor else {})}).body
+        assert errors("calls", body) == []
         out += body["calls"]
         assert len(body["calls"]) <= int(query.get("limit", 100))
         cursor = body["next"]
