@@ -96,34 +96,37 @@ def bounds(carrier_id: str, first: int | None = None,
     return lo.encode(), hi.encode()
 
 
-def _row(s: Sourced, source: int) -> list[Any]:
-    e = s.event
-    return [source, s.offset, e.ts_ms, e.code, e.call_id, e.reason, e.duration_ms,
-            e.pdd_ms, e.destination, e.customer_id]
-
-
 def add(log: Log | None, carrier_id: str, calls: Iterable[Sourced],
         cutoff: int) -> tuple[Log, dict[bytes, bytes]]:
     """Log ``calls`` (final responses not logged before); those before ``cutoff`` are
     already expired and left out. Returns the bookkeeping and the segments to write."""
     log = log or Log()
     by_minute: dict[int, tuple[dict[str, int], list[list[Any]]]] = {}
-    for s in calls:
-        ts = s.event.ts_ms
+    seg: tuple[dict[str, int], list[list[Any]]] | None = None
+    at = -1
+    for s in calls:  # per call: one row; the minute and source usually as the last one's
+        e = s.event
+        ts = e.ts_ms
         if ts < cutoff:
             continue
         minute = ts - ts % MINUTE_MS
-        seg = by_minute.get(minute)
-        if seg is None:
-            seg = by_minute[minute] = ({}, [])
-        sources, rows = seg
-        rows.append(_row(s, sources.setdefault(s.source, len(sources))))
+        if minute != at or seg is None:
+            seg = by_minute.get(minute)
+            if seg is None:
+                seg = by_minute[minute] = ({}, [])
+            at = minute
+        sources = seg[0]
+        index = sources.get(s.source)
+        if index is None:
+            index = sources[s.source] = len(sources)
+        seg[1].append([index, s.offset, ts, e.code, e.call_id, e.reason, e.duration_ms,
+                       e.pdd_ms, e.destination, e.customer_id])
     if not by_minute:
         return log, {}
     out = {}
     seq, n = log.seq, log.calls
-    for minute, (sources, rows) in sorted(by_minute.items()):
-        out[segment_key(carrier_id, minute, seq, len(rows))] = orjson.dumps([list(sources),
+    for minute, (names, rows) in sorted(by_minute.items()):
+        out[segment_key(carrier_id, minute, seq, len(rows))] = orjson.dumps([list(names),
                                                                             rows])
         seq += 1
         n += len(rows)

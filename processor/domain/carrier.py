@@ -239,11 +239,11 @@ def _priced(code: int, duration_ms: int | None, destination: str | None,
             policy: Policy) -> tuple[Rate | None, int | None, str]:
     """The rate that matches a final response's destination, the call's cost (answered,
     with a duration and a rate) and its destination group."""
-    rate = policy.rates.match(destination)
+    rate, group = destinations.locate(policy.rates, destination)
     cost = None
     if rate is not None and duration_ms is not None and 200 <= code < 300:
         cost = cost_micros(duration_ms, rate)
-    return rate, cost, destinations.group_of(destination, rate)
+    return rate, cost, group
 
 
 def _to_windows(pending: Pending, s: Sourced, *, fresh: bool, now_ms: int,

@@ -39,7 +39,7 @@ def update(cur: CarrierState, res: FoldResult, s: Sourced | None, policy: Policy
     hour = ev.ts_ms - ev.ts_ms % HOUR_MS
     if hour < first:
         return
-    group = destinations.group_of(ev.destination, policy.rates.match(ev.destination))
+    _rate, group = destinations.locate(policy.rates, ev.destination)
     answered = 1 if 200 <= ev.code < 300 else 0
     row = hours.setdefault(hour, {}).setdefault(group, [0, 0])
     row[0] += 1

@@ -23,7 +23,7 @@ from typing import Any
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 from processor.domain.codes import seer_effective
-from processor.domain.rates import MICROS, Rate
+from processor.domain.rates import MICROS, Rate, RateCard
 from processor.domain.summary import SHORT_CALL_MS
 
 UNKNOWN = "unknown"
@@ -46,6 +46,20 @@ def _country(head: str) -> str:
         if head[:n] in _COUNTRY_CODES:
             return "+" + head[:n]
     return UNKNOWN
+
+
+def locate(card: RateCard, destination: str | None) -> tuple[Rate | None, str]:
+    """The rate of the card that matches ``destination`` (if any) and its group, in one go
+    (the hot path's ``group_of(destination, card.match(destination))``)."""
+    if not destination:
+        return None, UNKNOWN
+    digits = destination[1:] if destination[0] == "+" else destination
+    if not digits:
+        return None, UNKNOWN
+    rate = card.match_digits(digits)
+    if rate is not None:
+        return rate, rate.prefix
+    return None, _country(digits[:3])
 
 
 def group_of(destination: str | None, rate: Rate | None) -> str:

@@ -29,9 +29,13 @@ class RateCard:
     def match(self, destination: str | None) -> Rate | None:
         if not destination or not self._by_prefix:
             return None
-        digits = destination.removeprefix("+")
+        return self.match_digits(destination.removeprefix("+"))
+
+    def match_digits(self, digits: str) -> Rate | None:
+        """``match`` of a number without its leading "+"."""
+        by_prefix = self._by_prefix
         for n in self._lengths:
-            rate = self._by_prefix.get(digits[:n])
+            rate = by_prefix.get(digits[:n])
             if rate is not None and len(digits) >= n:
                 return rate
         return None

@@ -7,7 +7,7 @@ and ``domain/calllog.py`` say, a partition's counters under ``p<n>``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -103,7 +103,10 @@ def _log_calls(stores: Stores, cid: str, partition: int, head: Head, fresh: list
                                     cutoff)
         for key in dropped:
             stores.calls.delete(partition, key, stored=True)
-    return head if log == head.log else replace(head, log=log)
+    if log == head.log:
+        return head
+    # Not dataclasses.replace: it costs ~10 µs, here once per carrier and batch.
+    return Head(head.seq, head.size, head.applied, head.inline, head.chunk, log)
 
 
 def count_invalid(stores: Stores, partition: int, sources: list[tuple[str, int]]) -> int:
