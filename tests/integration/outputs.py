@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from processor.admin.produce import Message, produce
 from processor.settings import Settings
+from tests.integration.procs import Proc, start_worker
 from tests.oracle import Oracle, to_ms
 
 OUTPUTS = ("carrier.consecutive-failures", "carrier.code-consistency", "carrier.summary.hourly",
@@ -109,3 +114,24 @@ def wait_equal(reader: TopicState, want: dict[str, dict[str, Any]], timeout: flo
         if not problems:
             return time.monotonic() - began
     pytest.fail("outputs differ from the oracle:\n  " + "\n  ".join(problems[:30]))
+
+
+@contextmanager
+def drained_worker(settings: Settings, messages: list[Message], log: Path,
+                   timeout: float = 240) -> Iterator[tuple[Oracle, Proc]]:
+    """``messages`` produced and a worker started over them, its counter and consistency
+    records equal to the oracle's; the worker is stopped at the end."""
+    oracle = Oracle()
+    oracle.feed(messages)
+    produce(settings.bootstrap_servers, settings.topic(settings.input_topic), messages,
+            rate=None, progress=None)
+    worker = start_worker(settings, log)
+    reader = TopicState(settings, ("carrier.consecutive-failures", "carrier.code-consistency"))
+    try:
+        wait_equal(reader, {"carrier.consecutive-failures": oracle.consecutive(),
+                            "carrier.code-consistency": oracle.consistency()}, timeout)
+        reader.close()
+        yield oracle, worker
+    finally:
+        reader.close()
+        worker.stop()

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,12 +19,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from processor.admin.produce import produce
 from processor.dev.generate import Traffic, generate
 from processor.errors import EXIT_UNKNOWN_CARRIER
 from processor.settings import Settings
-from tests.integration.outputs import TopicState, diff, normalise
-from tests.integration.procs import REPO, Proc, cli, start_worker
+from tests.integration.outputs import drained_worker, normalise
+from tests.integration.procs import REPO, Proc, cli
 from tests.oracle import HOUR, Oracle, iso_key, start_of, to_ms
 
 pytestmark = pytest.mark.integration
@@ -71,25 +69,8 @@ def running(broker: Settings, tmp_path_factory: pytest.TempPathFactory,
     assert cli(settings, "topics", "create").returncode == 0
     messages = list(generate(Traffic(seed=3, carriers=30, events=12_000, start_ms=START,
                                      end_ms=START + 2 * 86_400_000)))
-    oracle = Oracle()
-    oracle.feed(messages)
-    produce(settings.bootstrap_servers, settings.topic(settings.input_topic), messages,
-            rate=None, progress=None)
-    worker = start_worker(settings, tmp / "w.log")
-    reader = TopicState(settings, ("carrier.consecutive-failures", "carrier.code-consistency"))
-    try:
-        deadline = time.monotonic() + 240
-        problems = ["not compared"]
-        while problems and time.monotonic() < deadline:
-            if reader.poll(1.0):
-                continue
-            problems = diff(oracle.consecutive(), reader.state["carrier.consecutive-failures"])
-            problems += diff(oracle.consistency(), reader.state["carrier.code-consistency"])
-        assert not problems, problems
+    with drained_worker(settings, messages, tmp / "w.log") as (oracle, worker):
         yield settings, oracle, worker
-    finally:
-        reader.close()
-        worker.stop()
 
 
 def test_health_and_readiness(running: tuple[Settings, Oracle, Proc]) -> None:

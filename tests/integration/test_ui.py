@@ -22,8 +22,8 @@ from processor.admin.produce import Message, produce
 from processor.dev.generate import Traffic, generate
 from processor.domain.windows import iso
 from processor.settings import Settings
-from tests.integration.outputs import TopicState, normalise, wait_equal
-from tests.integration.procs import Proc, cli, free_port, start_worker
+from tests.integration.outputs import drained_worker, normalise
+from tests.integration.procs import Proc, cli, free_port
 from tests.oracle import Oracle, to_ms
 
 pytestmark = pytest.mark.integration
@@ -77,20 +77,8 @@ def running(broker: Settings, tmp_path_factory: pytest.TempPathFactory,
                   {"prefix": "9991", "per_minute": 0.02, "currency": "EUR",
                    "increment_s": 60, "minimum_s": 60}]}}}))
     assert cli(settings, "registry", "import", str(registry)).returncode == 0
-    messages = fed()
-    oracle = Oracle()
-    oracle.feed(messages)
-    produce(settings.bootstrap_servers, settings.topic(settings.input_topic), messages,
-            rate=None, progress=None)
-    worker = start_worker(settings, tmp / "w.log")
-    reader = TopicState(settings, ("carrier.consecutive-failures", "carrier.code-consistency"))
-    try:
-        wait_equal(reader, {"carrier.consecutive-failures": oracle.consecutive(),
-                            "carrier.code-consistency": oracle.consistency()}, timeout=240)
+    with drained_worker(settings, fed(), tmp / "w.log") as (oracle, worker):
         yield settings, oracle, worker, tmp
-    finally:
-        reader.close()
-        worker.stop()
 
 
 def fed() -> list[Message]:
