@@ -92,6 +92,35 @@ def call_cost(doc: dict[str, Any], rates: list[dict[str, Any]]) -> tuple[float, 
     return billed / 60 * best["per_minute"], best["currency"]
 
 
+def streak_of(codes: list[int], customers: dict[str, int]) -> dict[str, Any]:
+    """Issue 31's streak object, from the streak's failure codes and customers (exact:
+    the test traffic has fewer customers per streak than the sketch's slots)."""
+    def kind(code: int) -> str:
+        if code in (404, 484, 410, 604):
+            return "wrong-number"
+        if code in (480, 486, 487, 600, 603):
+            return "callee"
+        if code == 408 or code // 100 == 5:
+            return "route"
+        return "other"
+
+    by = {k: sum(1 for c in codes if kind(c) == k)
+          for k in ("wrong-number", "callee", "route", "other")}
+    ranked = sorted(customers.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    n = len(codes)
+    if n == 0:
+        verdict = None
+    elif by["route"] >= n / 2:
+        verdict = "route-failure"
+    elif by["wrong-number"] + by["callee"] >= 0.8 * n and ranked and ranked[0][1] >= 0.6 * n:
+        verdict = "likely-customer-traffic"
+    else:
+        verdict = "mixed"
+    return {"by_class": by,
+            "top_customers": [{"customer_id": c, "failures": k} for c, k in ranked],
+            "verdict": verdict}
+
+
 class Carrier:
     def __init__(self) -> None:
         self.count = 0
@@ -109,6 +138,8 @@ class Carrier:
         self.firing = {"consecutive-failures": False, "no-404": False}
         self.accepted: list[dict[str, Any]] = []  # final responses, arrival order
         self.spans: list[dict[str, Any]] = []  # failure streaks: started, peak, ended
+        self.streak_codes: list[int] = []  # the current streak's failure codes
+        self.streak_customers: dict[str, int] = defaultdict(int)
 
 
 class Oracle:
@@ -162,10 +193,14 @@ class Oracle:
         if code < 300:
             if c.count:
                 c.spans[-1].update(ended=ts, ended_by=code)
+            c.streak_codes, c.streak_customers = [], defaultdict(int)
             c.count = 0
             c.streak_started = None
             c.last_connected = ts
         elif failed:
+            c.streak_codes.append(code)
+            if doc.get("customer_id") is not None:
+                c.streak_customers[doc["customer_id"]] += 1
             c.count += 1
             if c.count == 1:
                 c.streak_started = ts
@@ -223,6 +258,7 @@ class Oracle:
             "last_code": c.last_code, "last_event_at": c.last_event,
             "last_connected_at": c.last_connected, "threshold": self.threshold(cid),
             "alerting": c.count >= self.threshold(cid),
+            "streak": streak_of(c.streak_codes, c.streak_customers),
         } for cid, c in self.carriers.items()}
 
     def consistency(self) -> dict[str, dict[str, Any]]:

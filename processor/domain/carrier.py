@@ -11,11 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from processor.domain import alerts, dedup, destination_asr, destinations, identities, live
+from processor.domain import (
+    alerts,
+    dedup,
+    destination_asr,
+    destinations,
+    identities,
+    live,
+    streak_cause,
+)
 from processor.domain.codes import Outcome, classify
 from processor.domain.consecutive import step
 from processor.domain.consistency import verdict
-from processor.domain.events import Sourced
+from processor.domain.events import SipEvent, Sourced
 from processor.domain.model import (
     CarrierState,
     FoldResult,
@@ -109,7 +117,7 @@ def fold(
         code = ev.code
         if fresh:
             cur.applied[src] = off
-            cur.streak = step(cur.streak, code, ev.ts_ms, classify(code, policy.failures))
+            _step_streak(cur, ev, policy)
             cur.max_ts_ms = ev.ts_ms if cur.max_ts_ms is None else max(cur.max_ts_ms, ev.ts_ms)
             res.carrier_changed = True
         late = False
@@ -148,6 +156,16 @@ def _finish(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int | No
             destination_asr.update(cur, res, None, policy, rule=policy.destination_asr, now=end_now)
     if res.carrier_changed:
         cur.updated_ms = wall_ms
+
+
+def _step_streak(cur: CarrierState, ev: SipEvent, policy: Policy) -> None:
+    """The counter and the streak's cause (streak_cause.py) after one response."""
+    outcome = classify(ev.code, policy.failures)
+    cur.streak = step(cur.streak, ev.code, ev.ts_ms, outcome)
+    if outcome is Outcome.FAILURE:
+        streak_cause.add(cur.cause, ev.code, ev.customer_id)
+    elif outcome is Outcome.CONNECTED and cur.cause.failures:
+        cur.cause = streak_cause.Cause()
 
 
 def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, now: int) -> None:

@@ -15,6 +15,7 @@ from processor.domain.consecutive import Streak
 from processor.domain.events import Sourced
 from processor.domain.rates import RateCard
 from processor.domain.seen import Seen
+from processor.domain.streak_cause import Cause
 from processor.domain.summary import Stats
 from processor.domain.windows import KINDS, Retention
 
@@ -69,6 +70,7 @@ class CarrierState:
     # over the live window, and (not stored) their sums per group
     dest_hours: dict[int, dict[str, list[int]]] = field(default_factory=dict)
     dest_live: dict[str, list[int]] | None = None
+    cause: Cause = field(default_factory=Cause)  # the streak's failures by class, customer
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
@@ -82,7 +84,8 @@ class CarrierState:
                             {h: {g: list(r) for g, r in m.items()}
                              for h, m in self.dest_hours.items()},
                             None if self.dest_live is None else
-                            {g: list(r) for g, r in self.dest_live.items()})
+                            {g: list(r) for g, r in self.dest_live.items()},
+                            self.cause.copy())
 
     @property
     def total_final(self) -> int:
@@ -101,6 +104,7 @@ class CarrierState:
                 "dt": self.tail.tolist(),
                 **({"dh": {str(h): m for h, m in self.dest_hours.items()}}
                    if self.dest_hours else {}),
+                **({"sc": self.cause.to_json()} if self.cause.failures else {}),
                 **({"i": {str(b): m for b, m in self.ids.items()}} if self.ids else {})}
 
     @classmethod
@@ -114,7 +118,8 @@ class CarrierState:
                    chunks={int(b): n for b, n in d.get("dc", {}).items()},
                    tail=array("Q", d.get("dt", ())),
                    dest_hours={int(h): {g: list(r) for g, r in m.items()}
-                               for h, m in d.get("dh", {}).items()})
+                               for h, m in d.get("dh", {}).items()},
+                   cause=Cause.from_json(d["sc"]) if "sc" in d else Cause())
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from processor.domain import destinations
+from processor.domain import destinations, streak_cause
 from processor.domain.alerts import Alert
 from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy
@@ -37,6 +37,7 @@ def consecutive_failures(c: CarrierState, policy: Policy, updated_ms: int) -> di
         "last_connected_at": _ts(s.last_connected_ms),
         "threshold": policy.threshold,
         "alerting": s.count >= policy.threshold,
+        "streak": streak_cause.record(c.cause),
         "updated_at": stamp_iso(updated_ms),
     }
 

@@ -38,6 +38,9 @@ class CarrierRow:
     # The live window's busiest destination groups: (group, attempts, answered), as of
     # the last flush that changed the carrier (engine/publish.py)
     groups: tuple[tuple[str, int, int], ...] = ()
+    # The current streak's failures by class (domain/streak_cause.CLASSES), shared with
+    # the state as ``codes`` is
+    streak_classes: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
 
 class CarrierView:
@@ -61,6 +64,7 @@ class CarrierView:
         row.counts = state.counts
         row.hours = state.hours
         row.firing = state.firing
+        row.streak_classes = state.cause.classes
         for (kind, start), w in windows.items():
             current = row.windows.get(kind)
             if current is None or start >= current.start:

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from processor.domain.streak_cause import CLASSES
 from processor.domain.windows import HOUR_MS
 from processor.engine.view import CarrierRow
 from processor.ops.metrics import (
@@ -23,6 +24,7 @@ from processor.ops.metrics import (
     OTHER,
     RELIABLE,
     RESPONSES,
+    STREAK,
     WINDOW_GAUGES,
     CarrierAgg,
     CarrierCollector,
@@ -42,6 +44,8 @@ def carrier_lines(name: str, agg: CarrierAgg) -> tuple[str, ...]:
     c = f'{{carrier="{_label(name)}"'
     lines = {
         CONSECUTIVE: f"{CONSECUTIVE}{c}}} {go_text(agg.consecutive)}\n",
+        STREAK: "".join(f'{STREAK}{c},class="{kind}"}} {go_text(n)}\n'
+                        for kind, n in zip(CLASSES, agg.streak, strict=True)),
         RESPONSES: "".join(f'{RESPONSES}{c},code="{code}"}} {go_text(agg.codes[code])}\n'
                            for code in sorted(agg.codes)),
         RELIABLE: f"{RELIABLE}{c}}} {go_text(agg.reliable)}\n"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from processor.domain import live
+from processor.domain.streak_cause import CLASSES
 from processor.engine.view import WINDOWS, CarrierRow, current_window
 
 OTHER = "_other"
@@ -70,6 +71,7 @@ class CarrierAgg:
     reliable: int
     windows: dict[str, list[int]]  # window -> the live-ring counters
     groups: tuple[tuple[str, int, int], ...] = ()  # live: (group, attempts, answered)
+    streak: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # failures by class
 
 
 def add_row(agg: CarrierAgg | None, row: CarrierRow, now: int | None) -> CarrierAgg:
@@ -77,6 +79,8 @@ def add_row(agg: CarrierAgg | None, row: CarrierRow, now: int | None) -> Carrier
     if agg is None:
         agg = CarrierAgg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS}, row.groups)
     agg.consecutive += row.consecutive
+    for i, n in enumerate(row.streak_classes):
+        agg.streak[i] += n
     for code, n in row.codes.items():
         agg.codes[code] = agg.codes.get(code, 0) + n
     agg.reliable += 1 if row.codes.get(404) else 0
@@ -90,6 +94,7 @@ def add_row(agg: CarrierAgg | None, row: CarrierRow, now: int | None) -> Carrier
 DEST_ATTEMPTS = "carrierwatch_carrier_destination_attempts"
 DEST_ANSWERED = "carrierwatch_carrier_destination_answered"
 CONSECUTIVE = "carrierwatch_carrier_consecutive_failures"
+STREAK = "carrierwatch_carrier_streak_failures"
 RESPONSES = "carrierwatch_carrier_responses_total"
 RELIABLE = "carrierwatch_carrier_reliable"
 
@@ -110,6 +115,8 @@ class Family:
 FAMILIES: dict[str, Family] = {
     CONSECUTIVE: Family("gauge", "Failed calls in a row since the last connected call",
                         ["carrier"]),
+    STREAK: Family("gauge", "The current streak's failures by code class (wrong-number, "
+                   "callee, route, other)", ["carrier", "class"]),
     RESPONSES: Family("counter", "Final SIP responses by code, all time", ["carrier", "code"]),
     RELIABLE: Family("gauge", "1 once the carrier returned a 404 (for _other: how many)",
                      ["carrier"]),
@@ -158,6 +165,8 @@ class CarrierCollector(Collector):
                 made[DEST_ATTEMPTS].add_metric([name, group], attempts)
                 made[DEST_ANSWERED].add_metric([name, group], answered)
             cf.add_metric([name], agg.consecutive)
+            for kind, n in zip(CLASSES, agg.streak, strict=True):
+                made[STREAK].add_metric([name, kind], n)
             reliable.add_metric([name], agg.reliable)
             for code in sorted(agg.codes):
                 responses.add_metric([name, str(code)], agg.codes[code])
