@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from processor.domain import calllog, destinations, live, records
+from processor.domain import calllog, destinations, live, records, streak_cause
 from processor.domain import latest as latest_calls
 from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy, WindowState
@@ -162,8 +162,10 @@ class CarrierApi:
             "name": profile.name if profile else None,
             "contacts": self._profiles.contacts(cid),
             "rates": [rate_json(r) for r in profile.rates] if profile else [],
-            "consecutive_failures": records.consecutive_failures(state, policy,
-                                                                 state.updated_ms),
+            "consecutive_failures": (cf := records.consecutive_failures(state, policy,
+                                                                       state.updated_ms)),
+            # The streak's cause in words (issue 31), for people and alert annotations.
+            "streak_explained": streak_cause.explain(cf["streak"], state.streak.count),
             "code_consistency": records.code_consistency(state, policy, state.updated_ms),
             "live": self._live(state),
             "alerts_firing": sorted(k for k, v in state.firing.items() if v),

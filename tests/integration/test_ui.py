@@ -197,6 +197,18 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
         for name in ("consecutive_failures", "max_consecutive_failures", "last_code",
                      "threshold", "streak_started_at", "last_connected_at"):
             assert normalise(shown)[name] == want[name], (cid, name)
+        streak = consecutive[cid]["streak"]  # why the streak (issue 31)
+        assert fields(browser, "#streak") == {"_carrier": None, **streak["by_class"]}, cid
+        customers = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#streak-customers li')).map("
+            "li => [li.dataset.customer, Number(li.dataset.failures)])")
+        assert customers == [[c["customer_id"], c["failures"]]
+                             for c in streak["top_customers"]], cid
+        explained = fields(browser, "#consecutive")["streak_explained"]
+        assert explained == "no failure streak" if streak["verdict"] is None else (
+            explained.split(":")[0] in ("route failure", "mixed causes",
+                                        "likely customer traffic (wrong numbers or "
+                                        "unanswered calls from one customer)")), cid
         shown, want = normalise(fields(browser, "#consistency")), normalise(consistency[cid])
         for name in ("total_final", "total_200", "total_404", "verdict", "ratio_404"):
             assert shown[name] == want[name], (cid, name)

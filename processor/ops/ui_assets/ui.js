@@ -259,6 +259,15 @@ function renderStatus(doc) {
     : (doc.alerts_firing.length ? "alerting" : "no alert");
   $("#alerting").className = "badge " + (cf.alerting || doc.alerts_firing.length ? "bad" : "good");
   fill($("#consecutive"), cf);
+  fill($("#streak-text").parentNode, { streak_explained: doc.streak_explained });
+  const streak = cf.streak || { by_class: {}, top_customers: [] };
+  fill($("#streak"), streak.by_class);
+  $("#streak-customers").replaceChildren(...streak.top_customers.map(c => {
+    const li = cell("li", `${c.customer_id}: ${c.failures.toLocaleString("en")} failures`);
+    li.dataset.customer = c.customer_id;
+    li.dataset.failures = c.failures;
+    return li;
+  }));
   fill($("#consistency"), cc);
   $("#verdict-text").textContent = (VERDICTS[cc.verdict] || (() => ""))(cc.total_final);
   $("#consistency .verdict").className = "verdict " + cc.verdict;
