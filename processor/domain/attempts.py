@@ -12,6 +12,9 @@ branch for that fork, so a call failed over to a second carrier is two attempts.
 - ``pdd_ms``: from the attempt's start to its first 18x. The start is the INVITE sent to
   the carrier when the proxy mirrors it, else the caller's INVITE or, on a failover, the
   previous attempt's final response (the proxy forks again as it gets it).
+- ``ringing``: whether the attempt had an 18x before its final response; ``answer_ms``
+  (answered calls): from the attempt's start to its 2xx. Answers without ringing, or
+  within a second, are signs of false answer supervision.
 - ``event_id``: derived from Call-ID and branch, so a packet mirrored twice or a
   retransmitted reply is one event (the processor skips a repeated event_id).
 
@@ -143,6 +146,9 @@ class Tracker:
                                  "event_id": "hep-" + ident.hexdigest()}
         if a.first_18x_ms is not None:
             event["pdd_ms"] = max(0, a.first_18x_ms - a.start_ms)
+        event["ringing"] = a.first_18x_ms is not None
+        if a.answered_ms is not None:
+            event["answer_ms"] = max(0, a.answered_ms - a.start_ms)
         if duration_ms is not None:
             event["duration_ms"] = max(0, duration_ms)
         if call.destination is not None:

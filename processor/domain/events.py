@@ -21,6 +21,8 @@ class SipEvent:
     pdd_ms: int | None = None
     destination: str | None = None
     customer_id: str | None = None
+    answer_ms: int | None = None  # INVITE to the 2xx (answer supervision, issue 31)
+    ringing: bool | None = None  # whether an 18x came before the final response
 
     @property
     def identity(self) -> str:

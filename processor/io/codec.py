@@ -179,8 +179,14 @@ def _event(doc: dict[str, Any], wall_ms: int | None) -> SipEvent:
     if destination is not None and (type(destination) is not str or len(destination) > 33
                                     or DESTINATION_RE.fullmatch(destination) is None):
         destination = _str(doc, "destination", 33, False, DESTINATION_RE)
+    answer_ms, ringing = get("answer_ms"), get("ringing")
+    if answer_ms is not None and (type(answer_ms) is not int or answer_ms < 0):
+        answer_ms = _int(doc, "answer_ms", 0, None, required=False)
+    if ringing is not None and type(ringing) is not bool:
+        raise Invalid("wrong-type", f"'ringing' must be true or false, got "
+                                    f"{type(ringing).__name__}")
     return SipEvent(carrier_id, call_id, code, ts_ms, event_id, reason, duration_ms, pdd_ms,
-                    destination, customer_id)
+                    destination, customer_id, answer_ms, ringing)
 
 
 def dlq_record(rejected: Rejected, *, topic: str, partition: int, offset: int,

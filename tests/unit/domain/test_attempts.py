@@ -34,7 +34,7 @@ def test_an_answered_call_is_one_event_when_it_ends() -> None:
     [event] = t.on_request("BYE", "c1", "b2", None, T0 + 5_300, to_carrier=None)
     assert event == {"carrier_id": "acme", "call_id": "c1", "code": 200, "ts": T0 + 300,
                      "event_id": event["event_id"], "pdd_ms": 120, "duration_ms": 5_000,
-                     "destination": "+4420794601234"}
+                     "destination": "+4420794601234", "ringing": True, "answer_ms": 300}
     assert str(event["event_id"]).startswith("hep-")
     assert t.calls == {}
 
@@ -45,6 +45,7 @@ def test_a_failure_is_emitted_at_once_and_a_retransmission_adds_nothing() -> Non
     [event] = reply(t, "c2", 404, 40, "beta")
     assert (event["code"], event["ts"], "pdd_ms" in event, "destination" in event) == (
         404, T0 + 40, False, False)
+    assert (event["ringing"], "answer_ms" in event) == (False, False)
     assert reply(t, "c2", 404, 45, "beta") == []
 
 
@@ -113,3 +114,14 @@ def test_the_registry_refuses_bad_signalling_addresses(signalling: object, error
     profile, errs = parse_profile("acme", {"signalling": signalling})
     assert profile is None
     assert any(error in e for e in errs), errs
+
+
+def test_an_answer_without_ringing_says_so_with_its_answer_time() -> None:
+    """The FAS signals (issue 31): a 200 straight after the INVITE, no 18x before it."""
+    t = Tracker()
+    invite(t, "f1", 0)
+    invite(t, "f1", 10, branch="z9hG4bK-kam.0", to="fasco")
+    reply(t, "f1", 100, 15, "fasco")
+    reply(t, "f1", 200, 410, "fasco")
+    [event] = t.on_request("BYE", "f1", "b", None, T0 + 3_410, to_carrier=None)
+    assert (event["ringing"], event["answer_ms"], event["duration_ms"]) == (False, 400, 3_000)

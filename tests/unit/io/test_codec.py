@@ -144,3 +144,21 @@ def test_arrival_never_lies_ahead_of_the_wall_clock_and_defaults_to_it() -> None
     assert arrival_ms(4_000, None, 5_000) == 4_000
     assert arrival_ms(None, None, 5_000) == 5_000
     assert arrival_ms(-1, None, 5_000) == 5_000
+
+
+def test_answer_supervision_fields_are_read() -> None:
+    """``answer_ms`` and ``ringing`` (issue 31): optional, checked like the others."""
+    doc = {"carrier_id": "c1", "call_id": "x", "code": 200, "ts": 1_764_000_000_000,
+           "answer_ms": 850, "ringing": False}
+    event = decode(orjson.dumps(doc), wall_ms=None)
+    assert isinstance(event, SipEvent)
+    assert (event.answer_ms, event.ringing) == (850, False)
+    bare = decode(orjson.dumps({**doc, "answer_ms": None, "ringing": None}), wall_ms=None)
+    assert isinstance(bare, SipEvent)
+    assert (bare.answer_ms, bare.ringing) == (None, None)
+    for field, value, error in (("ringing", 1, "wrong-type"), ("ringing", "true", "wrong-type"),
+                                ("answer_ms", -1, "out-of-range"),
+                                ("answer_ms", 1.5, "wrong-type")):
+        rejected = decode(orjson.dumps({**doc, field: value}), wall_ms=None)
+        assert isinstance(rejected, Rejected), (field, value)
+        assert rejected.error == error, (field, value, rejected)
