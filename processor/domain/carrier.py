@@ -241,6 +241,8 @@ def _apply_to_windows(cur: CarrierState, res: FoldResult, windows: Mapping[Windo
         else:
             if count:
                 w.stats.add(ev.code, failed, ev.duration_ms, ev.pdd_ms)
+                if failed and kind == "hour":
+                    streak_cause.add(w.fails, ev.code, ev.customer_id)
                 if cost is not None and rate is not None:
                     w.stats.add_cost(cost, rate.currency)
                 row = w.dests.get(group)
@@ -310,8 +312,10 @@ class Pending:
             if off <= bound:
                 return False
         code = ev.code
-        h.stats.add(code, classify(code, policy.failures) is Outcome.FAILURE, ev.duration_ms,
-                    ev.pdd_ms)
+        failed = classify(code, policy.failures) is Outcome.FAILURE
+        h.stats.add(code, failed, ev.duration_ms, ev.pdd_ms)
+        if failed:
+            streak_cause.add(h.fails, code, ev.customer_id)
         rate, cost, group = _priced(code, ev.duration_ms, ev.destination, policy)
         if cost is not None and rate is not None:
             h.stats.add_cost(cost, rate.currency)
@@ -343,6 +347,8 @@ class Pending:
                 currency = w.stats.currency
                 w.stats.merge(h.stats)
                 destinations.merge(w.dests, h.dests)
+                if wid[0] == "hour" and h.fails.failures:
+                    streak_cause.merge(w.fails, h.fails)
                 w.stats.currency = h.stats.currency or currency  # the newest, as add_cost
                 for src, off in h.applied.items():
                     if off > w.applied.get(src, -1):
@@ -353,11 +359,12 @@ class Pending:
 
 
 class _Hour:
-    __slots__ = ("applied", "bounds", "dests", "starts", "stats")
+    __slots__ = ("applied", "bounds", "dests", "fails", "starts", "stats")
 
     def __init__(self, starts: tuple[int, int, int]) -> None:
         self.starts = starts
         self.stats = Stats()
+        self.fails = streak_cause.Cause()
         self.dests: dict[str, destinations.Row] = {}
         self.applied: dict[str, int] = {}  # source -> newest offset summed
         self.bounds: dict[str, int] = {}  # source -> the windows' highest watermark, at first

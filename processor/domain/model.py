@@ -130,19 +130,26 @@ class WindowState:
     # destination group -> its counters (domain/destinations.py); empty in windows written
     # before groups were kept
     dests: dict[str, list[int]] = field(default_factory=dict)
+    # hour windows: their failures by class and customer (streak_cause.py), for the live
+    # window's breakdown
+    fails: Cause = field(default_factory=Cause)
 
     def copy(self) -> WindowState:
         return WindowState(self.stats.copy(), dict(self.applied), self.updated_ms,
-                           {g: list(r) for g, r in self.dests.items()})
+                           {g: list(r) for g, r in self.dests.items()}, self.fails.copy())
 
     def to_json(self) -> dict[str, Any]:
-        return {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms,
-                "g": self.dests}
+        d = {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms,
+             "g": self.dests}
+        if self.fails.failures:
+            d["fx"] = self.fails.to_json()
+        return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> WindowState:
         return cls(Stats.from_json(d["s"]), dict(d["ap"]), d["u"],
-                   {g: list(r) for g, r in d.get("g", {}).items()})
+                   {g: list(r) for g, r in d.get("g", {}).items()},
+                   Cause.from_json(d["fx"]) if "fx" in d else Cause())
 
 
 @dataclass(slots=True)

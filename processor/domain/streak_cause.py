@@ -81,6 +81,24 @@ def add(cause: Cause, code: int, customer_id: str | None) -> None:
         customers[customer_id] = [n + 1, n]
 
 
+def merge(into: Cause, other: Cause) -> None:
+    """Add ``other``'s counts (a batch's, or another hour's) into ``into``; past ``SLOTS``
+    customers the smallest counts go (summed sketches over-estimate, as one does)."""
+    for i, n in enumerate(other.classes):
+        into.classes[i] += n
+    customers = into.customers
+    for c, (n, over) in other.customers.items():
+        slot = customers.get(c)
+        if slot is None:
+            customers[c] = [n, over]
+        else:
+            slot[0] += n
+            slot[1] += over
+    if len(customers) > SLOTS:
+        kept = sorted(customers.items(), key=lambda kv: (-kv[1][0], kv[0]))[:SLOTS]
+        into.customers = dict(kept)
+
+
 def top(cause: Cause, n: int = TOP) -> list[tuple[str, int]]:
     """The busiest customers of the streak, most failures first (ties: by id)."""
     ranked = sorted(cause.customers.items(), key=lambda kv: (-kv[1][0], kv[0]))

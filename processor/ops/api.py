@@ -168,6 +168,7 @@ class CarrierApi:
             "streak_explained": streak_cause.explain(cf["streak"], state.streak.count),
             "code_consistency": records.code_consistency(state, policy, state.updated_ms),
             "live": self._live(state),
+            "failures_live": self._failures_live(state),
             "alerts_firing": sorted(k for k, v in state.firing.items() if v),
             # When each firing alert started (absent for states stored before it was kept).
             "alerts_since": {k: iso(at) for k, at in sorted(state.firing_since.items())
@@ -177,13 +178,27 @@ class CarrierApi:
     def _policy(self, cid: str) -> Policy:
         return self._profiles.policy_for(cid)
 
-    def _live(self, state: CarrierState) -> dict[str, Any] | None:
+    def _live_windows(self, state: CarrierState) -> tuple[int | None, list[WindowState]]:
+        """The carrier's clock and the stored hour windows of its live 24 hours."""
         now = self._now_for(state)
         if now is None:
+            return None, []
+        return now, [w for start in live_hours(now)
+                     if (w := self._window(state.carrier_id, "hour", start)) is not None]
+
+    def _live(self, state: CarrierState) -> dict[str, Any] | None:
+        now, hours = self._live_windows(state)
+        if now is None:
             return None
-        hours = [w.stats for start in live_hours(now)
-                 if (w := self._window(state.carrier_id, "hour", start)) is not None]
-        return records.live(state.carrier_id, now, hours, state.updated_ms)
+        return records.live(state.carrier_id, now, [w.stats for w in hours], state.updated_ms)
+
+    def _failures_live(self, state: CarrierState) -> dict[str, Any]:
+        """The live window's failures by class and customer (issue 31), with the verdict
+        the streak's rules give them."""
+        total = streak_cause.Cause()
+        for w in self._live_windows(state)[1]:
+            streak_cause.merge(total, w.fails)
+        return streak_cause.record(total)
 
     def summary(self, cid: str, query: Mapping[str, str]) -> Reply:
         window, since, until = window_query(query, "day")

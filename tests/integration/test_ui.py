@@ -10,6 +10,7 @@ import shutil
 import time
 import urllib.error
 import urllib.request
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from processor.domain.windows import iso
 from processor.settings import Settings
 from tests.integration.outputs import drained_worker, normalise
 from tests.integration.procs import Proc, cli, free_port
-from tests.oracle import Oracle, to_ms
+from tests.oracle import Oracle, streak_of, to_ms
 
 pytestmark = pytest.mark.integration
 
@@ -198,12 +199,15 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
                      "threshold", "streak_started_at", "last_connected_at"):
             assert normalise(shown)[name] == want[name], (cid, name)
         streak = consecutive[cid]["streak"]  # why the streak (issue 31)
-        assert fields(browser, "#streak") == {"_carrier": None, **streak["by_class"]}, cid
+        assert fields(browser, "#streak-now") == {"_carrier": None, **streak["by_class"]}, cid
         customers = browser.execute_script(
-            "return Array.from(document.querySelectorAll('#streak-customers li')).map("
+            "return Array.from(document.querySelectorAll('#streak-now li')).map("
             "li => [li.dataset.customer, Number(li.dataset.failures)])")
         assert customers == [[c["customer_id"], c["failures"]]
                              for c in streak["top_customers"]], cid
+        live_fails = live_failures(cid)
+        assert fields(browser, "#streak-live") == {"_carrier": None,
+                                                   **live_fails["by_class"]}, cid
         explained = fields(browser, "#consecutive")["streak_explained"]
         assert explained == "no failure streak" if streak["verdict"] is None else (
             explained.split(":")[0] in ("route failure", "mixed causes",
@@ -237,6 +241,23 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
 
 
 HOUR = 3_600_000
+
+
+def live_failures(cid: str) -> dict[str, Any]:
+    """The live window's failures (the 24 hours ending with the carrier's newest hour) by
+    class and customer, from the fed events (issue 31's rules: ``streak_of``)."""
+    docs = [orjson.loads(m.value) for m in fed()
+            if m.valid and not m.duplicate and m.carrier_id == cid]
+    stamps = [to_ms(d["ts"]) if isinstance(d["ts"], str) else d["ts"] for d in docs]
+    newest = max(stamps)
+    first = newest - newest % HOUR - 23 * HOUR
+    codes, customers = [], defaultdict(int)
+    for d, ts in zip(docs, stamps, strict=True):
+        if ts >= first and d["code"] >= 300:
+            codes.append(d["code"])
+            if d.get("customer_id") is not None:
+                customers[d["customer_id"]] += 1
+    return streak_of(codes, customers)
 
 
 def plain_log(cid: str, since: int, until: int | None = None,

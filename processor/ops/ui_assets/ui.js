@@ -260,14 +260,18 @@ function renderStatus(doc) {
   $("#alerting").className = "badge " + (cf.alerting || doc.alerts_firing.length ? "bad" : "good");
   fill($("#consecutive"), cf);
   fill($("#streak-text").parentNode, { streak_explained: doc.streak_explained });
-  const streak = cf.streak || { by_class: {}, top_customers: [] };
-  fill($("#streak"), streak.by_class);
-  $("#streak-customers").replaceChildren(...streak.top_customers.map(c => {
-    const li = cell("li", `${c.customer_id}: ${c.failures.toLocaleString("en")} failures`);
-    li.dataset.customer = c.customer_id;
-    li.dataset.failures = c.failures;
-    return li;
-  }));
+  // Why: the streak's failures and the last 24 hours', by class and busiest customers.
+  const noStreak = { by_class: {}, top_customers: [] };
+  for (const [row, b] of [["#streak-now", cf.streak || noStreak],
+                          ["#streak-live", doc.failures_live || noStreak]]) {
+    fill($(row), b.by_class);
+    $(`${row} .customers`).replaceChildren(...b.top_customers.map(c => {
+      const li = cell("li", `${c.customer_id}: ${c.failures.toLocaleString("en")}`);
+      li.dataset.customer = c.customer_id;
+      li.dataset.failures = c.failures;
+      return li;
+    }));
+  }
   fill($("#consistency"), cc);
   $("#verdict-text").textContent = (VERDICTS[cc.verdict] || (() => ""))(cc.total_final);
   $("#consistency .verdict").className = "verdict " + cc.verdict;

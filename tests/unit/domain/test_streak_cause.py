@@ -105,3 +105,38 @@ def test_the_published_streak_matches_the_oracle_through_a_restart() -> None:
     out = again.output(names.CONSECUTIVE)
     for cid, events in fed.items():
         assert out[cid.encode()]["streak"] == record_of(events), cid
+
+
+def test_the_live_window_s_failures_are_broken_down_the_same_way() -> None:
+    """``failures_live`` of ``GET /carriers/{id}``: the failures of the 24 hours ending
+    with the carrier's current hour, by class and customer, whatever the batching and a
+    restart; an hour leaving the window leaves the breakdown."""
+    hour = 3_600_000
+    rng = random.Random(7)
+    h = Harness(Settings(clock="stream"))
+    fed: list[tuple[int, int, str | None]] = []
+    msgs = []
+    for i in range(3_000):
+        ts = T0 + i * 36_000  # 30 hours
+        code = rng.choice([200, 404, 486, 503, 503, 408, 180, 302])
+        customer = rng.choice([*CUSTOMERS, None])
+        fields = {"customer_id": customer} if customer else {}
+        msgs.append(h.source.event("c1", code, ts=ts, **fields))
+        fed.append((ts, code, customer))
+    for i in range(0, 2_000, 333):
+        h.run(msgs[i:i + 333])
+    h.flush()
+    again = Harness(Settings(clock="stream"), tables=h.tables, clock=h.clock, broker=h.broker)
+    again.source = h.source
+    again.run(msgs[2_000:])
+    again.flush()
+    newest = max(ts for ts, _, _ in fed)
+    first = newest - newest % hour - 23 * hour
+    codes = [c for ts, c, _ in fed if ts >= first and c >= 300]
+    customers: dict[str, int] = defaultdict(int)
+    for ts, c, who in fed:
+        if ts >= first and c >= 300 and who is not None:
+            customers[who] += 1
+    shown = again.api().status("c1").body["failures_live"]
+    assert shown == streak_of(codes, customers)
+    assert sum(shown["by_class"].values()) == len(codes) > 1_000
