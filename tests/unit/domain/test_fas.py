@@ -1,0 +1,157 @@
+"""False answer supervision (issue 31): each signal, the baseline, the score and the
+verdict against a plain computation from the issue's sentences, on a FAS-like carrier (many
+2-5 s answered calls, instant answers, no ringing), a healthy one and a low-traffic one."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from dataclasses import dataclass
+
+import pytest
+
+from processor.domain import fas
+from processor.domain.fas import RING_BOUNDS, FasRule, Figures
+
+
+@dataclass(frozen=True)
+class Call:
+    code: int
+    duration_ms: int | None = None
+    pdd_ms: int | None = None
+    answer_ms: int | None = None
+    ringing: bool | None = None
+
+
+def healthy(rng: random.Random, n: int) -> list[Call]:
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.45:
+            pdd = rng.randrange(1_500, 4_000)
+            answer = pdd + rng.randrange(3_000, 20_000)
+            out.append(Call(200, rng.randrange(20_000, 400_000), pdd, answer, True))
+        else:
+            out.append(Call(rng.choice([486, 503, 404, 487]), None, rng.randrange(1_000, 5_000)))
+    return out
+
+
+def fas_like(rng: random.Random, n: int) -> list[Call]:
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.7:  # "answers" what it could not complete: short, at once
+            pdd = rng.randrange(200, 600)
+            out.append(Call(200, rng.randrange(2_000, 5_000), pdd, pdd + rng.randrange(0, 400),
+                            rng.random() < 0.3))
+        else:
+            out.append(Call(503))
+    return out
+
+
+def figures(calls: list[Call]) -> Figures:
+    row = fas.new_row()
+    duration = n = 0
+    for c in calls:
+        fas.add(row, c.code, c.duration_ms, c.pdd_ms, answer_ms=c.answer_ms, ringing=c.ringing)
+        if 200 <= c.code < 300 and c.duration_ms is not None:
+            duration += c.duration_ms
+            n += 1
+    answered = sum(1 for c in calls if 200 <= c.code < 300)
+    return Figures(len(calls), answered, duration, n, row)
+
+
+def plain(calls: list[Call]) -> dict[str, float | int | None]:
+    """The issue's definitions, directly over the calls."""
+    answered = [c for c in calls if 200 <= c.code < 300]
+    failed = len(calls) - len(answered)
+    ring_known = [c for c in answered if c.ringing is not None]
+    answer_known = [c for c in answered if c.answer_ms is not None]
+    timed = [c for c in answered if c.duration_ms is not None]
+    return {
+        "answered": len(answered),
+        "short_6s": sum(1 for c in timed if c.duration_ms is not None and c.duration_ms <= 6_000),
+        "short_15s": sum(1 for c in timed
+                         if c.duration_ms is not None and c.duration_ms <= 15_000),
+        "short_ratio": (sum(1 for c in timed if c.duration_ms is not None
+                            and c.duration_ms <= 15_000) / failed if failed else None),
+        "answered_without_ringing": sum(1 for c in ring_known if not c.ringing),
+        "no_ring_share": (sum(1 for c in ring_known if not c.ringing) / len(ring_known)
+                          if ring_known else None),
+        "instant_answers": sum(1 for c in answer_known
+                               if c.answer_ms is not None and c.answer_ms < 1_000),
+        "instant_share": (sum(1 for c in answer_known
+                              if c.answer_ms is not None and c.answer_ms < 1_000)
+                          / len(answer_known) if answer_known else None),
+        "acd_s": (sum(c.duration_ms for c in timed if c.duration_ms is not None)
+                  / len(timed) / 1000 if timed else None),
+    }
+
+
+def suspect(live: list[Call], baseline: list[Call], rule: FasRule) -> str:
+    """The issue's verdict: with at least 50 answers, short-call ratio over 2 x the
+    baseline's, or instant answers over 10 %, or answers without ringing over 20 %."""
+    p, b = plain(live), plain(baseline)
+    if p["answered"] < rule.min_answered:  # type: ignore[operator]
+        return "insufficient-data"
+    ratio, base = p["short_ratio"], b["short_ratio"]
+    over = ((ratio is not None and base and ratio / base > rule.short_ratio_factor)  # type: ignore[operator]
+            or (p["instant_share"] or 0) > rule.instant_share  # type: ignore[operator]
+            or (p["no_ring_share"] or 0) > rule.no_ring_share)  # type: ignore[operator]
+    return "fas-suspect" if over else "ok"
+
+
+CASES = {"fas-like": (fas_like, 2_000), "healthy": (healthy, 2_000), "low-traffic": (fas_like, 60)}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("seed", range(5))
+def test_signals_and_verdict_equal_the_issue_s_definitions(case: str, seed: int) -> None:
+    rng = random.Random(seed)
+    make, n = CASES[case]
+    baseline, live = healthy(rng, 20_000), make(rng, n)
+    rule = FasRule()
+    got = figures(live).signals()
+    want = plain(live)
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value), name
+    judged = fas.judge(figures(live), figures(baseline), rule)
+    assert judged["verdict"] == suspect(live, baseline, rule)
+    assert judged["verdict"] == {"fas-like": "fas-suspect", "healthy": "ok",
+                                 "low-traffic": "insufficient-data"}[case]
+    assert 0 <= judged["score"] <= 1
+    if case == "fas-like":
+        assert judged["score"] == 1.0  # every part is over twice its threshold
+        words = fas.explain(got, figures(baseline).signals(), judged)
+        assert words.startswith("Suspected false answer supervision")
+        assert "usual rate is 0 %" in words
+    elif case == "healthy":
+        assert judged["score"] < 0.5
+
+
+def test_the_median_ring_time_is_in_the_bucket_of_the_exact_one() -> None:
+    rng = random.Random(3)
+    calls = healthy(rng, 5_000)
+    rings = [c.answer_ms - c.pdd_ms for c in calls
+             if c.answer_ms is not None and c.pdd_ms is not None]
+    exact = statistics.median(rings)
+    got = fas.median_ring_ms(figures(calls).row)
+    assert got is not None
+    bounds = (0, *RING_BOUNDS)
+    i = max(j for j, lo in enumerate(bounds) if lo <= exact)
+    assert bounds[i] <= got <= (RING_BOUNDS[i] if i < len(RING_BOUNDS) else got)
+
+
+def test_hysteresis_keeps_a_suspect_carrier_until_the_score_falls() -> None:
+    rule = FasRule()
+    rng = random.Random(9)
+    baseline = figures(healthy(rng, 20_000))
+    # Instant answers at 9 %: under the 10 % that fires, over the 0.4 score that resolves.
+    calls = healthy(rng, 1_000)
+    answered = [i for i, c in enumerate(calls) if c.code == 200]
+    for i in answered[: int(0.09 * len(answered))]:
+        c = calls[i]
+        calls[i] = Call(200, c.duration_ms, 100, 500, True)
+    live = figures(calls)
+    assert fas.judge(live, baseline, rule)["verdict"] == "ok"
+    assert fas.judge(live, baseline, rule, was_suspect=True)["verdict"] == "fas-suspect"
+    clean = figures(healthy(rng, 1_000))
+    assert fas.judge(clean, baseline, rule, was_suspect=True)["verdict"] == "ok"
