@@ -196,3 +196,26 @@ def explain(signals: dict[str, Any], baseline: dict[str, Any], judged: dict[str,
     lead = ("Suspected false answer supervision: " if judged["verdict"] == "fas-suspect"
             else "Answer supervision looks normal: ")
     return lead + "; ".join(words) + "."
+
+
+def figures_of(windows: Iterable[tuple[int, int, int, int, Sequence[int]]]) -> Figures:
+    """A span's figures from its windows' (attempts, answered, duration_ms, duration_n,
+    row); a window without a row (no answer yet) gives zeros."""
+    a = n = d = dn = 0
+    rows = []
+    for attempts, answered, duration_ms, duration_n, row in windows:
+        a, n, d, dn = a + attempts, n + answered, d + duration_ms, dn + duration_n
+        if row:
+            rows.append(row)
+    return Figures(a, n, d, dn, total(rows))
+
+
+def anomalies(live: Figures, baseline: Figures, rule: FasRule,
+              was_suspect: bool = False) -> dict[str, Any]:
+    """What ``GET /carriers/{id}`` shows as ``anomalies`` (and ``carrier.anomalies``
+    will hold): the live window's signals, the baseline's, the score and the verdict."""
+    signals, base = live.signals(), baseline.signals()
+    judged = judge(live, baseline, rule, was_suspect)
+    return {"signals": signals, "baseline": base, "score": judged["score"],
+            "parts": judged["parts"], "verdict": judged["verdict"],
+            "explanation": explain(signals, base, judged)}

@@ -133,23 +133,28 @@ class WindowState:
     # hour windows: their failures by class and customer (streak_cause.py), for the live
     # window's breakdown
     fails: Cause = field(default_factory=Cause)
+    # hour and day windows: answer-supervision counters (fas.py); empty until an answer
+    fas: list[int] = field(default_factory=list)
 
     def copy(self) -> WindowState:
         return WindowState(self.stats.copy(), dict(self.applied), self.updated_ms,
-                           {g: list(r) for g, r in self.dests.items()}, self.fails.copy())
+                           {g: list(r) for g, r in self.dests.items()}, self.fails.copy(),
+                           list(self.fas))
 
     def to_json(self) -> dict[str, Any]:
         d = {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms,
              "g": self.dests}
         if self.fails.failures:
             d["fx"] = self.fails.to_json()
+        if self.fas:
+            d["fa"] = self.fas
         return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> WindowState:
         return cls(Stats.from_json(d["s"]), dict(d["ap"]), d["u"],
                    {g: list(r) for g, r in d.get("g", {}).items()},
-                   Cause.from_json(d["fx"]) if "fx" in d else Cause())
+                   Cause.from_json(d["fx"]) if "fx" in d else Cause(), list(d.get("fa", ())))
 
 
 @dataclass(slots=True)

@@ -155,3 +155,50 @@ def test_hysteresis_keeps_a_suspect_carrier_until_the_score_falls() -> None:
     assert fas.judge(live, baseline, rule, was_suspect=True)["verdict"] == "fas-suspect"
     clean = figures(healthy(rng, 1_000))
     assert fas.judge(clean, baseline, rule, was_suspect=True)["verdict"] == "ok"
+
+
+def test_the_api_judges_each_carrier_on_its_windows_through_a_restart() -> None:
+    """``anomalies`` of ``GET /carriers/{id}``: the live 24 hours' signals equal the plain
+    computation over the fed calls, judged against the hours before them; the FAS-like
+    carrier is flagged, the healthy and the low-traffic ones are not."""
+    from processor.settings import Settings
+    from tests.harness import T0, Harness
+
+    hour = 3_600_000
+    rng = random.Random(31)
+    h = Harness(Settings(clock="stream"))
+    end = T0 + 6 * 24 * hour  # six days of history, the last 24 hours judged
+    live_start = end - 24 * hour
+    fed: dict[str, list[tuple[int, Call]]] = {}
+    for cid, recent, n_recent in (("fasco", fas_like, 1_500), ("goodco", healthy, 1_500),
+                                  ("quietco", fas_like, 40)):
+        calls = [(T0 + int(i * (live_start - T0) / 4_000), c)
+                 for i, c in enumerate(healthy(rng, 4_000))]
+        calls += [(live_start + int(i * 24 * hour / n_recent), c)
+                  for i, c in enumerate(recent(rng, n_recent))]
+        fed[cid] = calls
+    msgs = []
+    for cid, calls in fed.items():
+        for ts, c in calls:
+            fields = {k: v for k, v in (("duration_ms", c.duration_ms), ("pdd_ms", c.pdd_ms),
+                                        ("answer_ms", c.answer_ms), ("ringing", c.ringing))
+                      if v is not None}
+            msgs.append(h.source.event(cid, c.code, ts=ts, **fields))
+    msgs.sort(key=lambda m: m.timestamp()[1])
+    h.run(msgs[: len(msgs) // 2])
+    h.flush()
+    again = Harness(Settings(clock="stream"), tables=h.tables, clock=h.clock, broker=h.broker)
+    again.source = h.source
+    again.run(msgs[len(msgs) // 2:])
+    again.flush()
+    api = again.api()
+    verdicts = {}
+    for cid, calls in fed.items():
+        newest = max(ts for ts, _ in calls)
+        first = newest - newest % hour - 23 * hour
+        live = [c for ts, c in calls if ts >= first]
+        shown = api.status(cid).body["anomalies"]
+        for name, value in plain(live).items():
+            assert shown["signals"][name] == pytest.approx(value), (cid, name)
+        verdicts[cid] = shown["verdict"]
+    assert verdicts == {"fasco": "fas-suspect", "goodco": "ok", "quietco": "insufficient-data"}
