@@ -81,6 +81,18 @@ def add(cause: Cause, code: int, customer_id: str | None) -> None:
         customers[customer_id] = [n + 1, n]
 
 
+def count(cause: Cause, code: int, customer_id: str | None) -> None:
+    """``add`` without the sketch's bound: a batch's exact counts, bounded when they are
+    merged (``merge``); the sketch's replacement costs a scan of its slots per customer."""
+    cause.classes[code_class(code)] += 1
+    if customer_id is not None:
+        slot = cause.customers.get(customer_id)
+        if slot is None:
+            cause.customers[customer_id] = [1, 0]
+        else:
+            slot[0] += 1
+
+
 def merge(into: Cause, other: Cause) -> None:
     """Add ``other``'s counts (a batch's, or another hour's) into ``into``; past ``SLOTS``
     customers the smallest counts go (summed sketches over-estimate, as one does)."""

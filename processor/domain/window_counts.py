@@ -135,7 +135,7 @@ class Pending:
         failed = classify(code, policy.failures) is Outcome.FAILURE
         h.stats.add(code, failed, ev.duration_ms, ev.pdd_ms)
         if failed:
-            streak_cause.add(h.fails, code, ev.customer_id)
+            streak_cause.count(h.fails, code, ev.customer_id)
         elif 200 <= code < 300:
             if not h.fas:
                 h.fas = fas.new_row()
