@@ -17,11 +17,10 @@ def update(cur: CarrierState, res: FoldResult, s: Sourced | None, policy: Policy
     are asked again, in group order), then ``s`` counts in its group, which is asked."""
     first = live.first_hour(now)
     hours, sums = cur.dest_hours, cur.dest_live
-    if sums is None:
+    if sums is None:  # not stored: summed from every stored hour, as before the clock moved
         sums = cur.dest_live = {}
-        for hour, groups in hours.items():
-            if hour >= first:
-                destinations.merge(sums, groups)
+        for groups in hours.values():
+            destinations.merge(sums, groups)
     changed: set[str] = set()
     for hour in [h for h in hours if h < first]:
         for group, (attempts, answered) in hours.pop(hour).items():
