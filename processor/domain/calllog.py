@@ -28,8 +28,6 @@ import orjson
 from processor.domain.events import Sourced
 
 MINUTE_MS = 60_000
-FIELDS = ("call_id", "code", "reason", "ts", "duration_ms", "pdd_ms", "destination",
-          "customer_id")  # a call as the API shows it: the latest-calls fields
 # A stored call: [source index, offset, ts, code, call_id, reason, duration_ms, pdd_ms,
 # destination, customer_id].
 _SOURCE, _OFFSET, _TS, _CODE = 0, 1, 2, 3
@@ -227,7 +225,7 @@ class Call:
     """A logged call and its position (for the next page's cursor)."""
 
     position: tuple[int, str, int]  # (ts, source, offset): the order, newest first
-    fields: dict[str, Any]  # FIELDS; ``ts`` in epoch ms
+    fields: dict[str, Any]  # the latest-calls fields (``latest.FIELDS``), ``ts`` in epoch ms
 
 
 def read(scan: Scan, carrier_id: str, query: Query) -> Iterator[Call]:

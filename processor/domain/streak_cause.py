@@ -65,25 +65,21 @@ class Cause:
 
 
 def add(cause: Cause, code: int, customer_id: str | None) -> None:
-    """Count one failure of the streak."""
-    cause.classes[code_class(code)] += 1
-    if customer_id is None:
-        return
+    """Count one failure of the streak (``count``, within the sketch's ``SLOTS``)."""
     customers = cause.customers
-    slot = customers.get(customer_id)
-    if slot is not None:
-        slot[0] += 1
-    elif len(customers) < SLOTS:
-        customers[customer_id] = [1, 0]
-    else:  # space-saving: the newcomer takes the smallest counter over
-        smallest = min(customers, key=lambda c: (customers[c][0], c))
-        n = customers.pop(smallest)[0]
-        customers[customer_id] = [n + 1, n]
+    if customer_id is None or customer_id in customers or len(customers) < SLOTS:
+        count(cause, code, customer_id)
+        return
+    cause.classes[code_class(code)] += 1
+    # space-saving: the newcomer takes the smallest counter over
+    smallest = min(customers, key=lambda c: (customers[c][0], c))
+    n = customers.pop(smallest)[0]
+    customers[customer_id] = [n + 1, n]
 
 
 def count(cause: Cause, code: int, customer_id: str | None) -> None:
-    """``add`` without the sketch's bound: a batch's exact counts, bounded when they are
-    merged (``merge``); the sketch's replacement costs a scan of its slots per customer."""
+    """One failure, counted exactly: a batch's counts, bounded when they are merged
+    (``merge``); ``add`` bounds as it goes, at a scan of the slots per newcomer."""
     cause.classes[code_class(code)] += 1
     if customer_id is not None:
         slot = cause.customers.get(customer_id)

@@ -68,12 +68,18 @@ def parse_limit(raw: str | None, default: int) -> int:
     return int(raw)
 
 
-def call_query(query: Mapping[str, str]) -> calllog.Query:
-    """The call log's filters (``from``, ``to``, ``code``, ``customer``, ``destination``,
-    ``cursor``) from a request's query."""
+def time_range(query: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """``from`` and ``to`` of a query (RFC 3339 or epoch ms; None: no bound), from first."""
     since, until = parse_time("from", query.get("from")), parse_time("to", query.get("to"))
     if since is not None and until is not None and since >= until:
         raise BadRequest("from must be before to")
+    return since, until
+
+
+def call_query(query: Mapping[str, str]) -> calllog.Query:
+    """The call log's filters (``from``, ``to``, ``code``, ``customer``, ``destination``,
+    ``cursor``) from a request's query."""
+    since, until = time_range(query)
     try:
         codes, classes = (calllog.parse_codes(query["code"]) if query.get("code")
                           else (None, frozenset[int]()))
@@ -100,10 +106,7 @@ def window_query(query: Mapping[str, str], default: str) -> tuple[str, int | Non
     if window not in WINDOW_CHOICES:
         raise BadRequest(f"window: expected one of {', '.join(WINDOW_CHOICES)}, "
                          f"got {window!r}")
-    since, until = parse_time("from", query.get("from")), parse_time("to", query.get("to"))
-    if since is not None and until is not None and since >= until:
-        raise BadRequest("from must be before to")
-    return window, since, until
+    return (window, *time_range(query))
 
 
 class CarrierApi:
@@ -167,9 +170,9 @@ class CarrierApi:
             # The streak's cause in words (issue 31), for people and alert annotations.
             "streak_explained": streak_cause.explain(cf["streak"], state.streak.count),
             "code_consistency": records.code_consistency(state, policy, state.updated_ms),
-            "live": self._live(state),
-            "failures_live": self._failures_live(state),
-            "anomalies": self._anomalies(state),
+            "live": self._live(state, found := self._live_windows(state)),
+            "failures_live": self._failures_live(found[1]),
+            "anomalies": self._anomalies(state, found),
             "alerts_firing": sorted(k for k, v in state.firing.items() if v),
             # When each firing alert started (absent for states stored before it was kept).
             "alerts_since": {k: iso(at) for k, at in sorted(state.firing_since.items())
@@ -187,16 +190,20 @@ class CarrierApi:
         return now, [w for start in live_hours(now)
                      if (w := self._window(state.carrier_id, "hour", start)) is not None]
 
-    def _live(self, state: CarrierState) -> dict[str, Any] | None:
-        now, hours = self._live_windows(state)
+    def _live(self, state: CarrierState,
+              found: tuple[int | None, list[WindowState]] | None = None) -> dict[str, Any] | None:
+        """The live record (``found``: ``_live_windows`` already read)."""
+        now, hours = found or self._live_windows(state)
         if now is None:
             return None
         return records.live(state.carrier_id, now, [w.stats for w in hours], state.updated_ms)
 
-    def _anomalies(self, state: CarrierState) -> dict[str, Any] | None:
-        """False answer supervision (issue 31): the live window against the carrier's
-        stored hour windows before it (up to the 7 days kept)."""
-        now, hours = self._live_windows(state)
+    def _anomalies(self, state: CarrierState,
+                   found: tuple[int | None, list[WindowState]]) -> dict[str, Any] | None:
+        """False answer supervision (issue 31): the live window (``found``:
+        ``_live_windows``) against the carrier's stored hour windows before it (up to the
+        7 days kept)."""
+        now, hours = found
         if now is None:
             return None
         first = live_hours(now)[0]
@@ -210,11 +217,11 @@ class CarrierApi:
         return fas.anomalies(fas.figures_of(parts(hours)), fas.figures_of(parts(before)),
                              fas.FasRule(), state.firing.get("fas-suspect", False))
 
-    def _failures_live(self, state: CarrierState) -> dict[str, Any]:
-        """The live window's failures by class and customer (issue 31), with the verdict
-        the streak's rules give them."""
+    def _failures_live(self, hours: list[WindowState]) -> dict[str, Any]:
+        """The live window's failures by class and customer (issue 31; ``hours``: its
+        stored hour windows), with the verdict the streak's rules give them."""
         total = streak_cause.Cause()
-        for w in self._live_windows(state)[1]:
+        for w in hours:
             streak_cause.merge(total, w.fails)
         return streak_cause.record(total)
 
@@ -248,11 +255,9 @@ class CarrierApi:
             return not_found(cid)
         policy = self._policy(cid)
         if window == "live":
-            now = self._now_for(state)
+            now, hours = self._live_windows(state)
             if now is None:
                 return Reply(200, {"carrier_id": cid, "window": "live", "destinations": []})
-            hours = [w for start in live_hours(now)
-                     if (w := self._window(cid, "hour", start)) is not None]
             end = window_end("hour", live_hours(now)[-1])
             found = [(end - LIVE_HOURS * HOUR_MS, destinations.total(w.dests for w in hours),
                       next((w.stats.currency for w in hours if w.stats.currency), None))]

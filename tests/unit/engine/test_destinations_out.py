@@ -12,7 +12,7 @@ import pytest
 
 from processor.domain.windows import HOUR_MS, iso
 from processor.io import names
-from processor.ops.api import BadRequest, CarrierApi
+from processor.ops.api import BadRequest
 from processor.settings import Settings
 from tests.harness import T0, Harness
 
@@ -92,9 +92,7 @@ def test_the_api_answers_per_window_busiest_first() -> None:
     h.clock.ms = T0 + 30 * 60_000
     want = feed(h, 60, T0)
     h.flush()
-    api = CarrierApi(carriers=_Table(h, "carriers"), windows=_Table(h, "windows"),
-                     latest=_Table(h, "latest"), profiles=h.profiles,
-                     now_for=h.pipeline.step.now_for, default_latest=100)
+    api = h.api()
     live = api.destinations("c1", {}).body
     assert live["window"] == "live"
     groups = [d["group"] for d in live["destinations"]]
@@ -109,21 +107,6 @@ def test_the_api_answers_per_window_busiest_first() -> None:
         api.destinations("c1", {"window": "week"})
     with pytest.raises(BadRequest, match=r"^from"):
         api.destinations("c1", {"from": "yesterday"})
-
-
-class _Table:
-    """A table of the harness as the API reads it (``io.stored.KeyValues``)."""
-
-    def __init__(self, h: Harness, name: str) -> None:
-        self._table = getattr(h.tables, name)
-
-    def get(self, key: bytes, /) -> bytes | None:
-        for p in range(4):
-            v = self._table.get(p, key)
-            if v is not None:
-                value: bytes = v
-                return value
-        return None
 
 
 def test_records_go_out_at_most_every_interval_and_at_once_on_hand_over() -> None:
