@@ -17,6 +17,10 @@ HOUR = 3_600_000
 DAY = 86_400_000
 
 
+# Alert kinds this oracle does not model (their rules are tested on their own:
+# tests/unit/domain and tests/unit/engine/test_fas_out.py).
+UNMODELLED_ALERTS = frozenset({"short-calls", "fas-suspect"})
+
 def to_ms(ts: Any) -> int:
     if isinstance(ts, int):
         return ts

@@ -20,6 +20,7 @@ TOPIC_SCHEMA = {
     "carrier.summary.live": "summary",
     "sip.responses.dlq": "dlq-record",
     "carrier.alerts": "alert",
+    "carrier.anomalies": "anomalies",
 }
 
 

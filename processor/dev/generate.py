@@ -120,6 +120,7 @@ def _code(rng: random.Random, profile: str, streak_left: list[int]) -> int:
 def generate(t: Traffic) -> Iterator[Message]:
     """Messages in production order; ``t.events`` of them, invalid and duplicates included."""
     rng = random.Random(t.seed)
+    extra = random.Random(t.seed + 1)  # answer supervision (``_supervision``)
     carriers = carrier_names(t.carriers, t.seed)
     # Zipf-like sizes: some carriers carry far more traffic than others; dead routes are busy.
     sizes = [1.0 / (1 + (i % 50)) ** 0.6 * (4 if p == "dead-route" else 1)
@@ -148,15 +149,32 @@ def generate(t: Traffic) -> Iterator[Message]:
             orig = rng.choice(recent)
             yield Message(orig.key, orig.value, True, orig.carrier_id, duplicate=True)
             continue
-        msg = Message(key, _event(rng, cid, profile, ts, t, streak=streaks[cid]), True, cid)
+        msg = Message(key, _event(rng, cid, profile, ts, t, streak=streaks[cid], extra=extra),
+                      True, cid)
         recent.append(msg)
         if len(recent) > 50:
             recent.pop(0)
         yield msg
 
 
+def _supervision(extra: random.Random, profile: str, doc: dict[str, object]) -> None:
+    """``answer_ms`` and ``ringing`` of an answered call, from most SBCs (their own random
+    stream, so the other fields are what they were before these existed): a FAS carrier
+    answers within a second and mostly without ringing, others after some ringing."""
+    if not 200 <= int(str(doc["code"])) < 300 or extra.random() < 0.2:
+        return
+    pdd = doc.get("pdd_ms")
+    if profile == "fas":
+        doc["answer_ms"] = extra.randint(100, 950)
+        doc["ringing"] = extra.random() < 0.3
+    else:
+        start = pdd if isinstance(pdd, int) else extra.randint(800, 9_000)
+        doc["answer_ms"] = start + extra.randint(2_000, 25_000)
+        doc["ringing"] = extra.random() < 0.97
+
+
 def _event(rng: random.Random, cid: str, profile: str, ts: int, t: Traffic, *,
-           streak: list[int]) -> bytes:
+           streak: list[int], extra: random.Random) -> bytes:
     provisional = rng.random() < t.provisional_share
     code = rng.choice([180, 183]) if provisional else _code(rng, profile, streak)
     doc: dict[str, object] = {
@@ -182,6 +200,7 @@ def _event(rng: random.Random, cid: str, profile: str, ts: int, t: Traffic, *,
         doc["pdd_ms"] = rng.randint(800, 9_000)
     if rng.random() < 0.05:
         doc["x_sbc_node"] = "edge-3"  # unknown fields are ignored
+    _supervision(extra, profile, doc)
     return orjson.dumps(doc)
 
 
@@ -248,6 +267,7 @@ def live_registry(t: Live) -> dict[str, dict[str, object]]:
 def generate_live(t: Live) -> Iterator[Message]:
     """``t.events`` messages of live traffic in production order, arrival = produce time."""
     rng = random.Random(t.seed)
+    extra = random.Random(t.seed + 2)  # answer supervision (``_supervision``)
     carriers = carrier_names(t.carriers, t.seed)
     s = zipf_exponent(len(carriers), t.top_share)
     sizes = [1 / (i + 1) ** s for i in range(len(carriers))]
@@ -279,6 +299,7 @@ def generate_live(t: Live) -> Iterator[Message]:
                                   else int(rng.expovariate(1 / 150_000)))
         if code >= 180 and rng.random() < 0.6:
             doc["pdd_ms"] = rng.randint(800, 9_000)
+        _supervision(extra, profile, doc)
         msg = Message(cid.encode(), orjson.dumps(doc), True, cid, arrival_ms=now)
         recent.append(msg)
         if len(recent) > 50:

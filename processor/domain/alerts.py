@@ -31,12 +31,14 @@ class DestinationAsrRule:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    kind: str  # consecutive-failures | no-404 | short-calls | destination-asr
+    kind: str  # consecutive-failures | no-404 | short-calls | destination-asr | fas-suspect
     state: str  # firing | resolved
     value: float
     threshold: float
     at_ms: int
     group: str | None = None  # destination-asr: the destination group
+    explanation: str | None = None  # why, in words (fas-suspect; consecutive-failures: added
+    # by the record from the streak's cause)
 
 
 DESTINATION_ASR = "destination-asr"

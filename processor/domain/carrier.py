@@ -10,11 +10,13 @@ whatever was persisted before a crash. Duplicates are told in ``identities.py``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from processor.domain import (
     alerts,
     dedup,
     destination_asr,
+    fas_fold,
     identities,
     live,
     streak_cause,
@@ -151,6 +153,7 @@ def _finish(cur: CarrierState, res: FoldResult, policy: Policy, now_ms: int | No
     if end_now is not None:
         _expire(cur, res, policy, end_now)
         _check_short_calls(cur, res, policy, end_now)
+        fas_fold.check(cur, res, policy.fas, end_now)
         if policy.destination_asr is not None and cur.dest_hours:
             destination_asr.update(cur, res, None, policy, rule=policy.destination_asr, now=end_now)
     if res.carrier_changed:
@@ -170,18 +173,23 @@ def _step_streak(cur: CarrierState, ev: SipEvent, policy: Policy) -> None:
 def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, now: int) -> None:
     """The carrier-level effects of a new final response: live ring and alert transitions."""
     ev = s.event
-    live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms, sums=cur.live_sums)
+    in_live = live.add(cur.hours, ev.ts_ms, now, ev.code, ev.duration_ms, sums=cur.live_sums)
     # Per event, not per batch: the transitions must not depend on how events were batched.
     # Only answered calls and hours leaving the live window move the short-call share.
     if (200 <= ev.code < 300 or cur.live_sums is None
             or live.first_hour(now) != res.pruned_at):
         _check_short_calls(cur, res, policy, now)
+    fas_fold.add(cur, ev, in_live=in_live, now_ms=now)
+    fas_fold.check(cur, res, policy.fas, ev.ts_ms)
     if policy.destination_asr is not None:
         destination_asr.update(cur, res, s, policy, rule=policy.destination_asr, now=now)
     # The rules are only asked when their condition differs from the flag (a transition).
     was, count = cur.firing.get("consecutive-failures", False), cur.streak.count
     if was != (count >= policy.threshold):
         on, alert = alerts.consecutive(was, count, policy.threshold, ev.ts_ms)
+        if alert is not None and on:
+            alert = replace(alert, explanation=streak_cause.explain(
+                streak_cause.record(cur.cause), count))
         record_transition(cur, res, "consecutive-failures", on, alert)
     was, n404 = cur.firing.get("no-404", False), cur.codes.get(404, 0)
     if was != (res.finals >= policy.min_sample and n404 == 0):
@@ -193,15 +201,17 @@ def _on_final(cur: CarrierState, res: FoldResult, s: Sourced, policy: Policy, no
 def _check_short_calls(cur: CarrierState, res: FoldResult, policy: Policy, now: int) -> None:
     first = live.first_hour(now)
     hours = cur.hours
-    dropped = live.prune(hours, now) if first != res.pruned_at and hours and min(
-        hours) < first else []
+    dropped: list[tuple[int, list[int]]] = []
+    if first != res.pruned_at:
+        dropped = live.prune(hours, now) if hours and min(hours) < first else []
+        # The hours leaving feed the FAS baseline, and its old days leave it.
+        if fas_fold.pruned(cur, dropped, now):
+            res.carrier_changed = True
     res.pruned_at = first  # ``live.add`` adds no hour before it: no need to look again
-    if dropped:
-        res.carrier_changed = True
     if cur.live_sums is None:
         cur.live_sums = live.total(list(cur.hours.values()))
     else:
-        for row in dropped:
+        for _, row in dropped:
             for i, n in enumerate(row):
                 cur.live_sums[i] -= n
     t = cur.live_sums  # every row left is inside the live window of ``now``

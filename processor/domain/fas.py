@@ -18,9 +18,12 @@ their short-call ratio and ACD. The **score** (0 to 1) is the largest of four pa
 0.5 at its threshold and 1 at twice it: the short-call ratio over the baseline's (against
 ``short_ratio_factor``), the instant share (against ``instant_share``), the share without
 ringing (against ``no_ring_share``); and the ACD's drop below the baseline's, which alone
-reaches 0.5 only when the ACD falls to nothing. The verdict is ``fas-suspect`` with at
-least ``min_answered`` answers in the live window and one of the first three over its
-threshold (the issue's rule); else ``ok`` or, below the sample, ``insufficient-data``.
+reaches 0.5 only when the ACD falls to nothing. A baseline without a short call (or
+without a failed attempt) gives the short-call ratio nothing to compare with: that part
+and its criterion stay 0 until it has one, so a new carrier is judged on the other two.
+The verdict is ``fas-suspect`` with at least ``min_answered`` answers in the live window
+and one of the first three over its threshold (the issue's rule); else ``ok`` or, below
+the sample, ``insufficient-data``.
 """
 
 from __future__ import annotations
@@ -148,32 +151,49 @@ def _part(value: float | None, threshold: float) -> float:
     return min(1.0, value / (2 * threshold))
 
 
+def _measures(live: Figures, baseline: Figures) -> tuple[float | None, float | None,
+                                                       float | None]:
+    """The three measures the verdict compares with thresholds: the short-call ratio over
+    the baseline's, the instant share and the share without ringing."""
+    ratio, base_ratio = live.short_ratio, baseline.short_ratio
+    relative = ratio / base_ratio if ratio is not None and base_ratio else None
+    return (relative, _share(live.row[INSTANT], live.row[ANSWER_KNOWN]),
+            _share(live.row[NO_RING], live.row[RING_KNOWN]))
+
+
+def _parts(live: Figures, baseline: Figures, rule: FasRule) -> dict[str, float]:
+    relative, instant, no_ring = _measures(live, baseline)
+    acd, base_acd = live.acd_s, baseline.acd_s
+    drop = max(0.0, 1 - acd / base_acd) if acd is not None and base_acd else None
+    return {"short_ratio": _part(relative, rule.short_ratio_factor),
+            "instant": _part(instant, rule.instant_share),
+            "no_ring": _part(no_ring, rule.no_ring_share),
+            "acd": 0.5 * drop if drop is not None else 0.0}
+
+
+def verdict(live: Figures, baseline: Figures, rule: FasRule, was_suspect: bool = False) -> str:
+    """``fas-suspect``, ``ok`` or ``insufficient-data`` (see the module doc); a suspect
+    carrier stays one until its score falls below ``rule.resolve_score``."""
+    if live.answered < rule.min_answered:
+        return "insufficient-data"
+    relative, instant, no_ring = _measures(live, baseline)
+    if ((relative is not None and relative > rule.short_ratio_factor)
+            or (instant is not None and instant > rule.instant_share)
+            or (no_ring is not None and no_ring > rule.no_ring_share)):
+        return "fas-suspect"
+    if was_suspect and max(_parts(live, baseline, rule).values()) >= rule.resolve_score:
+        return "fas-suspect"
+    return "ok"
+
+
 def judge(live: Figures, baseline: Figures, rule: FasRule,
           was_suspect: bool = False) -> dict[str, Any]:
     """The score, its parts and the verdict of a carrier's live window against its
     baseline (``was_suspect``: the verdict before, for the hysteresis)."""
-    ratio, base_ratio = live.short_ratio, baseline.short_ratio
-    relative = ratio / base_ratio if ratio is not None and base_ratio else None
-    instant = _share(live.row[INSTANT], live.row[ANSWER_KNOWN])
-    no_ring = _share(live.row[NO_RING], live.row[RING_KNOWN])
-    acd, base_acd = live.acd_s, baseline.acd_s
-    drop = max(0.0, 1 - acd / base_acd) if acd is not None and base_acd else None
-    parts = {"short_ratio": _part(relative, rule.short_ratio_factor),
-             "instant": _part(instant, rule.instant_share),
-             "no_ring": _part(no_ring, rule.no_ring_share),
-             "acd": 0.5 * drop if drop is not None else 0.0}
-    score = max(parts.values())
-    over = ((relative is not None and relative > rule.short_ratio_factor)
-            or (instant is not None and instant > rule.instant_share)
-            or (no_ring is not None and no_ring > rule.no_ring_share))
-    if live.answered < rule.min_answered:
-        verdict = "insufficient-data"
-    elif over or (was_suspect and score >= rule.resolve_score):
-        verdict = "fas-suspect"
-    else:
-        verdict = "ok"
-    return {"score": round(score, 4), "parts": parts, "verdict": verdict,
-            "short_ratio_vs_baseline": relative}
+    parts = _parts(live, baseline, rule)
+    return {"score": round(max(parts.values()), 4), "parts": parts,
+            "verdict": verdict(live, baseline, rule, was_suspect),
+            "short_ratio_vs_baseline": _measures(live, baseline)[0]}
 
 
 def explain(signals: dict[str, Any], baseline: dict[str, Any], judged: dict[str, Any]) -> str:
@@ -210,12 +230,30 @@ def figures_of(windows: Iterable[tuple[int, int, int, int, Sequence[int]]]) -> F
     return Figures(a, n, d, dn, total(rows))
 
 
+# What the baseline knows (its days keep no ring times or answer delays)
+BASELINE = ("answered", "short_6s", "short_15s", "short_ratio", "acd_s")
+
+
 def anomalies(live: Figures, baseline: Figures, rule: FasRule,
               was_suspect: bool = False) -> dict[str, Any]:
     """What ``GET /carriers/{id}`` shows as ``anomalies`` (and ``carrier.anomalies``
     will hold): the live window's signals, the baseline's, the score and the verdict."""
-    signals, base = live.signals(), baseline.signals()
+    signals, known = live.signals(), baseline.signals()
+    base = {"attempts": baseline.attempts, **{k: known[k] for k in BASELINE}}
     judged = judge(live, baseline, rule, was_suspect)
     return {"signals": signals, "baseline": base, "score": judged["score"],
             "parts": judged["parts"], "verdict": judged["verdict"],
             "explanation": explain(signals, base, judged)}
+
+
+# What /metrics shows of a carrier's anomalies record, in this order (``gauge_values``).
+GAUGES = ("score", "short_6s", "short_15s", "short_ratio", "baseline_short_ratio",
+          "no_ring_share", "instant_share", "median_ring_ms", "acd_s", "baseline_acd_s")
+
+
+def gauge_values(rec: dict[str, Any]) -> tuple[float | None, ...]:
+    """``GAUGES``' values from an anomalies record (None: no sample)."""
+    sig, base = rec["signals"], rec["baseline"]
+    return (rec["score"], sig["short_6s"], sig["short_15s"], sig["short_ratio"],
+            base["short_ratio"], sig["no_ring_share"], sig["instant_share"],
+            sig["median_ring_ms"], sig["acd_s"], base["acd_s"])

@@ -72,11 +72,11 @@ def add(ring: Ring, ts_ms: int, now_ms: int, code: int, duration_ms: int | None,
     return True
 
 
-def prune(ring: Ring, now_ms: int) -> list[list[int]]:
-    """Drop hours that left the live window; returns their rows."""
+def prune(ring: Ring, now_ms: int) -> list[tuple[int, list[int]]]:
+    """Drop hours that left the live window; returns them with their rows."""
     oldest = first_hour(now_ms)
     old = [h for h in ring if h < oldest]
-    return [ring.pop(h) for h in old]
+    return [(h, ring.pop(h)) for h in old]
 
 
 def total(rows: list[list[int]]) -> list[int]:

@@ -13,6 +13,7 @@ from processor.domain.alerts import Alert, DestinationAsrRule, ShortCallRule
 from processor.domain.codes import ALL_FAILURES
 from processor.domain.consecutive import Streak
 from processor.domain.events import Sourced
+from processor.domain.fas import FasRule
 from processor.domain.rates import RateCard
 from processor.domain.seen import Seen
 from processor.domain.streak_cause import Cause
@@ -37,6 +38,7 @@ class Policy:
     destinations_top: int = 20  # groups shown per window; the rest summed as "other"
     destination_asr: DestinationAsrRule | None = None  # off unless the registry sets it
     short_calls: ShortCallRule = field(default_factory=ShortCallRule)
+    fas: FasRule = field(default_factory=FasRule)  # the fas-suspect thresholds
 
 
 @dataclass(slots=True)
@@ -71,6 +73,12 @@ class CarrierState:
     dest_hours: dict[int, dict[str, list[int]]] = field(default_factory=dict)
     dest_live: dict[str, list[int]] | None = None
     cause: Cause = field(default_factory=Cause)  # the streak's failures by class, customer
+    # Answer supervision (fas_fold.py): hour -> its fas row over the live window, UTC day ->
+    # the baseline's row, and (not stored) their sums
+    fas_hours: dict[int, list[int]] = field(default_factory=dict)
+    fas_days: dict[int, list[int]] = field(default_factory=dict)
+    fas_live: list[int] | None = None
+    fas_base: list[int] | None = None
 
     def copy(self) -> CarrierState:
         return CarrierState(self.carrier_id, self.streak, dict(self.codes), dict(self.applied),
@@ -85,7 +93,11 @@ class CarrierState:
                              for h, m in self.dest_hours.items()},
                             None if self.dest_live is None else
                             {g: list(r) for g, r in self.dest_live.items()},
-                            self.cause.copy())
+                            self.cause.copy(),
+                            {h: list(r) for h, r in self.fas_hours.items()},
+                            {d: list(r) for d, r in self.fas_days.items()},
+                            None if self.fas_live is None else list(self.fas_live),
+                            None if self.fas_base is None else list(self.fas_base))
 
     @property
     def total_final(self) -> int:
@@ -105,6 +117,10 @@ class CarrierState:
                 **({"dh": {str(h): m for h, m in self.dest_hours.items()}}
                    if self.dest_hours else {}),
                 **({"sc": self.cause.to_json()} if self.cause.failures else {}),
+                **({"fh": {str(h): r for h, r in self.fas_hours.items()}}
+                   if self.fas_hours else {}),
+                **({"fd": {str(d): r for d, r in self.fas_days.items()}}
+                   if self.fas_days else {}),
                 **({"i": {str(b): m for b, m in self.ids.items()}} if self.ids else {})}
 
     @classmethod
@@ -119,7 +135,9 @@ class CarrierState:
                    tail=array("Q", d.get("dt", ())),
                    dest_hours={int(h): {g: list(r) for g, r in m.items()}
                                for h, m in d.get("dh", {}).items()},
-                   cause=Cause.from_json(d["sc"]) if "sc" in d else Cause())
+                   cause=Cause.from_json(d["sc"]) if "sc" in d else Cause(),
+                   fas_hours={int(h): list(r) for h, r in d.get("fh", {}).items()},
+                   fas_days={int(k): list(r) for k, r in d.get("fd", {}).items()})
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from processor.domain import destinations, streak_cause
+from processor.domain import destinations, fas_fold, streak_cause
 from processor.domain.alerts import Alert
 from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy
@@ -38,6 +38,32 @@ def consecutive_failures(c: CarrierState, policy: Policy, updated_ms: int) -> di
         "threshold": policy.threshold,
         "alerting": s.count >= policy.threshold,
         "streak": streak_cause.record(c.cause),
+        "updated_at": stamp_iso(updated_ms),
+    }
+
+
+def anomalies(c: CarrierState, policy: Policy, now_ms: int, updated_ms: int) -> dict[str, Any]:
+    """False answer supervision over the live window (``carrier.anomalies``, the
+    ``anomalies`` of ``GET /carriers/{id}``): signals, baseline, score, verdict and why."""
+    a = fas_fold.anomalies(c, policy.fas, now_ms)
+    rule = policy.fas
+    return {
+        "carrier_id": c.carrier_id,
+        "live_from": iso(a["live_from_ms"]),
+        "live_to": iso(a["live_to_ms"]),
+        "baseline_from": iso(a["baseline_from_ms"]),
+        "baseline_to": iso(a["live_from_ms"]),
+        "signals": a["signals"],
+        "baseline": a["baseline"],
+        "score": a["score"],
+        "parts": a["parts"],
+        "verdict": a["verdict"],
+        "explanation": a["explanation"],
+        "thresholds": {"min_answered": rule.min_answered,
+                       "short_ratio_factor": rule.short_ratio_factor,
+                       "instant_share": rule.instant_share, "no_ring_share": rule.no_ring_share,
+                       "resolve_score": rule.resolve_score},
+        "alerting": c.firing.get(fas_fold.FAS_SUSPECT, False),
         "updated_at": stamp_iso(updated_ms),
     }
 
@@ -107,4 +133,5 @@ def alert(carrier_id: str, a: Alert, contacts: list[dict[str, str | None]],
         "contacts": contacts,
         "updated_at": stamp_iso(updated_ms),
         **({"group": a.group} if a.group is not None else {}),
+        **({"explanation": a.explanation} if a.explanation is not None else {}),
     }

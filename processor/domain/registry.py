@@ -14,6 +14,7 @@ from typing import Any
 
 from processor.domain.alerts import DestinationAsrRule
 from processor.domain.codes import NAMED_SETS
+from processor.domain.fas import FasRule
 from processor.domain.rates import MICROS, Rate, RateCard
 from processor.domain.signalling import parse_entry
 
@@ -22,7 +23,7 @@ CURRENCY_RE = re.compile(r"[A-Z]{3}")
 PREFIX_RE = re.compile(r"[0-9]{1,32}")
 PROFILE_FIELDS = {"name", "contacts", "rates", "failure_codes",
                   "consecutive_failure_threshold", "min_sample", "signalling",
-                  "destination_asr"}
+                  "destination_asr", "fas"}
 CONTACT_FIELDS = ("name", "role", "email", "phone")
 
 
@@ -48,6 +49,7 @@ class Profile:
     min_sample: int | None = None
     signalling: tuple[str, ...] = ()  # far-end addresses (domain/signalling.py)
     destination_asr: DestinationAsrRule | None = None  # the alert, on for this carrier
+    fas: FasRule | None = None  # the fas-suspect thresholds, when not the defaults
     card: RateCard = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -73,10 +75,43 @@ def parse_profile(carrier_id: str, doc: Any) -> tuple[Profile | None, list[str]]
     min_sample = _positive(where, "min_sample", doc, errs)
     signalling = _signalling(where, doc.get("signalling", []), errs)
     destination_asr = _destination_asr(where, doc.get("destination_asr"), errs)
+    fas_rule = _fas(where, doc.get("fas"), errs)
     if errs:
         return None, errs
     return Profile(carrier_id, name if isinstance(name, str) else None, contacts, rates,
-                   failures, threshold, min_sample, signalling, destination_asr), []
+                   failures, threshold, min_sample, signalling, destination_asr,
+                   fas_rule), []
+
+
+FAS_SHARES = ("instant_share", "no_ring_share", "resolve_score")
+
+
+def _fas(where: str, raw: Any, errs: list[str]) -> FasRule | None:
+    """An object of any of ``FasRule``'s fields (the others keep their defaults):
+    ``min_answered`` (an integer >= 1), ``short_ratio_factor`` (a number > 1),
+    ``instant_share``, ``no_ring_share`` and ``resolve_score`` (from 0 to 1)."""
+    if raw is None:
+        return None
+    at = f"{where}: fas"
+    if not isinstance(raw, Mapping):
+        errs.append(f"{at} must be an object")
+        return None
+    d = FasRule()
+    known = ("min_answered", "short_ratio_factor", *FAS_SHARES)
+    bad = [f"{at}: unknown field {k!r}" for k in raw if k not in known]
+    minimum = raw.get("min_answered", d.min_answered)
+    if type(minimum) is not int or minimum < 1:
+        bad.append(f"{at}.min_answered must be an integer >= 1, got {minimum!r}")
+    factor = raw.get("short_ratio_factor", d.short_ratio_factor)
+    if type(factor) not in (int, float) or not factor > 1:
+        bad.append(f"{at}.short_ratio_factor must be a number above 1, got {factor!r}")
+    shares = {k: raw.get(k, getattr(d, k)) for k in FAS_SHARES}
+    bad += [f"{at}.{k} must be a share from 0 to 1, got {v!r}" for k, v in shares.items()
+            if type(v) not in (int, float) or not 0 < v <= 1]
+    errs += bad
+    if bad:
+        return None
+    return FasRule(minimum, float(factor), *(float(shares[k]) for k in FAS_SHARES))
 
 
 def _destination_asr(where: str, raw: Any, errs: list[str]) -> DestinationAsrRule | None:
@@ -242,4 +277,9 @@ def profile_to_json(p: Profile) -> dict[str, Any]:
         r = p.destination_asr
         doc["destination_asr"] = {"fire_below": r.fire_below, "resolve_above": r.resolve_above,
                                   "min_attempts": r.min_attempts}
+    if p.fas is not None:
+        f = p.fas
+        doc["fas"] = {"min_answered": f.min_answered, "short_ratio_factor": f.short_ratio_factor,
+                      "instant_share": f.instant_share, "no_ring_share": f.no_ring_share,
+                      "resolve_score": f.resolve_score}
     return doc

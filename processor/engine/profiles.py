@@ -59,6 +59,8 @@ class Profiles:
             changes["min_sample"] = p.min_sample
         if p.destination_asr is not None:
             changes["destination_asr"] = p.destination_asr
+        if p.fas is not None:
+            changes["fas"] = p.fas
         return dataclasses.replace(self._default, **changes)
 
     def policy_for(self, carrier_id: str) -> Policy:

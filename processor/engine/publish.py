@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -70,14 +71,19 @@ class Publisher:
                  now_for: Callable[[CarrierState], int | None], *,
                  wall_ms: Callable[[], int],
                  live_groups: Callable[[str, tuple[tuple[str, int, int], ...]], None]
-                 = lambda _c, _g: None, groups_every_ms: int = 0) -> None:
+                 = lambda _c, _g: None,
+                 fas: Callable[[str, dict[str, Any]], None] = lambda _c, _r: None,
+                 groups_every_ms: int = 0) -> None:
         """``live_groups``: told each carrier's busiest live groups (group, attempts,
-        answered) when they are published (the view, for ``/metrics``);
-        ``groups_every_ms``: ``carrier.destinations`` records go out with a flush at most
-        this often (each holds dozens of groups: one per window per flush cost more than
-        the rest of the flush); ``hand_over`` sends what waits at once."""
+        answered) when they are published (the view, for ``/metrics``), and ``fas`` each
+        ``carrier.anomalies`` record sent;
+        ``groups_every_ms``: ``carrier.destinations`` (and ``carrier.anomalies``) records
+        go out with a flush at most this often (each holds dozens of groups: one per window
+        per flush cost more than the rest of the flush); ``hand_over`` sends what waits at
+        once."""
         self._send = send  # (contract topic name, key, value or None for a tombstone)
         self._live_groups_to = live_groups
+        self._fas_to = fas
         self._groups_every = groups_every_ms
         self._groups_sent: int | None = None  # wall ms of the last destinations send
         self._groups_now = False  # send what waits at the next flush, due or not
@@ -228,7 +234,7 @@ class Publisher:
     def _group_records(self, groups: DirtyGroups, dirty: Dirty, wall: int) -> int:
         """``carrier.destinations``: each changed window's groups, and each changed
         carrier's live 24 hours (whose key of the hour before is tombstoned: the live key
-        moves with the hour)."""
+        moves with the hour); and each changed carrier's ``carrier.anomalies``."""
         sent = 0
         for (cid, kind, start), partition in groups.windows.items():
             key = window_key(cid, kind, start).encode()
@@ -249,6 +255,10 @@ class Publisher:
             if state is None or now is None:
                 continue
             sent += self._live_groups(state, partition, now, wall, dirty)
+            rec = records.anomalies(state, self._policy_for(cid), now, wall)
+            self._fas_to(cid, rec)
+            self._send(names.ANOMALIES, cid.encode(), orjson.dumps(rec))
+            sent += 1
         return sent
 
     def _live_groups(self, state: CarrierState, partition: int, now: int, wall: int,

@@ -72,6 +72,7 @@ class CarrierStep:
         self.publisher = Publisher(self._send_output, stores.carriers, stores.windows,
                                    self.policies.policy_for, self.now_for,
                                    wall_ms=clock.wall_ms, live_groups=self.view.set_groups,
+                                   fas=self.view.set_fas,
                                    groups_every_ms=groups_every_ms)
 
     def now_for(self, state: CarrierState) -> int | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import count
+from typing import Any
 
-from processor.domain import live
+from processor.domain import fas, live
 from processor.domain.model import CarrierState, WindowState
 from processor.domain.windows import KINDS, window_start
 
@@ -41,6 +42,8 @@ class CarrierRow:
     # The current streak's failures by class (domain/streak_cause.CLASSES), shared with
     # the state as ``codes`` is
     streak_classes: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    # Answer supervision as last published (domain/fas.GAUGES); empty before
+    fas: tuple[float | None, ...] = ()
 
 
 class CarrierView:
@@ -77,6 +80,14 @@ class CarrierView:
         row = self.rows.get(carrier_id)
         if row is not None and row.groups != groups:
             row.groups = groups
+            row.version = next(_VERSIONS)
+
+    def set_fas(self, carrier_id: str, rec: dict[str, Any]) -> None:
+        """A carrier's ``carrier.anomalies`` record was published."""
+        row = self.rows.get(carrier_id)
+        values = fas.gauge_values(rec)
+        if row is not None and row.fas != values:
+            row.fas = values
             row.version = next(_VERSIONS)
 
     def owned(self, partitions: Iterable[int]) -> Iterator[CarrierRow]:

@@ -19,7 +19,8 @@ SUMMARY = {"hour": "carrier.summary.hourly", "day": "carrier.summary.daily",
            "month": "carrier.summary.monthly"}
 ALERTS = "carrier.alerts"
 DESTINATIONS = "carrier.destinations"
-OUTPUTS = (CONSECUTIVE, CONSISTENCY, LIVE, *SUMMARY.values(), ALERTS, DESTINATIONS)
+ANOMALIES = "carrier.anomalies"
+OUTPUTS = (CONSECUTIVE, CONSISTENCY, LIVE, *SUMMARY.values(), ALERTS, DESTINATIONS, ANOMALIES)
 
 
 def carrier_key(carrier_id: str) -> bytes:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from processor.domain import calllog, destinations, fas, live, records, streak_cause
+from processor.domain import calllog, destinations, live, records, streak_cause
 from processor.domain import latest as latest_calls
 from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy, WindowState
@@ -172,7 +172,7 @@ class CarrierApi:
             "code_consistency": records.code_consistency(state, policy, state.updated_ms),
             "live": self._live(state, found := self._live_windows(state)),
             "failures_live": self._failures_live(found[1]),
-            "anomalies": self._anomalies(state, found),
+            "anomalies": self._anomalies(state, found[0]),
             "alerts_firing": sorted(k for k, v in state.firing.items() if v),
             # When each firing alert started (absent for states stored before it was kept).
             "alerts_since": {k: iso(at) for k, at in sorted(state.firing_since.items())
@@ -198,24 +198,11 @@ class CarrierApi:
             return None
         return records.live(state.carrier_id, now, [w.stats for w in hours], state.updated_ms)
 
-    def _anomalies(self, state: CarrierState,
-                   found: tuple[int | None, list[WindowState]]) -> dict[str, Any] | None:
-        """False answer supervision (issue 31): the live window (``found``:
-        ``_live_windows``) against the carrier's stored hour windows before it (up to the
-        7 days kept)."""
-        now, hours = found
+    def _anomalies(self, state: CarrierState, now: int | None) -> dict[str, Any] | None:
+        """False answer supervision (issue 31) as of the carrier's clock."""
         if now is None:
             return None
-        first = live_hours(now)[0]
-
-        def parts(ws: Iterable[WindowState]) -> Iterable[tuple[int, int, int, int, list[int]]]:
-            return ((w.stats.attempts, w.stats.answered, w.stats.duration_ms,
-                     w.stats.duration_n, w.fas) for w in ws)
-
-        before = [w for start in sorted(state.windows["hour"]) if start < first
-                  and (w := self._window(state.carrier_id, "hour", start)) is not None]
-        return fas.anomalies(fas.figures_of(parts(hours)), fas.figures_of(parts(before)),
-                             fas.FasRule(), state.firing.get("fas-suspect", False))
+        return records.anomalies(state, self._policy(state.carrier_id), now, state.updated_ms)
 
     def _failures_live(self, hours: list[WindowState]) -> dict[str, Any]:
         """The live window's failures by class and customer (issue 31; ``hours``: its

@@ -29,6 +29,7 @@ from processor.ops.metrics import (
     CarrierAgg,
     CarrierCollector,
     add_row,
+    fas_samples,
     go_text,
     window_family,
 )
@@ -59,7 +60,9 @@ def carrier_lines(name: str, agg: CarrierAgg) -> tuple[str, ...]:
                                    for labels, n, _ in groups)
     lines[DEST_ANSWERED] = "".join(f"{DEST_ANSWERED}{labels}{go_text(n)}\n"
                                    for labels, _, n in groups)
-    return tuple(lines[family] for family in FAMILIES)
+    for family, v in fas_samples(agg):
+        lines[family] = f"{family}{c}}} {go_text(v)}\n"
+    return tuple(lines.get(family, "") for family in FAMILIES)
 
 
 _WINDOW_FAMILIES = [(window_family(gauge), value) for gauge, (_, value) in WINDOW_GAUGES.items()]
@@ -126,7 +129,7 @@ class Exposition:
             chunks.append(hit[1])
         self._cache = fresh  # carriers gone (revoked partitions) leave the cache
         if other is not None:
-            other.groups = ()  # the carriers past the cap: no series per group
+            other.groups, other.fas = (), ()  # past the cap: no series per group, no FAS
             chunks.append(carrier_lines(OTHER, other))
         out = []
         for f, (name, family) in enumerate(FAMILIES.items()):

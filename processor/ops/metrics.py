@@ -72,12 +72,14 @@ class CarrierAgg:
     windows: dict[str, list[int]]  # window -> the live-ring counters
     groups: tuple[tuple[str, int, int], ...] = ()  # live: (group, attempts, answered)
     streak: list[int] = field(default_factory=lambda: [0, 0, 0, 0])  # failures by class
+    fas: tuple[float | None, ...] = ()  # fas.GAUGES' values (none for OTHER)
 
 
 def add_row(agg: CarrierAgg | None, row: CarrierRow, now: int | None) -> CarrierAgg:
     """``row`` added into ``agg`` (a new one when None)."""
     if agg is None:
-        agg = CarrierAgg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS}, row.groups)
+        agg = CarrierAgg(0, {}, 0, {w: [0] * live.WIDTH for w in WINDOWS}, row.groups,
+                         fas=row.fas)
     agg.consecutive += row.consecutive
     for i, n in enumerate(row.streak_classes):
         agg.streak[i] += n
@@ -97,6 +99,24 @@ CONSECUTIVE = "carrierwatch_carrier_consecutive_failures"
 STREAK = "carrierwatch_carrier_streak_failures"
 RESPONSES = "carrierwatch_carrier_responses_total"
 RELIABLE = "carrierwatch_carrier_reliable"
+
+
+# carrierwatch_carrier_fas_<name> per fas.GAUGES entry: help text
+FAS_HELP = {
+    "score": "False answer supervision score (0 to 1; 0.5 = a threshold reached), live window",
+    "short_calls_6s": "Answered calls of 6 s or less, live window",
+    "short_calls_15s": "Answered calls of 15 s or less, live window",
+    "short_call_ratio": "Answered calls of 15 s or less / failed attempts, live window",
+    "baseline_short_call_ratio": "The short-call ratio of the carrier's 7-day baseline",
+    "unrung_answer_ratio": "Share of answers without an 18x before them, live window",
+    "instant_answer_ratio": "Share of answers within 1 s of the INVITE, live window",
+    "median_ring_seconds": "Median ring time (answer - PDD), live window",
+    "acd_seconds": "ACD of the live window, as judged for FAS",
+    "baseline_acd_seconds": "ACD of the carrier's 7-day baseline",
+}
+# fas.GAUGES order -> family, and the unit factor (ms to s)
+FAS_FAMILIES = tuple(zip((f"carrierwatch_carrier_fas_{n}" for n in FAS_HELP),
+                         (1, 1, 1, 1, 1, 1, 1, 0.001, 1, 1), strict=True))
 
 
 def window_family(gauge: str) -> str:
@@ -126,7 +146,16 @@ FAMILIES: dict[str, Family] = {
                           "(the busiest groups; not for _other)", ["carrier", "group"]),
     DEST_ANSWERED: Family("gauge", "Answered calls in the live window per destination group "
                           "(the busiest groups; not for _other)", ["carrier", "group"]),
+    **{family: Family("gauge", f"{text} (as last published; not for _other)", ["carrier"])
+       for (family, _), text in zip(FAS_FAMILIES, FAS_HELP.values(), strict=True)},
 }
+
+
+def fas_samples(agg: CarrierAgg) -> Iterator[tuple[str, float]]:
+    """The FAS gauges' (family, value) of a carrier, those with a value."""
+    for (family, unit), v in zip(FAS_FAMILIES, agg.fas, strict=False):
+        if v is not None:
+            yield family, v * unit if unit != 1 else v
 
 
 class CarrierCollector(Collector):
@@ -148,7 +177,8 @@ class CarrierCollector(Collector):
             name = row.carrier_id if i < self.max_carriers else OTHER
             exported[name] = add_row(exported.get(name), row, self.now_ms(row))
         if OTHER in exported:
-            exported[OTHER].groups = ()  # the carriers past the cap: no series per group
+            # the carriers past the cap: no series per group, no FAS (a score is not summed)
+            exported[OTHER].groups, exported[OTHER].fas = (), ()
         yield from self._families(exported)
         yield from self.totals(rows)
 
@@ -167,6 +197,8 @@ class CarrierCollector(Collector):
             cf.add_metric([name], agg.consecutive)
             for kind, n in zip(CLASSES, agg.streak, strict=True):
                 made[STREAK].add_metric([name, kind], n)
+            for family, sample in fas_samples(agg):
+                made[family].add_metric([name], sample)
             reliable.add_metric([name], agg.reliable)
             for code in sorted(agg.codes):
                 responses.add_metric([name, str(code)], agg.codes[code])

@@ -24,7 +24,7 @@ from processor.dev.generate import Traffic, generate
 from processor.settings import Settings
 from tests.integration.outputs import TopicState
 from tests.integration.procs import cli
-from tests.oracle import Oracle, to_ms
+from tests.oracle import UNMODELLED_ALERTS, Oracle, to_ms
 
 START = 1709251200000  # 2024-03-01T00:00:00Z
 
@@ -146,7 +146,7 @@ def alert_keys(reader: TopicState) -> Counter[tuple[str, str, str, int]]:
     return Counter((a["carrier_id"], a["kind"], a["state"], to_ms(a["at"]))
                    for a in (json.loads(v) for name, _, v in reader.raw
                              if name == "carrier.alerts" and v)
-                   if a["kind"] != "short-calls")
+                   if a["kind"] not in UNMODELLED_ALERTS)
 
 
 def check_alerts(reader: TopicState, oracle: Oracle) -> int:

@@ -23,9 +23,10 @@ from processor.admin.produce import Message, produce
 from processor.dev.generate import Traffic, generate
 from processor.domain.windows import iso
 from processor.settings import Settings
+from tests.fas_traffic import Call, plain
 from tests.integration.outputs import drained_worker, normalise
 from tests.integration.procs import Proc, cli, free_port
-from tests.oracle import Oracle, streak_of, to_ms
+from tests.oracle import UNMODELLED_ALERTS, Oracle, streak_of, to_ms
 
 pytestmark = pytest.mark.integration
 
@@ -226,10 +227,11 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
         shown_alerts = browser.execute_script(
             "return Array.from(document.querySelectorAll('.alerts li')).map("
             "li => [li.dataset.alert, li.dataset.since])")
-        shown_alerts = {k: v for k, v in shown_alerts if k != "short-calls"}  # not modelled
+        shown_alerts = {k: v for k, v in shown_alerts if k not in UNMODELLED_ALERTS}
         assert {k: to_ms(v) for k, v in shown_alerts.items()} == {
             k: at for k, at in firing.items() if at is not None}, cid
         check_hours_chart(browser, oracle, cid, live[cid]["start"])
+        check_fas(browser, cid)
         check_destinations(browser, oracle, cid, live[cid]["attempts"])
         calls = snapshot(browser, "#calls tbody tr")
         assert [(c["ts"], c["call_id"]) for c in calls] == plain_log(cid, 0)[:100]
@@ -258,6 +260,45 @@ def live_failures(cid: str) -> dict[str, Any]:
             if d.get("customer_id") is not None:
                 customers[d["customer_id"]] += 1
     return streak_of(codes, customers)
+
+
+def live_fas(cid: str) -> dict[str, Any]:
+    """Answer supervision of the live window from the fed events (the issue's definitions:
+    ``tests/fas_traffic.plain``)."""
+    docs = [orjson.loads(m.value) for m in fed()
+            if m.valid and not m.duplicate and m.carrier_id == cid]
+    stamps = [to_ms(d["ts"]) if isinstance(d["ts"], str) else d["ts"] for d in docs]
+    newest = max(stamps)
+    first = newest - newest % HOUR - 23 * HOUR
+    return plain([Call(d["code"], d.get("duration_ms"), d.get("pdd_ms"), d.get("answer_ms"),
+                       d.get("ringing"))
+                  for d, ts in zip(docs, stamps, strict=True) if ts >= first and d["code"] >= 200])
+
+
+NONE = "\u2013"  # what the page shows for a figure without a sample
+
+
+def check_fas(browser: Any, cid: str) -> None:
+    """The answer-supervision card: each live signal as the issue defines it."""
+    want = live_fas(cid)
+
+    def pct(v: float | None) -> str:
+        return NONE if v is None else f"{100 * v:.1f} %"
+
+    shown = browser.execute_script(
+        "return Object.fromEntries(Array.from(document.querySelectorAll('#fas tbody tr'))"
+        ".map(tr => [tr.id, tr.querySelector('[data-field=now]').textContent]))")
+    answered = want["answered"]
+    assert shown["fas-short6"] == pct(want["short_6s"] / answered if answered else None), cid
+    assert shown["fas-instant"] == pct(want["instant_share"]), cid
+    assert shown["fas-noring"] == pct(want["no_ring_share"]), cid
+    ratio = want["short_ratio"]
+    assert shown["fas-ratio"] == (NONE if ratio is None else f"{ratio:.1f}"), cid
+    verdict = fields(browser, "#fas-card")["verdict"]
+    assert (verdict == "insufficient-data") == (answered < 50), cid
+    text = fields(browser, "#fas-card")["explanation"]
+    assert text.startswith(("Suspected false answer supervision", "Answer supervision looks",
+                            f"{answered} answered calls")), cid
 
 
 def plain_log(cid: str, since: int, until: int | None = None,

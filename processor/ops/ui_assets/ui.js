@@ -272,6 +272,7 @@ function renderStatus(doc) {
       return li;
     }));
   }
+  renderFas(doc.anomalies);
   fill($("#consistency"), cc);
   $("#verdict-text").textContent = (VERDICTS[cc.verdict] || (() => ""))(cc.total_final);
   $("#consistency .verdict").className = "verdict " + cc.verdict;
@@ -291,6 +292,35 @@ function renderStatus(doc) {
   }) : [none]));
   page.rates = doc.rates;
   renderRates();
+}
+
+// False answer supervision: the verdict in words, then each signal now, usually and where
+// it becomes suspect (text, not numbers to format: shares as percentages).
+function renderFas(a) {
+  const card = $("#fas-card");
+  card.hidden = !a;
+  if (!a) return;
+  fill(card, { verdict: a.verdict, score: a.score, explanation: a.explanation });
+  card.querySelector(".verdict").className = "verdict " + a.verdict;
+  const s = a.signals, b = a.baseline, t = a.thresholds;
+  const pct = v => v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)} %`;
+  const num = v => v === null || v === undefined ? "–" : v.toFixed(1);
+  const share = (n, d) => d ? n / d : null;
+  const rows = {
+    "#fas-short6": [pct(share(s.short_6s, s.answered)), pct(share(b.short_6s, b.answered)), "–"],
+    "#fas-ratio": [num(s.short_ratio), num(b.short_ratio),
+                   b.short_ratio ? num(t.short_ratio_factor * b.short_ratio) : "–"],
+    "#fas-instant": [pct(s.instant_share), "–", pct(t.instant_share)],
+    "#fas-noring": [pct(s.no_ring_share), "–", pct(t.no_ring_share)],
+    "#fas-ring": [s.median_ring_ms === null ? "–" : (s.median_ring_ms / 1000).toFixed(1), "–", "–"],
+    "#fas-acd": [num(s.acd_s), num(b.acd_s), "–"],
+  };
+  for (const [id, [now, usual, limit]] of Object.entries(rows)) {
+    const tr = $(id);
+    tr.querySelector("[data-field=now]").textContent = now;
+    tr.querySelector("[data-field=usual]").textContent = usual;
+    tr.querySelector("[data-field=limit]").textContent = limit;
+  }
 }
 
 function renderRates() {

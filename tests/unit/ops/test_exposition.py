@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.utils import floatToGoString
 
-from processor.domain import live
+from processor.domain import fas, live
 from processor.engine.view import CarrierRow, CarrierView, WindowRow
 from processor.ops import exposition as exposition_module
 from processor.ops.exposition import Exposition
@@ -23,9 +23,12 @@ figures = st.lists(st.integers(0, 10**7), min_size=live.WIDTH, max_size=live.WID
 groups = st.lists(st.tuples(st.sampled_from(["4420", "+44", "+1", "unknown", 'x"\\']),
                             st.integers(0, 10**6), st.integers(0, 10**6)),
                   max_size=3, unique_by=lambda g: g[0]).map(tuple)
+fas_values = st.one_of(st.just(()), st.lists(
+    st.one_of(st.none(), st.floats(0, 10**6, allow_nan=False), st.integers(0, 10**6)),
+    min_size=len(fas.GAUGES), max_size=len(fas.GAUGES)).map(tuple))
 rows = st.lists(st.builds(
-    lambda cid, cons, codes, hours, wins, counts, groups: (cid, cons, codes, hours, wins,
-                                                           counts, groups),
+    lambda cid, cons, codes, hours, wins, counts, groups, f: (cid, cons, codes, hours, wins,
+                                                              counts, groups, f),
     st.text(st.sampled_from('ab-_9"\\\nZé'), min_size=1, max_size=6),
     st.integers(0, 5000),
     st.dictionaries(st.sampled_from([200, 404, 486, 503, 180]), st.integers(0, 10**6),
@@ -36,18 +39,20 @@ rows = st.lists(st.builds(
     st.dictionaries(st.sampled_from(["applied", "duplicate", "late"]), st.integers(0, 99),
                     max_size=3),
     groups,
+    fas_values,
 ), max_size=8, unique_by=lambda r: r[0])
 
 
 def _row(spec: Any, version: int) -> CarrierRow:
     cid, cons, codes, hours, wins, counts, *more = spec
     live_groups = more[0] if more else ()
+    fas_gauges = more[1] if len(more) > 1 else ()
     starts = {"hour": HOUR, "day": 24 * HOUR, "month": 24 * HOUR}
     windows = {k: WindowRow(NOW - NOW % starts[k] + back * starts[k], tuple(f))
                for k, (back, f) in wins.items()}
     return CarrierRow(cid, 0, cons, dict(codes), dict(counts),
                       {h: list(f) for h, f in hours.items()}, windows, version,
-                      groups=live_groups)
+                      groups=live_groups, fas=fas_gauges)
 
 
 @settings(max_examples=150, deadline=None)

@@ -9,6 +9,7 @@ CONTRACT_TOPICS = {
     "sip.responses", "sip.responses.dlq", "carrier.registry", "carrier.consecutive-failures",
     "carrier.code-consistency", "carrier.summary.hourly", "carrier.summary.daily",
     "carrier.summary.monthly", "carrier.summary.live", "carrier.alerts", "carrier.destinations",
+    "carrier.anomalies",
 }
 
 
