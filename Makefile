@@ -19,7 +19,7 @@ help:
 	@echo "                make typecheck: mypy --strict"
 
 $(VENV)/.installed: pyproject.toml deploy/system-deps.sh
-	./deploy/system-deps.sh prometheus browser sip
+	./deploy/system-deps.sh prometheus browser sip alertmanager
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

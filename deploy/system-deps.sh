@@ -19,6 +19,9 @@ for extra in "$@"; do
     browser) command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
                || need+=(chromium chromium-driver) ;;
     # the HEP collector's end-to-end test: a real proxy and real SIP endpoints
+    # alert delivery's test: a real Alertmanager and its amtool (tests/integration/test_alertmanager.py)
+    alertmanager) command -v prometheus-alertmanager >/dev/null 2>&1 \
+                    && command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager) ;;
     sip) command -v kamailio >/dev/null 2>&1 && command -v sipp >/dev/null 2>&1 \
            || need+=(kamailio sip-tester) ;;
     *) echo "system-deps.sh: unknown extra '$extra'" >&2; exit 2 ;;

@@ -35,6 +35,7 @@ GROUPS = {
     "topics": "Topics",
     "worker": "Worker",
     "processing": "Processing rules",
+    "alerts": "Alert delivery (Alertmanager)",
     "hep": "HEP collector (`carrierwatch ingest hep`)",
     "broker": "Local development broker (`carrierwatch broker`)",
 }
@@ -176,6 +177,14 @@ class Settings(BaseSettings):
         30.0, "how often `carrier.destinations` records of what changed are sent, at most "
         "(with a flush; at once when partitions are handed over)", group="processing",
         ge=0, le=3600)
+    alertmanager_url: str = setting(
+        "", "Alertmanager to post every alert's firing and resolved state to (v2 API, e.g. "
+        "`http://am:9093`); empty: alerts go to `carrier.alerts` only", group="alerts",
+        shown="(none)")
+    alertmanager_resend_s: float = setting(
+        60.0, "how often the alerts still firing (and those resolved but not yet "
+        "delivered) are posted again; a firing alert's `endsAt` is 4 times this ahead, so "
+        "Alertmanager resolves it if the worker stops", group="alerts", ge=0.5, le=3600)
     destinations_top: int = setting(
         20, "destination groups shown per carrier and window, busiest first; the rest are "
         "summed as `other`", group="processing", ge=1, le=1000)

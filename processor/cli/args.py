@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_calls_parser(sub, common)
     _add_replay_parser(sub, common)
+    _add_alertmanager_parser(sub, common)
 
     tail = sub.add_parser("tail", parents=[common],
                           help="print a topic's records as they arrive (key TAB value)")
@@ -118,6 +119,25 @@ def _add_calls_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     calls.add_argument("--format", choices=["table", "csv", "json"], default="table")
     calls.add_argument("--api", default=None,
                        help="worker URL (default http://CARRIERWATCH_WEB_BIND:WEB_PORT)")
+
+
+def _add_alertmanager_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    am = sub.add_parser("alertmanager", parents=[common], help="alert delivery")
+    am_sub = am.add_subparsers(dest="am_action", required=True, metavar="ACTION")
+    cfg = am_sub.add_parser(
+        "config", parents=[common],
+        help="write an Alertmanager configuration routing each carrier's alerts to its "
+             "contacts (from the registry topic, or --registry-file)")
+    cfg.add_argument("--registry-file", type=Path, default=None,
+                     help="a registry import file (YAML/JSON) instead of the topic")
+    cfg.add_argument("--out", type=Path, default=None, help="write here (default: stdout)")
+    cfg.add_argument("--smtp-smarthost", default="localhost:25")
+    cfg.add_argument("--smtp-from", default="carrierwatch@localhost")
+    cfg.add_argument("--webhook-url", default=None,
+                     help="also post every notification to this webhook")
+    cfg.add_argument("--group-wait", default="30s")
+    cfg.add_argument("--group-interval", default="5m")
+    cfg.add_argument("--repeat-interval", default="4h")
 
 
 def _add_replay_parser(sub: Any, common: argparse.ArgumentParser) -> None:

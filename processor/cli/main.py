@@ -204,6 +204,35 @@ def _cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _cmd_alertmanager(args: argparse.Namespace, settings: Settings) -> int:
+    import yaml
+
+    from processor.admin import alertmanager_config as amc
+    from processor.admin import registry as registry_io
+    from processor.domain.registry import parse_profile
+
+    if args.registry_file is not None:
+        profiles = registry_io.load_file(args.registry_file)
+    else:
+        profiles = {}
+        for cid, doc in registry_io.current_keys(settings).items():
+            profile, errors = parse_profile(cid, doc)
+            if profile is None:
+                print(f"skipped {cid}: {'; '.join(errors)}", file=sys.stderr)
+            else:
+                profiles[cid] = profile
+    opts = amc.Options(args.smtp_smarthost, args.smtp_from, args.webhook_url,
+                       args.group_wait, args.group_interval, args.repeat_interval)
+    text = yaml.safe_dump(amc.routing(profiles, opts), sort_keys=False)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        routed = sum(1 for p in profiles.values() if p.contacts)
+        print(f"wrote {args.out}: {routed} carrier routes", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_ingest(_args: argparse.Namespace, settings: Settings) -> int:
     from processor.collector import hep as ingest_hep
 
@@ -215,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     one line naming the command, its details indented below, and the class's exit code."""
     args = build_parser().parse_args(argv)
     command = " ".join(str(a) for a in (args.command, getattr(args, "action", None),
-                                        getattr(args, "registry_action", None)) if a)
+                                        getattr(args, "registry_action", None),
+                                        getattr(args, "am_action", None)) if a)
     try:
         return _run(args)
     except CarrierwatchError as exc:
@@ -232,7 +262,7 @@ def _run(args: argparse.Namespace) -> int:
         "generate": _cmd_generate, "registry": _cmd_registry, "tail": _cmd_tail,
         "status": _cmd_query, "summary": _cmd_query, "latest-calls": _cmd_query,
         "destinations": _cmd_query, "calls": _cmd_calls,
-        "replay": _cmd_replay, "ingest": _cmd_ingest,
+        "replay": _cmd_replay, "ingest": _cmd_ingest, "alertmanager": _cmd_alertmanager,
     }
     return handlers[args.command](args, settings)
 

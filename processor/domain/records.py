@@ -120,6 +120,27 @@ def destination_groups(carrier_id: str, kind: str, start_ms: int, end_ms: int,
     }
 
 
+def firing_alerts(c: CarrierState, policy: Policy, contacts: list[dict[str, str | None]],
+                  now_ms: int | None, updated_ms: int) -> list[dict[str, Any]]:
+    """The alerts a carrier's state has firing, as alert records whose figure is not
+    known (``value`` and ``threshold`` None), with the explanation the state gives now."""
+    out = []
+    for key, on in sorted(c.firing.items()):
+        if not on:
+            continue
+        kind, _, group = key.partition("|")
+        explanation = None
+        if kind == "consecutive-failures":
+            explanation = streak_cause.explain(streak_cause.record(c.cause), c.streak.count)
+        elif kind == fas_fold.FAS_SUSPECT and now_ms is not None:
+            explanation = fas_fold.anomalies(c, policy.fas, now_ms)["explanation"]
+        at = c.firing_since.get(key, updated_ms)
+        out.append(alert(c.carrier_id, Alert(kind, "firing", 0, 0, at, group or None,
+                                             explanation), contacts, updated_ms)
+                   | {"value": None, "threshold": None})
+    return out
+
+
 def alert(carrier_id: str, a: Alert, contacts: list[dict[str, str | None]],
           updated_ms: int) -> dict[str, Any]:
     """One alert transition (contract §3 carrier.alerts)."""

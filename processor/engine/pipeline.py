@@ -17,7 +17,7 @@ from confluent_kafka import Message
 
 from processor.engine.clock import Clock
 from processor.engine.intake import Router
-from processor.engine.ports import Registry
+from processor.engine.ports import AlertObserver, Registry
 from processor.engine.profiles import call_log_limits
 from processor.engine.sender import Sender, Tracker
 from processor.engine.slices import Slicer
@@ -32,7 +32,8 @@ class Pipeline:
     """Folds batches into the record cache of one worker and flushes it."""
 
     def __init__(self, settings: Settings, stores: Stores, sender: Sender,
-                 registry: Registry, clock: Clock | None = None) -> None:
+                 registry: Registry, clock: Clock | None = None, *,
+                 alerts: AlertObserver | None = None) -> None:
         self.stores = stores
         self.sender = sender
         self.clock = clock or Clock(settings.clock)
@@ -41,7 +42,8 @@ class Pipeline:
                                 outputs={n: settings.topic(n) for n in names.OUTPUTS},
                                 latest_calls=settings.latest_calls,
                                 call_log=call_log_limits(settings),
-                                groups_every_ms=int(settings.destinations_publish_s * 1000))
+                                groups_every_ms=int(settings.destinations_publish_s * 1000),
+                                alerts=alerts)
         self.ticker = Ticker(self.step)
         self.publisher = self.step.publisher
         self.view = self.step.view

@@ -1,5 +1,6 @@
 """What the engine needs from the outside, as ``typing.Protocol``s: where records go
-(``Sink``) and what the registry says of a carrier (``Registry``). The tables' own
+(``Sink``), what the registry says of a carrier (``Registry``) and who else hears of
+alerts (``AlertObserver``). The tables' own
 protocol is ``state.Table``; the clock is ``clock.Clock``.
 
 The worker plugs in librdkafka (``sender.Sender``) and the registry's Faust GlobalTable
@@ -8,7 +9,8 @@ The worker plugs in librdkafka (``sender.Sender``) and the registry's Faust Glob
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from processor.domain.model import Policy
 
@@ -28,3 +30,13 @@ class Registry(Protocol):
     def policy_for(self, carrier_id: str) -> Policy: ...
 
     def contacts(self, carrier_id: str) -> list[dict[str, str | None]]: ...
+
+
+class AlertObserver(Protocol):
+    """Told of alerts as they are sent, for delivery elsewhere (``ops/alertmanager.py``)."""
+
+    def observe(self, partition: int, rec: Mapping[str, Any]) -> None:
+        """An alert record (contract §3) was sent to ``carrier.alerts``."""
+
+    def restore(self, partition: int, firing: Iterable[Mapping[str, Any]]) -> None:
+        """A carrier of a newly assigned partition has these alerts firing."""

@@ -22,7 +22,7 @@ from processor.domain.dedup import ChunkId
 from processor.domain.events import Sourced
 from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
 from processor.engine.clock import Clock
-from processor.engine.ports import Registry, Sink
+from processor.engine.ports import AlertObserver, Registry, Sink
 from processor.engine.publish import Publisher
 from processor.engine.stores import Stores, push_calls
 from processor.engine.view import CarrierView
@@ -55,12 +55,15 @@ class CarrierStep:
 
     def __init__(self, stores: Stores, registry: Registry, sink: Sink, clock: Clock, *,
                  outputs: Mapping[str, str], latest_calls: int,
-                 call_log: Limits | None = None, groups_every_ms: int = 0) -> None:
+                 call_log: Limits | None = None, groups_every_ms: int = 0,
+                 alerts: AlertObserver | None = None) -> None:
         """``outputs``: the topic of each contract output name (``io/names.OUTPUTS``);
         ``latest_calls``: how many final responses a carrier's latest calls keep (0:
         none are kept, nor a call log); ``call_log``: what the call log keeps (None:
-        no log)."""
+        no log); ``alerts``: told of every alert sent, and of those firing in the
+        carriers of a partition at its first tick."""
         self.stores = stores
+        self.alerts = alerts
         self.registry = registry
         self.policies = Policies(registry)
         self.sink = sink
@@ -100,6 +103,10 @@ class CarrierStep:
         shown: Mapping[WindowId, WindowState] = res.windows
         if newest:
             shown = self.newest_windows(partition, res.carrier)
+        if newest and self.alerts is not None and any(res.carrier.firing.values()):
+            self.alerts.restore(partition, records.firing_alerts(
+                res.carrier, policy, self.registry.contacts(carrier_id),
+                self.now_for(res.carrier), wall))
         if republish or newest:
             self.publisher.mark(carrier_id, partition, list(shown), state=res.carrier,
                                 written=shown)
@@ -141,8 +148,10 @@ class CarrierStep:
             # crash cannot leave the "firing" state there without its alert on the topic.
             contacts = self.registry.contacts(cid)
             for a in res.alerts:
-                self._send_output(names.ALERTS, key,
-                                  orjson.dumps(records.alert(cid, a, contacts, wall)))
+                rec = records.alert(cid, a, contacts, wall)
+                self._send_output(names.ALERTS, key, orjson.dumps(rec))
+                if self.alerts is not None:
+                    self.alerts.observe(p, rec)
         if res.carrier_changed:
             s.carriers.save(p, key, res.carrier)
         for (kind, start), w in res.windows.items():

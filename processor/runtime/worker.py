@@ -32,6 +32,7 @@ from processor.engine.sender import POLL_S, Sender
 from processor.engine.stores import Stores
 from processor.io import names
 from processor.io.connection import client_config
+from processor.ops.alertmanager import AlertDelivery
 from processor.runtime import tables
 from processor.runtime.committer import Committer
 from processor.runtime.faust_internals import is_ready
@@ -71,7 +72,11 @@ class Worker:
                              {x.changelog_topic.get_topic_name() for x in owned})
         self.stores = Stores.over(tables.for_cache(t))
         self.profiles = Profiles(tables.WholeTable(t.registry), default_policy(settings))
-        self.pipeline = Pipeline(settings, self.stores, self.sender, self.profiles)
+        # Alerts also go to Alertmanager when it is configured (ops/alertmanager.py).
+        self.delivery = (AlertDelivery(settings.alertmanager_url, settings.alertmanager_resend_s)
+                         if settings.alertmanager_url else None)
+        self.pipeline = Pipeline(settings, self.stores, self.sender, self.profiles,
+                                 alerts=self.delivery)
         self.committer = Committer(app, self.sender, self.pipeline, self.stores.all())
         self.reader: InputReader | None = None
         self.catch_up = CatchUp()
@@ -89,6 +94,8 @@ class Worker:
     async def run(self) -> None:
         """Read, fold, flush, commit, until the worker stops."""
         self.reader = InputReader(self.settings)
+        if self.delivery is not None:
+            self.delivery.start()
         while not self._stopping:
             if self._to_start is not None and is_ready(self.app):
                 await self._start(self._to_start)
@@ -207,6 +214,8 @@ class Worker:
         self.reader.unassign()
         self.committer.on_revoke()
         self.pipeline.forget(self.partitions)
+        if self.delivery is not None:
+            self.delivery.drop(self.partitions)
         self.partitions = set()
 
     async def on_shutdown(self) -> None:
@@ -227,6 +236,8 @@ class Worker:
             self.clean = self.sender.pending() == 0
         if self.reader is not None:
             self.reader.close()
+        if self.delivery is not None:
+            await asyncio.to_thread(self.delivery.stop)
 
     # -- what operators see -------------------------------------------------------------
     def lag(self) -> dict[int, int]:
