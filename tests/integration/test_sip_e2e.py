@@ -25,10 +25,11 @@ pytestmark = pytest.mark.integration
 SIPP = Path(__file__).parent / "sipp"
 KAMAILIO_CFG = REPO / "deploy" / "kamailio" / "carrierwatch.cfg"
 MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
-CALLS = 9
+CALLS = 12
 CARRIERS = {"acme-answers": ("127.0.0.21", "uas_answer.xml"),
             "beta-404": ("127.0.0.22", "uas_404.xml"),
-            "gamma-503": ("127.0.0.23", "uas_503.xml")}
+            "gamma-503": ("127.0.0.23", "uas_503.xml"),
+            "delta-noring": ("127.0.0.24", "uas_answer_noring.xml")}
 
 
 def _need(binary: str) -> str:
@@ -99,10 +100,11 @@ def test_kamailio_calls_through_hep_equal_sipps_statistics(isolated: Settings,
         seen = {cid: sipp_count(tmp_path / f"{cid}.csv", "SuccessfulCall(C)")
                 for cid in CARRIERS}
         assert sipp_count(tmp_path / "caller.csv", "SuccessfulCall(C)") == CALLS
-        assert seen["acme-answers"] + seen["beta-404"] == CALLS  # the 503s failed over
+        # the 503s failed over
+        assert seen["acme-answers"] + seen["beta-404"] + seen["delta-noring"] == CALLS
         assert seen["gamma-503"] > 0
         worker.wait_log("Worker ready")
-        codes = {"acme-answers": 200, "beta-404": 404, "gamma-503": 503}
+        codes = {"acme-answers": 200, "beta-404": 404, "gamma-503": 503, "delta-noring": 200}
 
         def counted() -> bool:
             try:
@@ -123,6 +125,20 @@ def test_kamailio_calls_through_hep_equal_sipps_statistics(isolated: Settings,
         assert len(calls) == seen["acme-answers"]
         assert all(c["destination"] == "4420794601234" for c in calls)
         assert all(0 <= c["pdd_ms"] < 150 for c in calls)  # the carrier rings at once
+        # Answer supervision from the signalling (issue 31): acme rings 600 ms before its
+        # 2xx, delta answers at once without an 18x; both within a second of the INVITE.
+        for cid, no_ring in (("acme-answers", 0.0), ("delta-noring", 1.0)):
+            signals = api(settings, f"/carriers/{cid}")["anomalies"]["signals"]
+            assert signals["answered"] == seen[cid], cid
+            assert signals["no_ring_share"] == no_ring, cid
+            assert signals["answered_without_ringing"] == (seen[cid] if no_ring else 0), cid
+            assert signals["instant_answers"] == seen[cid], cid
+            ring = signals["median_ring_ms"]  # no 18x, no PDD: no ring time
+            if cid == "delta-noring":
+                assert ring is None
+            else:  # the histogram's bucket of 600 ms: [500, 1000)
+                assert ring is not None
+                assert 500 <= ring <= 1000, ring
         print(f"\n[sip e2e] calls={CALLS}, per carrier (sipp) {seen}, "
               f"acd_s={acme['live']['acd_s']:.3f}, "
               f"pdd_ms={sorted(c['pdd_ms'] for c in calls)}")
