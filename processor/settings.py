@@ -195,6 +195,13 @@ class Settings(BaseSettings):
         flag="--listen", command="ingest")
     hep_metrics_port: int = setting(9061, "the collector's `/metrics` port", group="hep",
                                     ge=1, le=65535)
+    hep_call_key_headers: str = setting(
+        "X-CID", "SIP headers naming the originating call its attempts share (`call_key`), "
+        "comma-separated, first present wins; the HEP correlation id (chunk 0x0011) comes "
+        "first, the Call-ID last", group="hep")
+    hep_skew_s: float = setting(
+        2.0, "how far out of order a capture agent's packets may arrive: its calls' "
+        "deadlines wait this long past its newest capture time", group="hep", ge=0, le=600)
     hep_unknown: Literal["drop", "report"] = setting(
         "drop", "traffic to an address no carrier lists: `drop` it (counted per address), or "
         "`report` it as a carrier named after the address", group="hep")

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from processor.domain.attempts import Tracker
+from processor.domain.attempts import AttemptTracker
 from processor.domain.signalling import AddressBook
 from processor.errors import CarrierwatchError, SettingsError
 from processor.io import names
@@ -41,41 +41,53 @@ class Collector:
     """Packets in, events out through ``emit(carrier_id, value)``; no I/O of its own."""
 
     def __init__(self, book: AddressBook, emit: Callable[[str, bytes], None], *,
-                 report_unknown: bool = False, tracker: Tracker | None = None) -> None:
+                 report_unknown: bool = False, tracker: AttemptTracker | None = None,
+                 key_headers: tuple[str, ...] = ("x-cid",),
+                 steady_ms: Callable[[], int] = lambda: int(time.monotonic() * 1000)) -> None:
+        """``key_headers``: SIP headers (lower case) naming the call; ``steady_ms``: the
+        local steady clock that moves a silent sender's capture clock on."""
         self.book, self.emit, self.report_unknown = book, emit, report_unknown
-        self.tracker = tracker or Tracker()
+        self.tracker = tracker or AttemptTracker()
+        self.key_headers = key_headers
+        self.steady_ms = steady_ms
         self.counts: Counter[str] = Counter()  # packets, sip, events
         self.refused: Counter[str] = Counter()  # by kind
         self.unmapped: Counter[str] = Counter()  # by far-end address
         self._logged: dict[str, float] = {}
 
-    def packet(self, data: bytes) -> None:
+    def packet(self, data: bytes, peer: str = "") -> None:
+        """One HEP packet from ``peer`` (the transport's address: the sender when the
+        packet names no capture agent)."""
         self.counts["packets"] += 1
         try:
             hep = parse_hep(data)
-            msg = parse_sip(hep.payload)
+            msg = parse_sip(hep.payload, self.key_headers)
         except Refused as refused:
             self._refuse(refused.kind, str(refused))
             return
         self.counts["sip"] += 1
         ts = hep.ts_us // 1000
+        sender = f"agent:{hep.capture_id}" if hep.capture_id is not None else peer
+        key, at = hep.correlation or msg.call_key, self.steady_ms()
         if msg.method is not None:
             to = self.book.carrier(*hep.dst) if msg.method == "INVITE" else None
             events = self.tracker.on_request(msg.method, msg.call_id, msg.branch,
-                                             msg.request_user, ts, to_carrier=to)
+                                             msg.request_user, ts, to_carrier=to,
+                                             sender=sender, call_key=key, at_ms=at)
         elif msg.status is not None:
             carrier = self._carrier(*hep.src)
             if carrier is None:
                 return
             events = self.tracker.on_reply(msg.status, msg.cseq_method, msg.call_id,
-                                           msg.branch, ts, carrier_id=carrier)
+                                           msg.branch, ts, carrier_id=carrier, sender=sender,
+                                           call_key=key, at_ms=at)
         else:
             return
         self._send(events)
 
-    def tick(self, now_ms: int) -> None:
-        """Calls that ended by a timeout (answered past the longest call)."""
-        self._send(self.tracker.expire(now_ms))
+    def tick(self) -> None:
+        """What the deadlines completed (answered calls past the longest call)."""
+        self._send(self.tracker.expire(self.steady_ms()))
 
     def _send(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -115,7 +127,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.collector = collector
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.collector.packet(data)
+        self.collector.packet(data, str(addr[0]))
 
 
 class _Tcp(asyncio.Protocol):
@@ -124,9 +136,12 @@ class _Tcp(asyncio.Protocol):
     def __init__(self, collector: Collector) -> None:
         self.collector, self.buf = collector, b""
         self.transport: asyncio.BaseTransport | None = None
+        self.peer = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if peer else ""
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
@@ -134,14 +149,14 @@ class _Tcp(asyncio.Protocol):
         while len(buf) - pos >= 6:  # walk the packets by offset: no copy of the rest
             total = int.from_bytes(buf[pos + 4:pos + 6], "big")
             if buf[pos:pos + 4] != b"HEP3" or total < 6:
-                self.collector.packet(buf[pos:pos + MAX_PACKET])  # counted as refused
+                self.collector.packet(buf[pos:pos + MAX_PACKET], self.peer)  # refused
                 self.buf = b""
                 if self.transport is not None:
                     self.transport.close()  # the stream lost its framing
                 return
             if len(buf) - pos < total:
                 break
-            self.collector.packet(buf[pos:pos + total])
+            self.collector.packet(buf[pos:pos + total], self.peer)
             pos += total
         self.buf = buf[pos:]
 
@@ -178,8 +193,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> Collector:
             except BufferError:  # the local queue is full: let librdkafka send some
                 producer.poll(0.1)
 
-    collector = Collector(address_book(settings), emit,
-                          report_unknown=settings.hep_unknown == "report")
+    collector = Collector(
+        address_book(settings), emit, report_unknown=settings.hep_unknown == "report",
+        tracker=AttemptTracker(skew_ms=int(settings.hep_skew_s * 1000)),
+        key_headers=tuple(h.strip().lower() for h in settings.hep_call_key_headers.split(",")
+                          if h.strip()))
     host, port = listen_address(settings.hep_listen)
     loop = asyncio.get_running_loop()
     udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(collector),
@@ -199,7 +217,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> Collector:
     try:
         while not stop.is_set():
             await asyncio.sleep(0.5)
-            collector.tick(int(time.time() * 1000))
+            collector.tick()
             producer.poll(0)
             if time.monotonic() - last_registry >= REGISTRY_EVERY_S:
                 last_registry = time.monotonic()

@@ -23,6 +23,8 @@ class SipEvent:
     customer_id: str | None = None
     answer_ms: int | None = None  # INVITE to the 2xx (answer supervision, issue 31)
     ringing: bool | None = None  # whether an 18x came before the final response
+    call_key: str | None = None  # the originating call its attempts share (issue 32)
+    attempt: int | None = None  # the attempt's position in that call, from 1
 
     @property
     def identity(self) -> str:

@@ -185,8 +185,15 @@ def _event(doc: dict[str, Any], wall_ms: int | None) -> SipEvent:
     if ringing is not None and type(ringing) is not bool:
         raise Invalid("wrong-type", f"'ringing' must be true or false, got "
                                     f"{type(ringing).__name__}")
+    call_key, attempt = get("call_key"), get("attempt")
+    if call_key is not None and (type(call_key) is not str or not 0 < len(call_key) <= 256):
+        call_key = _str(doc, "call_key", 256, False)
+        if not call_key:
+            raise Invalid("out-of-range", "'call_key' must not be empty")
+    if attempt is not None and (type(attempt) is not int or attempt < 1):
+        attempt = _int(doc, "attempt", 1, None, required=False)
     return SipEvent(carrier_id, call_id, code, ts_ms, event_id, reason, duration_ms, pdd_ms,
-                    destination, customer_id, answer_ms, ringing)
+                    destination, customer_id, answer_ms, ringing, call_key, attempt)
 
 
 def dlq_record(rejected: Rejected, *, topic: str, partition: int, offset: int,

@@ -5,7 +5,9 @@ A HEP v3 packet is ``HEP3``, its total length (16 bits, network order), then chu
 ``vendor (16) | type (16) | length (16, the 6-byte chunk header included) | payload``.
 Vendor 0 types used here: 1 IP family, 2 IP protocol, 3/4 IPv4 source/destination, 5/6
 IPv6 source/destination, 7/8 source/destination port, 9/10 timestamp seconds/microseconds,
-11 protocol type (1: SIP), 12 capture agent id, 15 payload. Other chunks are skipped. The
+11 protocol type (1: SIP), 12 capture agent id, 15 payload, 17 correlation id (the call
+the message belongs to, set by SBCs that link the legs of a call). Other chunks are
+skipped. The
 real addresses of a mirrored message are only in these chunks: every packet comes from
 the capturing proxy's own socket.
 
@@ -42,6 +44,7 @@ class HepPacket:
     proto_type: int
     payload: bytes
     capture_id: int | None = None
+    correlation: str | None = None  # chunk 17, when the sender sets it
 
 
 @lru_cache(maxsize=4_096)
@@ -89,7 +92,8 @@ def parse_hep(data: bytes) -> HepPacket:
     if proto != SIP:
         raise Refused("not-sip", f"protocol type {proto}")
     capture = int.from_bytes(chunks[12], "big") if 12 in chunks else None
-    return HepPacket(src, dst, ts_us, proto, payload, capture)
+    correlation = chunks[17].decode("utf-8", errors="replace").strip() if 17 in chunks else ""
+    return HepPacket(src, dst, ts_us, proto, payload, capture, correlation or None)
 
 
 @dataclass(slots=True)
@@ -103,6 +107,7 @@ class SipMessage:
     from_tag: str | None
     to_tag: str | None
     request_user: str | None = None  # the Request-URI's user part (the dialled number)
+    call_key: str | None = None  # the first of the asked-for headers present (``X-CID``)
 
 
 COMPACT = {"i": "call-id", "v": "via", "f": "from", "t": "to"}
@@ -125,9 +130,10 @@ def _uri_user(uri: str) -> str | None:
     return user or None
 
 
-def parse_sip(payload: bytes) -> SipMessage:
+def parse_sip(payload: bytes, key_headers: tuple[str, ...] = ()) -> SipMessage:
     """The fields of a SIP message the collector needs; ``Refused`` when it is not SIP
-    or lacks them."""
+    or lacks them. ``key_headers`` (lower case): the headers that may name the call the
+    message belongs to, in order of preference."""
     head = payload.split(b"\r\n\r\n", 1)[0].decode("utf-8", errors="replace")
     lines = head.split("\r\n")
     start = lines[0].split(" ", 2)
@@ -158,6 +164,7 @@ def parse_sip(payload: bytes) -> SipMessage:
     if not call_id:
         raise Refused("not-sip", "empty Call-ID")
     via = headers.get("via", "").split(",", 1)[0]  # a proxy may fold Vias into one line
+    call_key = next((v for h in key_headers if (v := headers.get(h))), None)
     return SipMessage(method, status, call_id, cseq, cseq_method.strip().upper(),
                       _param(via, "branch"), _param(headers.get("from", ""), "tag"),
-                      _param(headers.get("to", ""), "tag"), request_user)
+                      _param(headers.get("to", ""), "tag"), request_user, call_key)

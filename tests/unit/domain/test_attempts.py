@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.domain.attempts import Tracker
+from processor.domain.attempts import AttemptTracker as Tracker
 from processor.domain.registry import parse_profile
 from processor.domain.signalling import AddressBook
 
@@ -34,7 +34,8 @@ def test_an_answered_call_is_one_event_when_it_ends() -> None:
     [event] = t.on_request("BYE", "c1", "b2", None, T0 + 5_300, to_carrier=None)
     assert event == {"carrier_id": "acme", "call_id": "c1", "code": 200, "ts": T0 + 300,
                      "event_id": event["event_id"], "pdd_ms": 120, "duration_ms": 5_000,
-                     "destination": "+4420794601234", "ringing": True, "answer_ms": 300}
+                     "destination": "+4420794601234", "ringing": True, "answer_ms": 300,
+                     "call_key": "c1", "attempt": 1}
     assert str(event["event_id"]).startswith("hep-")
     assert t.calls == {}
 
@@ -125,3 +126,100 @@ def test_an_answer_without_ringing_says_so_with_its_answer_time() -> None:
     reply(t, "f1", 200, 410, "fasco")
     [event] = t.on_request("BYE", "f1", "b", None, T0 + 3_410, to_carrier=None)
     assert (event["ringing"], event["answer_ms"], event["duration_ms"]) == (False, 400, 3_000)
+
+
+def test_a_failover_attempt_ringing_past_the_first_packet_s_timeout_is_kept() -> None:
+    """Issue 32: the timeout runs from each attempt's INVITE, not from the call's first
+    packet; the late answer keeps its PDD, destination, call key and position."""
+    t = Tracker(transaction_timeout_ms=180_000)
+    invite(t, "fo", 0)
+    invite(t, "fo", 5, branch="z9hG4bK-kam.0", to="gamma")
+    [failed] = reply(t, "fo", 503, 20_000, "gamma")
+    invite(t, "fo", 20_010, branch="z9hG4bK-kam.1", to="acme")
+    reply(t, "fo", 180, 21_000, "acme", branch="z9hG4bK-kam.1")
+    assert t.expire(T0 + 190_000) == []  # 190 s after the call's first packet
+    assert t.timed_out == 0
+    reply(t, "fo", 200, 195_000, "acme", branch="z9hG4bK-kam.1")
+    [answered] = t.on_request("BYE", "fo", "b", None, T0 + 255_000, to_carrier=None)
+    assert (failed["attempt"], answered["attempt"]) == (1, 2)
+    assert failed["call_key"] == answered["call_key"] == "fo"
+    assert answered["pdd_ms"] == 21_000 - 20_010
+    assert answered["destination"] == "+4420794601234"
+    assert answered["duration_ms"] == 60_000
+    assert t.timed_out == 0
+
+
+def test_an_attempt_without_a_final_times_out_from_its_own_invite() -> None:
+    t = Tracker(transaction_timeout_ms=10_000, skew_ms=0)
+    invite(t, "to", 0)
+    invite(t, "to", 8_000, branch="z9hG4bK-kam.0", to="acme")
+    reply(t, "to", 180, 8_100, "acme")
+    assert t.expire(T0 + 17_000) == []
+    assert t.timed_out == 0
+    t.expire(T0 + 18_001)
+    assert t.timed_out == 1
+    t.expire(T0 + 40_000)
+    assert t.calls == {}
+
+
+def test_call_key_from_the_sbc_and_attempts_in_invite_order() -> None:
+    t = Tracker()
+    t.on_request("INVITE", "leg-b", "z9hG4bK-c", "4420", T0, to_carrier=None,
+                 call_key="orig-1")
+    for n, carrier in enumerate(("a", "b", "c")):
+        t.on_request("INVITE", "leg-b", f"z9hG4bK-{n}", "4420", T0 + n, to_carrier=carrier)
+    # Replies in another order than the INVITEs: positions follow the INVITEs.
+    [c] = reply(t, "leg-b", 503, 30, "c", branch="z9hG4bK-2")
+    [a] = reply(t, "leg-b", 486, 40, "a", branch="z9hG4bK-0")
+    assert (a["attempt"], c["attempt"], a["call_key"]) == (1, 3, "orig-1")
+
+
+def test_a_sender_minutes_behind_keeps_its_calls() -> None:
+    """Issue 32: two capture agents, one 5 minutes behind; each call's deadlines are on
+    its own sender's clock, so the other's newer packets expire nothing of it."""
+    t = Tracker(transaction_timeout_ms=180_000)
+    behind = 5 * 60_000
+    t.on_request("INVITE", "late", "z9hG4bK-x", "44", T0 - behind, to_carrier=None,
+                 sender="sbc-b", at_ms=T0)
+    for i in range(0, 170_000, 10_000):  # the in-sync sender keeps traffic flowing
+        t.on_request("OPTIONS", f"ping{i}", "z", None, T0 + i, to_carrier=None,
+                     sender="sbc-a", at_ms=T0 + i)
+        assert t.expire(T0 + i) == []
+    assert "late" in t.calls
+    [event] = t.on_reply(404, "INVITE", "late", "z9hG4bK-kam.0", T0 - behind + 160_000,
+                         carrier_id="beta", sender="sbc-b", at_ms=T0 + 160_000)
+    assert (event["code"], event["call_key"]) == (404, "late")
+    assert t.timed_out == 0
+
+
+def test_expiry_costs_what_expires_not_what_is_open() -> None:
+    """100,000 answered calls stay open while short failed calls flow at 10,000 packets/s
+    of capture time, with the deadlines run every 0.5 s: every short call is emitted and
+    forgotten, no open call is touched before its time, and the deadlines looked at are
+    those of the calls that ended (the bench's ``hep`` run has the CPU figure)."""
+    t = Tracker(max_open=200_000, transaction_timeout_ms=180_000, skew_ms=0)
+    for i in range(100_000):
+        t.on_request("INVITE", f"open{i}", "z9hG4bK-c", "44", T0, to_carrier=None)
+        t.on_reply(200, "INVITE", f"open{i}", "z9hG4bK-0", T0, carrier_id="acme")
+    short = 0
+    for p in range(30_000):  # 3 s of capture time, then 3 minutes more
+        now = T0 + 190_000 + p // 10
+        call, kind = divmod(p, 2)
+        if kind == 0:
+            t.on_request("INVITE", f"s{call}", "z9hG4bK-c", "44", now, to_carrier=None)
+        else:
+            short += len(reply(t, f"s{call}", 503, now - T0, "beta"))
+        if p % 5_000 == 0:
+            t.expire(now)
+    assert short == 15_000
+    # Each open call's two deadlines (its attempt's and its idle check) once, at the first
+    # tick past them; the short calls' are not due yet. Not 100,000 per tick.
+    assert t.examined == 2 * 100_000
+    examined = t.examined
+    for k in range(1, 7):  # the short calls' idle deadlines pass: they are forgotten
+        t.expire(T0 + 193_000 + k * 30_000)
+    assert len(t.calls) == 100_000
+    # each short call: its attempt's deadline and its idle check; each open call: its idle
+    # check once more (3 minutes later)
+    assert t.examined - examined == 2 * 15_000 + 100_000
+    assert t.timed_out == 0
