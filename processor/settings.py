@@ -185,6 +185,10 @@ class Settings(BaseSettings):
         60.0, "how often the alerts still firing (and those resolved but not yet "
         "delivered) are posted again; a firing alert's `endsAt` is 4 times this ahead, so "
         "Alertmanager resolves it if the worker stops", group="alerts", ge=0.5, le=3600)
+    call_settle_s: float = setting(
+        60.0, "a call whose attempts share a `call_key` ends this long (event time) after "
+        "its newest attempt, unless an answer ended it before", group="processing",
+        ge=1, le=86_400)
     destinations_top: int = setting(
         20, "destination groups shown per carrier and window, busiest first; the rest are "
         "summed as `other`", group="processing", ge=1, le=1000)
@@ -287,6 +291,11 @@ class Settings(BaseSettings):
     def web_url(self) -> str:
         """This worker's HTTP address as other workers and the CLI use it."""
         return self.advertised_url or f"http://{self.web_bind}:{self.web_port}"
+
+    @property
+    def calls_topic(self) -> str:
+        """Internal topic that brings the attempts of one call (``call_key``) together."""
+        return self.topic(f"{self.app_id}-calls")
 
     @property
     def route_topic(self) -> str:

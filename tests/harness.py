@@ -232,12 +232,13 @@ class Harness:
         self.pipeline = Pipeline(self.settings, self.stores, self.sender, self.profiles,
                                  Clock(self.settings.clock, self.clock))
         self.checkpoint = Checkpoint()
-        self._route_read: dict[int | None, int] = {}
+        self._route_read: dict[tuple[str, int | None], int] = {}
         s = self.settings
         self.source = Source(s.topic(s.input_topic), s.partitions, self.clock)
         for p in range(s.partitions):
             self.checkpoint.start((self.source.topic, p), 0)
             self.checkpoint.start((s.route_topic, p), 0)
+            self.checkpoint.start((s.calls_topic, p), 0)
 
     def profile(self, carrier_id: str, doc: dict[str, Any]) -> None:
         """Set a carrier's registry profile (contract §5)."""
@@ -250,13 +251,16 @@ class Harness:
             self.checkpoint.advance(key, offset)
 
     def routed(self) -> list[Msg]:
-        """The records routed since the last call, as the route topic's reader sees them."""
+        """The records sent to the route and calls topics since the last call, as their
+        reader sees them."""
         out = []
-        for r in self.broker.records(self.settings.route_topic):
-            if r.offset() >= self._route_read.get(r.partition(), 0):
-                out.append(Msg(r.topic(), r.partition() or 0, r.offset(), key=r.key,
-                               value=r.value, ts=self.clock()))
-                self._route_read[r.partition()] = r.offset() + 1
+        for topic in (self.settings.route_topic, self.settings.calls_topic):
+            for r in self.broker.records(topic):
+                read = (topic, r.partition())
+                if r.offset() >= self._route_read.get(read, 0):
+                    out.append(Msg(r.topic(), r.partition() or 0, r.offset(), key=r.key,
+                                   value=r.value, ts=self.clock()))
+                    self._route_read[read] = r.offset() + 1
         return out
 
     def flush(self) -> Tracker:

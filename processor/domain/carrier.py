@@ -19,6 +19,7 @@ from processor.domain import (
     fas_fold,
     identities,
     live,
+    outcomes,
     streak_cause,
     window_counts,
 )
@@ -42,9 +43,12 @@ from processor.domain.windows import (
 )
 
 
-def keys_needed(events: Sequence[Sourced]) -> set[WindowId]:
-    """The window keys a fold of ``events`` reads (those the carrier lists as stored)."""
+def keys_needed(events: Sequence[Sourced],
+                facts: Sequence[outcomes.FactIn] = ()) -> set[WindowId]:
+    """The window keys a fold of ``events`` and ``facts`` reads (those the carrier lists
+    as stored)."""
     hours = {s.event.ts_ms // HOUR_MS for s in events if s.event.code >= 200}
+    hours.update(f.fact.ts_ms // HOUR_MS for f in facts)
     wins: set[WindowId] = set()
     for hour in hours:
         for kind, start in zip(KINDS, starts_of_hour(hour), strict=True):
@@ -71,6 +75,7 @@ def fold(
     now_ms: int | None,
     wall_ms: int,
     owned: bool = False,
+    facts: Sequence[outcomes.FactIn] = (),
 ) -> FoldResult:
     """Apply ``events`` (one carrier, arrival order) and expire what is past retention.
 
@@ -83,6 +88,9 @@ def fold(
     ``owned``: the caller gives ``state`` and ``windows`` up, and they are
     changed in place instead of copied (the worker's record cache, where a copy of every
     window touched cost 4 µs per event); every changed one is in the result.
+
+    ``facts``: what ended calls say of this carrier (``outcomes.py``), counted after the
+    events.
     """
     cur = CarrierState(carrier_id) if state is None else state if owned else state.copy()
     res = FoldResult(cur, finals=cur.total_final, owned=owned)
@@ -139,6 +147,11 @@ def fold(
             cur.counts[outcome] += 1
             res.results[outcome] += 1
     pending.merge(wall_ms)
+    for fin in facts:
+        window_counts.fact_to_windows(
+            cur, res, windows, fin, policy=policy,
+            now_ms=now_ms if now_ms is not None else cur.max_ts_ms or fin.fact.ts_ms,
+            wall_ms=wall_ms)
     _finish(cur, res, policy, now_ms, wall_ms)
     return res
 

@@ -14,7 +14,9 @@ from processor.domain.summary import SHORT_CALL_MS
 from processor.domain.windows import HOUR_MS, LIVE_HOURS
 
 ATTEMPTS, ANSWERED, SHORT, DURATION_MS, DURATION_N, SEER_HITS, REDIRECTS = range(7)
-WIDTH = 7
+# Calls that failed here and were answered elsewhere, and the reverse (outcomes.py)
+RESCUED_ELSEWHERE, RESCUED_HERE = 7, 8
+WIDTH = 9
 
 Ring = dict[int, list[int]]  # hour start (ms) -> the counters above
 
@@ -70,6 +72,23 @@ def add(ring: Ring, ts_ms: int, now_ms: int, code: int, duration_ms: int | None,
                 if duration_ms < SHORT_CALL_MS:
                     t[SHORT] += 1
     return True
+
+
+def add_rescues(ring: Ring, ts_ms: int, now_ms: int, elsewhere: int, here: int, *,
+                sums: list[int] | None = None) -> None:
+    """A call's outcome for this carrier (``outcomes.Fact``), in its hour if that hour is
+    inside the live window, and in ``sums``."""
+    hour = ts_ms - ts_ms % HOUR_MS
+    if hour < first_hour(now_ms) or not (elsewhere or here):
+        return
+    row = ring.get(hour)
+    if row is None:
+        row = ring[hour] = [0] * WIDTH
+    elif len(row) < WIDTH:
+        row.extend([0] * (WIDTH - len(row)))
+    for t in (row,) if sums is None else (row, sums):
+        t[RESCUED_ELSEWHERE] += elsewhere
+        t[RESCUED_HERE] += here
 
 
 def prune(ring: Ring, now_ms: int) -> list[tuple[int, list[int]]]:

@@ -153,11 +153,15 @@ class WindowState:
     fails: Cause = field(default_factory=Cause)
     # hour and day windows: answer-supervision counters (fas.py); empty until an answer
     fas: list[int] = field(default_factory=list)
+    # call outcomes (outcomes.py): the failover row and the pairs (answered on -> calls);
+    # empty until a call that tried this carrier ended
+    fo: list[int] = field(default_factory=list)
+    fp: dict[str, int] = field(default_factory=dict)
 
     def copy(self) -> WindowState:
         return WindowState(self.stats.copy(), dict(self.applied), self.updated_ms,
                            {g: list(r) for g, r in self.dests.items()}, self.fails.copy(),
-                           list(self.fas))
+                           list(self.fas), list(self.fo), dict(self.fp))
 
     def to_json(self) -> dict[str, Any]:
         d = {"s": self.stats.to_json(), "ap": self.applied, "u": self.updated_ms,
@@ -166,13 +170,16 @@ class WindowState:
             d["fx"] = self.fails.to_json()
         if self.fas:
             d["fa"] = self.fas
+        if self.fo:
+            d["fo"], d["fp"] = self.fo, self.fp
         return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> WindowState:
         return cls(Stats.from_json(d["s"]), dict(d["ap"]), d["u"],
                    {g: list(r) for g, r in d.get("g", {}).items()},
-                   Cause.from_json(d["fx"]) if "fx" in d else Cause(), list(d.get("fa", ())))
+                   Cause.from_json(d["fx"]) if "fx" in d else Cause(), list(d.get("fa", ())),
+                   list(d.get("fo", ())), dict(d.get("fp", {})))
 
 
 @dataclass(slots=True)

@@ -156,6 +156,17 @@ class Fact:
         return cls(*d)
 
 
+@dataclass(frozen=True, slots=True)
+class FactIn:
+    """A fact as a carrier reads it: from the calls partition that settled the call
+    (``source``), at a position (``offset``) that grows along that source, so a fact sent
+    again is skipped like a re-delivered event."""
+
+    fact: Fact
+    source: str
+    offset: int
+
+
 def facts(call: Call) -> list[Fact]:
     """One fact per carrier the call tried (in the order first tried)."""
     att = ordered(call.attempts)
@@ -188,7 +199,7 @@ def count(row: list[int], pairs: dict[str, int], fact: Fact) -> None:
 
 def total(rows: Iterable[tuple[Sequence[int], Mapping[str, int]]]) -> tuple[list[int],
                                                                           dict[str, int]]:
-    row, pairs = [0] * WIDTH, {}
+    row, pairs = [0] * WIDTH, dict[str, int]()
     for r, p in rows:
         for i, n in enumerate(r):
             row[i] += n

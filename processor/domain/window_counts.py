@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from operator import add as add_
 
-from processor.domain import destinations, fas, streak_cause
+from processor.domain import destinations, fas, live, outcomes, streak_cause
 from processor.domain.codes import Outcome, classify
 from processor.domain.events import SipEvent, Sourced
 from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
@@ -196,6 +196,39 @@ class _Hour:
         self.dests: dict[str, destinations.Row] = {}
         self.applied: dict[str, int] = {}  # source -> newest offset summed
         self.bounds: dict[str, int] = {}  # source -> the windows' highest watermark, at first
+
+
+def fact_to_windows(cur: CarrierState, res: FoldResult,
+                    windows: Mapping[WindowId, WindowState], fin: outcomes.FactIn, *,
+                    policy: Policy, now_ms: int, wall_ms: int) -> None:
+    """A call's outcome for this carrier (``outcomes.Fact``) into the live ring and its
+    hour, day and month, each once (the source's offset watermark, as for events)."""
+    f, src, off = fin.fact, fin.source, fin.offset
+    if off > cur.applied.get(src, -1):
+        cur.applied[src] = off
+        res.carrier_changed = True
+        live.add_rescues(cur.hours, f.ts_ms, now_ms, int(f.rescued_elsewhere is not None),
+                         int(f.rescued_here), sums=cur.live_sums)
+    starts = starts_of_hour(f.ts_ms // HOUR_MS)
+    oldest = oldest_starts(now_ms // HOUR_MS, policy.retention)
+    for i, kind in enumerate(KINDS):
+        if starts[i] < oldest[i]:
+            continue  # past retention
+        wid = (kind, starts[i])
+        w = res.windows.get(wid) or _stored_window(res, windows, wid, create=True)
+        assert w is not None
+        if off <= w.applied.get(src, -1):
+            continue
+        if wid not in res.listed:
+            res.listed.add(wid)
+            if starts[i] not in cur.windows[kind]:
+                cur.windows[kind].append(starts[i])
+        if not w.fo:
+            w.fo = [0] * outcomes.WIDTH
+        outcomes.count(w.fo, w.fp, f)
+        w.applied[src] = off
+        w.updated_ms = wall_ms
+        res.windows[wid] = w
 
 
 def _stored_window(res: FoldResult, windows: Mapping[WindowId, WindowState], wid: WindowId, *,

@@ -9,11 +9,14 @@ coordinates, so a copy forwarded again after a restart is skipped like any re-de
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import orjson
 from confluent_kafka import Message
 
+from processor.domain import outcomes
 from processor.domain.events import SipEvent, Sourced
 from processor.engine.clock import Clock
 from processor.engine.ports import Sink
@@ -21,11 +24,17 @@ from processor.io import codec, names
 from processor.io.partitioning import partition_for
 from processor.settings import Settings
 
+log = logging.getLogger(__name__)
+
 # Ticks once went through the route topic; old ones are skipped.
 TICK_KEY = b"\x00tick"
 # R1, from before arrivals were kept, has no arrival: the route record's timestamp is.
 ROUTED = b"R2|"
 ROUTED_V1 = b"R1|"
+# A call's outcome for a carrier, on the route topic: ``F1|<source>|<offset>|`` + the fact
+FACT = b"F1|"
+# An attempt on the calls topic: ``A1|`` + [call_key, input partition, *Attempt.to_json()]
+ATTEMPT = b"A1|"
 
 
 @dataclass
@@ -34,6 +43,18 @@ class Group:
 
     partition: int  # of the newest event of this carrier: that partition owns the carrier
     items: list[Sourced] = field(default_factory=list)
+    facts: list[outcomes.FactIn] = field(default_factory=list)  # ended calls' outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptIn:
+    """An attempt read on the calls topic, where it was read."""
+
+    call_key: str
+    origin: int  # the input partition whose carrier step sent it
+    attempt: outcomes.Attempt
+    source: str
+    offset: int
 
 
 @dataclass
@@ -41,6 +62,7 @@ class Intake:
     groups: dict[str, Group]  # by carrier
     invalid: dict[int, list[tuple[str, int]]]  # per partition: (source, offset) refused
     last: dict[tuple[str, int], int]  # the last offset read, per (topic, partition)
+    calls: dict[int, list[AttemptIn]] = field(default_factory=dict)  # calls topic, by partition
 
 
 class Router:
@@ -52,6 +74,7 @@ class Router:
         self.clock = clock or Clock(settings.clock)
         self.input_name = settings.topic(settings.input_topic)
         self.route_name = settings.route_topic
+        self.calls_name = settings.calls_topic
         self.dlq_name = settings.topic(names.DLQ)
         self._sources: dict[tuple[str, int], str] = {}  # "topic:partition", made once
 
@@ -62,6 +85,7 @@ class Router:
         arrival_wall = wall if check_future else None
         groups: dict[str, Group] = {}
         invalid: dict[int, list[tuple[str, int]]] = {}
+        calls: dict[int, list[AttemptIn]] = {}
         n = self.settings.partitions
         input_name = self.input_name
         last: dict[tuple[str, int], int] = {}
@@ -78,6 +102,12 @@ class Router:
             source = sources.get((topic, partition))
             if source is None:
                 source = sources[topic, partition] = f"{topic}:{partition}"
+            if not is_input and raw is not None and raw[:3] in (FACT, ATTEMPT):
+                if not self._internal(raw, source, offset, partition, groups=groups,
+                                      calls=calls):
+                    log.warning("%s offset %d: not a fact or attempt record; skipped",
+                                source, offset)
+                continue
             ts_type, ts = msg.timestamp()
             arrival = codec.arrival_ms(ts if ts_type else None, msg.headers(), arrival_wall)
             routed = None if is_input else unwrap_routed(raw, arrival)
@@ -105,7 +135,28 @@ class Router:
                 grp = groups[cid] = Group(partition)
             grp.partition = partition
             grp.items.append(Sourced(decoded, source, offset, arrival))
-        return Intake(groups, invalid, last)
+        return Intake(groups, invalid, last, calls)
+
+    @staticmethod
+    def _internal(raw: bytes, source: str, offset: int, partition: int, *,
+                  groups: dict[str, Group], calls: dict[int, list[AttemptIn]]) -> bool:
+        """A fact (route topic) or attempt (calls topic) record: our own, so a malformed
+        one is a bug to log, not input to dead-letter."""
+        try:
+            if raw.startswith(FACT):
+                _, src, off, body = raw.split(b"|", 3)
+                fact = outcomes.Fact.from_json(orjson.loads(body))
+                grp = groups.get(fact.carrier_id)
+                if grp is None:
+                    grp = groups[fact.carrier_id] = Group(partition)
+                grp.facts.append(outcomes.FactIn(fact, src.decode(), int(off)))
+            else:
+                key, origin, *rest = orjson.loads(raw[len(ATTEMPT):])
+                calls.setdefault(partition, []).append(
+                    AttemptIn(key, origin, outcomes.Attempt.from_json(rest), source, offset))
+        except (ValueError, TypeError):
+            return False
+        return True
 
     def _dead_letter(self, msg: Message, rejected: codec.Rejected, topic: str, partition: int,
                      offset: int) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Generator, Sequence
 from confluent_kafka import Message
 
 from processor.engine.clock import Clock
+from processor.engine.grouping import CallGrouping
 from processor.engine.intake import Router
 from processor.engine.ports import AlertObserver, Registry
 from processor.engine.profiles import call_log_limits
@@ -43,7 +44,13 @@ class Pipeline:
                                 latest_calls=settings.latest_calls,
                                 call_log=call_log_limits(settings),
                                 groups_every_ms=int(settings.destinations_publish_s * 1000),
-                                alerts=alerts)
+                                alerts=alerts,
+                                calls=(settings.calls_topic, settings.partitions))
+        self.grouping = CallGrouping(stores.grouping, sender,
+                                     outcomes_topic=settings.topic(names.OUTCOMES),
+                                     route_topic=settings.route_topic,
+                                     partitions=settings.partitions,
+                                     settle_ms=int(settings.call_settle_s * 1000))
         self.ticker = Ticker(self.step)
         self.publisher = self.step.publisher
         self.view = self.step.view
@@ -69,6 +76,7 @@ class Pipeline:
         for store in self.stores.all():
             store.discard()
         self.publisher.discard()
+        self.step.attempts = []
         self.unflushed = 0
 
     def forget(self, partitions: set[int]) -> None:
@@ -100,9 +108,12 @@ class Pipeline:
         intake = self.router.split(batch, wall)
         slicer = Slicer()
         for cid, grp in intake.groups.items():
-            self.step(grp.partition, cid, grp.items, wall)
+            self.step(grp.partition, cid, grp.items, wall, facts=grp.facts)
             if slicer.due():
                 yield
+        self.step.send_attempts()
+        for partition, attempts in intake.calls.items():
+            self.grouping(partition, attempts)
         for partition, coordinates in intake.invalid.items():
             self.view.invalid[partition] = count_invalid(self.stores, partition, coordinates)
         self.processed += len(batch)

@@ -107,9 +107,10 @@ class Store(Generic[T]):
         self._remember(cache, key, value)
         return value
 
-    def save(self, partition: int, key: bytes, value: T) -> None:
-        """Store ``value`` (encoded at the flush); a later ``load`` returns it as is."""
-        self._mark(partition, key, value, self._put_stage)
+    def save(self, partition: int, key: bytes, value: T, *, stage: int | None = None) -> None:
+        """Store ``value`` (encoded at the flush); a later ``load`` returns it as is.
+        ``stage``: its changelog record's, when not the store's ``put_stage``."""
+        self._mark(partition, key, value, self._put_stage if stage is None else stage)
         self._remember(self._cache.setdefault(partition, {}), key, value)
 
     def put(self, partition: int, key: bytes, value: bytes) -> None:

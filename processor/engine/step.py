@@ -15,19 +15,21 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
-from processor.domain import records
+from processor.domain import outcomes, records
 from processor.domain.calllog import Limits
 from processor.domain.carrier import chunks_needed, fold, keys_needed
 from processor.domain.dedup import ChunkId
 from processor.domain.events import Sourced
 from processor.domain.model import CarrierState, FoldResult, Policy, WindowId, WindowState
 from processor.engine.clock import Clock
+from processor.engine.intake import ATTEMPT
 from processor.engine.ports import AlertObserver, Registry, Sink
 from processor.engine.publish import Publisher
 from processor.engine.stores import Stores, push_calls
 from processor.engine.view import CarrierView
 from processor.io import names
 from processor.io.names import chunk_key, window_key
+from processor.io.partitioning import partition_for
 
 
 class Policies:
@@ -56,14 +58,18 @@ class CarrierStep:
     def __init__(self, stores: Stores, registry: Registry, sink: Sink, clock: Clock, *,
                  outputs: Mapping[str, str], latest_calls: int,
                  call_log: Limits | None = None, groups_every_ms: int = 0,
-                 alerts: AlertObserver | None = None) -> None:
+                 alerts: AlertObserver | None = None,
+                 calls: tuple[str, int] | None = None) -> None:
         """``outputs``: the topic of each contract output name (``io/names.OUTPUTS``);
         ``latest_calls``: how many final responses a carrier's latest calls keep (0:
         none are kept, nor a call log); ``call_log``: what the call log keeps (None:
         no log); ``alerts``: told of every alert sent, and of those firing in the
-        carriers of a partition at its first tick."""
+        carriers of a partition at its first tick; ``calls``: the calls topic and its
+        partitions, where attempts with a ``call_key`` go to be grouped (grouping.py)."""
         self.stores = stores
         self.alerts = alerts
+        self.calls = calls
+        self.attempts: list[tuple[int, int, str, outcomes.Attempt]] = []  # send_attempts
         self.registry = registry
         self.policies = Policies(registry)
         self.sink = sink
@@ -83,23 +89,28 @@ class CarrierStep:
         return self.clock.now(state.max_ts_ms)
 
     def __call__(self, partition: int, carrier_id: str, events: Sequence[Sourced], wall: int,
-                 *, republish: bool = False, newest: bool = False) -> FoldResult | None:
+                 *, republish: bool = False, newest: bool = False,
+                 facts: Sequence[outcomes.FactIn] = ()) -> FoldResult | None:
         """Fold ``events`` (arrival order; none: retention only) into the carrier's stored
         state, stamped ``wall``; returns the fold's result (None: no such carrier).
 
         ``republish``: its records go out even if nothing changed (the tick: ``live``
         moves on with the hour); ``newest``: so do its newest hour, day and month (a
-        first tick, for consumers that missed them)."""
+        first tick, for consumers that missed them); ``facts``: what ended calls say of
+        the carrier."""
         s = self.stores
         key = carrier_id.encode()
         state = s.carriers.load(partition, key)
-        if state is None and not events:
+        if state is None and not events and not facts:
             return None
         policy = self.policies.policy_for(carrier_id)
-        res = fold(carrier_id, state, self._windows(partition, carrier_id, state, events),
+        res = fold(carrier_id, state,
+                   self._windows(partition, carrier_id, state, events, facts),
                    self._chunks(partition, carrier_id, state, policy), events, policy=policy,
-                   now_ms=self.clock.now(), wall_ms=wall, owned=True)
+                   now_ms=self.clock.now(), wall_ms=wall, owned=True, facts=facts)
         self._save(partition, carrier_id, res, wall)
+        if self.calls is not None:
+            self._attempts_out(partition, res.accepted)
         shown: Mapping[WindowId, WindowState] = res.windows
         if newest:
             shown = self.newest_windows(partition, res.carrier)
@@ -116,12 +127,40 @@ class CarrierStep:
                        log=self.call_log, now_ms=self.now_for(res.carrier))
         return res
 
+    def _attempts_out(self, partition: int, accepted: Sequence[Sourced]) -> None:
+        """Final responses with a ``call_key``, kept for the calls topic (``attempts``:
+        the pipeline sends them in time order after the batch). Also when re-delivered:
+        the first sending may not have gone out; grouping skips a repeat."""
+        for s in accepted:
+            ev = s.event
+            if ev.call_key is None or ev.code < 200:
+                continue
+            self.attempts.append((ev.ts_ms, partition, ev.call_key, outcomes.Attempt(
+                ev.identity, ev.carrier_id, ev.code, ev.ts_ms, ev.pdd_ms, ev.attempt,
+                ev.customer_id, ev.destination)))
+
+    def send_attempts(self) -> None:
+        """The batch's attempts to the calls topic, keyed by ``call_key``, oldest first:
+        a calls partition's watermark then moves with event time, not with the order the
+        batch's carriers were folded in."""
+        if not self.attempts or self.calls is None:
+            return
+        topic, n = self.calls
+        self.attempts.sort(key=lambda a: (a[0], a[3].identity))
+        for _, source, key, attempt in self.attempts:
+            raw = key.encode()
+            self.sink.send(topic, raw, ATTEMPT + orjson.dumps([key, source,
+                                                               *attempt.to_json()]),
+                           partition_for(raw, n))
+        self.attempts = []
+
     def _windows(self, partition: int, cid: str, state: CarrierState | None,
-                 events: Sequence[Sourced]) -> dict[WindowId, WindowState]:
-        """The stored windows the events fall in. A carrier lists every window stored
-        for it: one it does not list needs no read."""
+                 events: Sequence[Sourced],
+                 facts: Sequence[outcomes.FactIn] = ()) -> dict[WindowId, WindowState]:
+        """The stored windows the events and facts fall in. A carrier lists every window
+        stored for it: one it does not list needs no read."""
         out = {}
-        for kind, start in keys_needed(events):
+        for kind, start in keys_needed(events, facts):
             if state is None or start in state.windows[kind]:
                 w = self.stores.windows.load(partition, window_key(cid, kind, start).encode())
                 if w is not None:

@@ -2,7 +2,8 @@
 
 Key formats: a carrier's record under ``<carrier>``, a window under ``window_key``, a chunk
 of identities under ``chunk_key``, latest calls and the call log as ``domain/latest.py``
-and ``domain/calllog.py`` say, a partition's counters under ``p<n>``.
+and ``domain/calllog.py`` say, a partition's counters under ``p<n>``, and the calls being
+grouped on a partition as ``grouping.py`` says (``g|``, ``q|``, ``w<n>``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Stores:
     partitions: Store[dict[str, Any]]
     latest: Store[Head]  # heads, by carrier (domain/latest.py)
     calls: Store[list[Any]]  # the same table's chunks of calls
+    grouping: Store[dict[str, Any]]  # the partitions table's calls being grouped (grouping.py)
 
     @classmethod
     def over(cls, tables: Any) -> Stores:
@@ -52,12 +54,16 @@ class Stores:
             dedup=Store(tables.dedup, bytes, bytes, delete_stage=DELETE_STAGE),
             partitions=Store(tables.partitions, decode_doc, orjson.dumps),
             latest=Store(tables.latest, latest_calls.decode_head, _json),
-            calls=Store(tables.latest, orjson.loads, orjson.dumps, group=calllog.carrier_of))
+            calls=Store(tables.latest, orjson.loads, orjson.dumps, group=calllog.carrier_of),
+            # After the outcomes and facts they sent (stage 0), like carrier records.
+            grouping=Store(tables.partitions, decode_doc, orjson.dumps,
+                           put_stage=CARRIER_STAGE, delete_stage=DELETE_STAGE,
+                           group=lambda key: key[:2]))
 
     def all(self) -> tuple[Store[Any], ...]:
         # Flushed in this order: a head reaches the changelog behind the calls it counts.
         return (self.carriers, self.windows, self.dedup, self.partitions, self.calls,
-                self.latest)
+                self.latest, self.grouping)
 
 
 def push_calls(stores: Stores, cid: str, accepted: list[Sourced], partition: int,

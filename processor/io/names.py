@@ -20,7 +20,9 @@ SUMMARY = {"hour": "carrier.summary.hourly", "day": "carrier.summary.daily",
 ALERTS = "carrier.alerts"
 DESTINATIONS = "carrier.destinations"
 ANOMALIES = "carrier.anomalies"
-OUTPUTS = (CONSECUTIVE, CONSISTENCY, LIVE, *SUMMARY.values(), ALERTS, DESTINATIONS, ANOMALIES)
+OUTCOMES = "call.outcomes"
+OUTPUTS = (CONSECUTIVE, CONSISTENCY, LIVE, *SUMMARY.values(), ALERTS, DESTINATIONS, ANOMALIES,
+           OUTCOMES)
 
 
 def carrier_key(carrier_id: str) -> bytes:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from processor.domain import calllog, destinations, live, records, streak_cause
+from processor.domain import calllog, destinations, live, outcomes, records, streak_cause
 from processor.domain import latest as latest_calls
 from processor.domain.consistency import verdict
 from processor.domain.model import CarrierState, Policy, WindowState
@@ -249,21 +249,48 @@ class CarrierApi:
             found = [(end - LIVE_HOURS * HOUR_MS, destinations.total(w.dests for w in hours),
                       next((w.stats.currency for w in hours if w.stats.currency), None))]
         else:
-            found = []
-            for start in sorted(state.windows[window]):
-                end = window_end(window, start)
-                if (since is not None and end <= since) or (until is not None
-                                                            and start >= until):
-                    continue
-                w = self._window(cid, window, start)
-                if w is not None:
-                    found.append((start, w.dests, w.stats.currency))
+            found = [(start, w.dests, w.stats.currency)
+                     for start, w in self._windows_in(state, window, since, until)]
         out = []
         for start, groups, currency in found:
             shown, _ = destinations.busiest(groups, policy.destinations_top)
             out += [{**destinations.figures(g, row, currency), "start": iso(start)}
                     for g, row in shown]
         return Reply(200, {"carrier_id": cid, "window": window, "destinations": out})
+
+    def _windows_in(self, state: CarrierState, window: str, since: int | None,
+                    until: int | None) -> list[tuple[int, WindowState]]:
+        """The carrier's stored ``window`` windows overlapping [since, until)."""
+        out = []
+        for start in sorted(state.windows[window]):
+            end = window_end(window, start)
+            if (since is not None and end <= since) or (until is not None and start >= until):
+                continue
+            w = self._window(state.carrier_id, window, start)
+            if w is not None:
+                out.append((start, w))
+        return out
+
+    def failover(self, cid: str, query: Mapping[str, str]) -> Reply:
+        """Where this carrier's failed calls went (issue 32): per window (the live 24 hours
+        by default, or each hour, day or month in [from, to)), its calls and their ASR
+        beside its attempts', calls rescued elsewhere and here, and the top pairs."""
+        window, since, until = window_query(query, "live")
+        state = self._state(cid)
+        if state is None:
+            return not_found(cid)
+        if window == "live":
+            now, hours = self._live_windows(state)
+            found = [] if now is None else [(live_hours(now)[0], hours)]
+        else:
+            found = [(start, [w]) for start, w in self._windows_in(state, window, since, until)]
+        out = []
+        for start, ws in found:
+            row, pairs = outcomes.total((w.fo, w.fp) for w in ws if w.fo)
+            out.append({"start": iso(start), **outcomes.figures(
+                row, pairs, sum(w.stats.attempts for w in ws),
+                sum(w.stats.answered for w in ws))})
+        return Reply(200, {"carrier_id": cid, "window": window, "failover": out})
 
     def latest_calls(self, cid: str, query: Mapping[str, str]) -> Reply:
         limit = parse_limit(query.get("limit"), self._default_latest)

@@ -14,6 +14,8 @@ SUMMARY_COLUMNS = ("carrier_id", "window", "start", "end", "attempts", "answered
                    "currency", "codes")
 DESTINATION_COLUMNS = ("group", "start", "attempts", "answered", "asr", "seer", "acd_s",
                        "pdd_ms", "short_calls", "cost", "currency")
+FAILOVER_COLUMNS = ("start", "calls", "answered_calls", "asr_per_call", "attempts",
+                    "asr_per_attempt", "rescued_elsewhere", "rescued_here")
 LATEST_COLUMNS = ("call_id", "code", "reason", "ts", "duration_ms", "pdd_ms", "destination",
                   "customer_id")
 

@@ -118,7 +118,8 @@ def register(app: faust.App, api: CarrierApi, *, carriers_table: Any,
     for path, answer, rows, columns in (
             ("summary", api.summary, "summaries", formats.SUMMARY_COLUMNS),
             ("latest-calls", api.latest_calls, "calls", formats.LATEST_COLUMNS),
-            ("destinations", api.destinations, "destinations", formats.DESTINATION_COLUMNS)):
+            ("destinations", api.destinations, "destinations", formats.DESTINATION_COLUMNS),
+            ("failover", api.failover, "failover", formats.FAILOVER_COLUMNS)):
         _carrier_listing(app, auth, carriers_table, path=path, answer=answer, rows=rows,
                          columns=columns)
 

@@ -62,8 +62,10 @@ class Worker:
         self.tables = tables.declare_all(app, settings.topic(names.REGISTRY))
         self.input_name = settings.topic(settings.input_topic)
         self.route_name = settings.route_topic
+        self.calls_name = settings.calls_topic
         # Subscribed by Faust's group (so it assigns them with the tables), read by us.
-        app.topics.add(app.topic(self.input_name, self.route_name, key_type=bytes,
+        app.topics.add(app.topic(self.input_name, self.route_name, self.calls_name,
+                                 key_type=bytes,
                                  value_type=bytes, key_serializer="raw",
                                  value_serializer="raw"))
         t = self.tables
@@ -179,7 +181,8 @@ class Worker:
             return
         parts = sorted({tp.partition for tp in self.app.assignor.assigned_actives()
                         if tp.topic == self.input_name})
-        keys = [(t, p) for p in parts for t in (self.input_name, self.route_name)]
+        keys = [(t, p) for p in parts
+                for t in (self.input_name, self.route_name, self.calls_name)]
         try:
             committed = await asyncio.get_running_loop().run_in_executor(
                 None, self.reader.committed, keys)

@@ -9,13 +9,13 @@ CONTRACT_TOPICS = {
     "sip.responses", "sip.responses.dlq", "carrier.registry", "carrier.consecutive-failures",
     "carrier.code-consistency", "carrier.summary.hourly", "carrier.summary.daily",
     "carrier.summary.monthly", "carrier.summary.live", "carrier.alerts", "carrier.destinations",
-    "carrier.anomalies",
+    "carrier.anomalies", "call.outcomes",
 }
 
 
 def test_every_contract_topic_is_declared_with_prefix_and_partitions() -> None:
     specs = load_specs(Settings(topic_prefix="inv7", partitions=6, app_id="cw"))
-    assert {s.contract_name for s in specs} == CONTRACT_TOPICS | {"cw-route"}
+    assert {s.contract_name for s in specs} == CONTRACT_TOPICS | {"cw-route", "cw-calls"}
     assert all(s.name == f"inv7.{s.contract_name}" for s in specs)
     assert all(s.partitions == 6 for s in specs)
     compacted = {s.contract_name for s in specs if s.config["cleanup.policy"] == "compact"}

@@ -1,0 +1,157 @@
+"""Call outcomes in the worker (issue 32): the attempts of one call, read on the calls
+topic where ``call_key`` put them, grouped into a call (``domain/outcomes.py``) in the
+per-partition table; a call that ends goes out to ``call.outcomes`` and, as one fact per
+carrier it tried, back to each carrier's partition on the route topic.
+
+Keys, in the ``partitions`` table of the calls partition (the worker that owns input
+partition ``n`` owns calls partition ``n``): ``g|<call_key>`` a call, ``q|<due>|<call_key>``
+the index of calls by when they are next due (open: their settle time; settled: when they
+are forgotten), ``w<n>`` the newest attempt ``ts`` from each input partition and the count
+of late attempts.
+
+The event time a calls partition has reached (its watermark) is the oldest of the newest
+``ts`` each input partition sent, as in Kafka Streams: an input partition that is behind
+(its worker catching up) holds it back, so its attempts are not late for calls the others
+already sent. An input partition that sent nothing for ``KEEP_FACTOR`` settle times behind
+the newest is left out (it has no call traffic now). Each carrier step sends its batch's
+attempts oldest first.
+
+Counted once: an attempt sent again (a carrier's events re-delivered after a crash) is
+the same identity and adds nothing. A fact carries the calls record that ended its call
+as its source and position (offset x 1024 + its rank among the calls that record ended),
+so the carrier's windows skip one sent again like a re-delivered event. The decisions are
+made per record, from the state and the records before it, so a replay after a crash
+ends the same calls at the same records. The outcomes and facts are sent before the calls
+that record them (stage 0 before 1), and the watermark after both (stage 2): a recovered
+state is never ahead of what was sent, nor the watermark ahead of the calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from processor.domain import outcomes
+from processor.engine.intake import FACT, AttemptIn
+from processor.engine.ports import Sink
+from processor.engine.sender import DELETE_STAGE
+from processor.engine.state import Store
+from processor.io.partitioning import partition_for
+
+KEEP_FACTOR = 10  # a settled call is remembered this many settle times (late attempts)
+RANK = 1024  # facts a calls record can end calls for, at most, apart in position
+DUE_DIGITS = 15
+
+
+def call_key(key: str) -> bytes:
+    return b"g|" + key.encode()
+
+
+def due_key(due: int, key: str) -> bytes:
+    return b"q|%0*d|%s" % (DUE_DIGITS, max(0, due), key.encode())
+
+
+def meta_key(partition: int) -> bytes:
+    return b"w%d" % partition
+
+
+class CallGrouping:
+    """Groups the attempts a batch read on the calls topic; see the module doc."""
+
+    def __init__(self, store: Store[dict[str, Any]], sink: Sink, *, outcomes_topic: str,
+                 route_topic: str, partitions: int, settle_ms: int) -> None:
+        self.store, self.sink = store, sink
+        self.outcomes_topic, self.route_topic = outcomes_topic, route_topic
+        self.partitions = partitions
+        self.settle_ms = settle_ms
+        self.keep_ms = KEEP_FACTOR * settle_ms
+        self.settled = 0  # calls ended since the start
+        self.late = 0
+
+    def _due(self, call: outcomes.Call) -> int:
+        return call.last_ts + (self.keep_ms if call.settled else self.settle_ms)
+
+    def __call__(self, partition: int, items: Sequence[AttemptIn]) -> None:
+        store, p = self.store, partition
+        meta = store.load(p, meta_key(p)) or {"src": {}, "late": 0}
+        newest: dict[str, int] = dict(meta["src"])
+        late = int(meta["late"])
+        wm = self._watermark(newest)
+        for item in items:
+            ended: list[tuple[outcomes.Call, str]] = []
+            key = call_key(item.call_key)
+            doc = store.load(p, key)
+            call = outcomes.Call.from_json(doc) if doc else outcomes.Call(item.call_key)
+            before = self._due(call) if doc else None
+            if call.settled:
+                if all(a.identity != item.attempt.identity for a in call.attempts):
+                    late += 1
+                    self.late += 1
+            elif outcomes.add(call, item.attempt):
+                origin = str(item.origin)
+                if item.attempt.ts_ms > newest.get(origin, -1):
+                    newest[origin] = item.attempt.ts_ms
+                    wm = self._watermark(newest)
+                how = outcomes.settles(call, wm, self.settle_ms)
+                if how == "answer":
+                    ended.append((call, how))
+                self._store(p, call, before)
+            ended += self._due_calls(p, wm, exclude={c.call_key for c, _ in ended})
+            for rank, (c, how) in enumerate(ended):
+                self._end(p, c, how, item, rank)
+        if newest != meta["src"] or late != meta["late"]:
+            store.save(p, meta_key(p), {"src": newest, "late": late}, stage=DELETE_STAGE)
+
+    def _watermark(self, newest: dict[str, int]) -> int:
+        """The oldest of the input partitions' newest ``ts``, those that sent within
+        ``keep_ms`` of the newest of all."""
+        if not newest:
+            return 0
+        top = max(newest.values())
+        return min(t for t in newest.values() if t >= top - self.keep_ms)
+
+    def _store(self, p: int, call: outcomes.Call, before: int | None) -> None:
+        due = self._due(call)
+        if before is not None and before != due:
+            self.store.delete(p, due_key(before, call.call_key))
+        if before != due:
+            self.store.put(p, due_key(due, call.call_key), b"1")
+        self.store.save(p, call_key(call.call_key), call.to_json())
+
+    def _due_calls(self, p: int, wm: int,
+                   exclude: set[str]) -> list[tuple[outcomes.Call, str]]:
+        """The open calls the watermark ends, in index order; settled calls past their
+        keeping are forgotten on the way."""
+        out = []
+        hi = due_key(wm + 1, "")
+        for key in list(self.store.scan(p, b"q|", hi)):
+            due_text, _, ck = key[2:].partition(b"|")
+            cid = ck.decode()
+            doc = self.store.load(p, call_key(cid))
+            call = outcomes.Call.from_json(doc) if doc else None
+            if call is None or self._due(call) != int(due_text):
+                self.store.delete(p, key)  # stale: the call moved on
+                continue
+            if call.settled:
+                self.store.delete(p, key, stored=True)
+                self.store.delete(p, call_key(cid))
+            elif cid not in exclude and outcomes.settles(call, wm, self.settle_ms):
+                out.append((call, "timeout"))
+        return out
+
+    def _end(self, p: int, call: outcomes.Call, how: str, at: AttemptIn, rank: int) -> None:
+        """Send the call's outcome and facts, then store it as settled."""
+        before = self._due(call)
+        call.settled = True
+        self.settled += 1
+        key = call.call_key.encode()
+        self.sink.send(self.outcomes_topic, key, orjson.dumps(outcomes.outcome(call, how)))
+        position = at.offset * RANK + min(rank, RANK - 1)
+        for fact in outcomes.facts(call):
+            cid = fact.carrier_id.encode()
+            value = b"%s%s|%d|%s" % (FACT, at.source.encode(), position,
+                                     orjson.dumps(fact.to_json()))
+            self.sink.send(self.route_topic, cid, value, partition_for(cid, self.partitions))
+        self._store(p, call, before)

@@ -1,0 +1,123 @@
+"""Call outcomes through the engine (issue 32): attempts of one call on several carriers'
+partitions, a little shuffled, grouped on the calls topic, ``call.outcomes`` per call and
+per carrier the failover figures in its windows, against what the generated chains say;
+through a restart, with every internal record read back as the worker reads it."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pytest
+
+from processor.io import names
+from processor.io.partitioning import partition_for
+from processor.settings import Settings
+from tests.call_traffic import HOUR, events, make, pairs, per_carrier
+from tests.harness import T0, Harness
+
+CARRIERS = [f"k{i}" for i in range(7)]
+SETTLE = 60_000
+
+
+def drain(h: Harness) -> None:
+    """Read the route and calls topics back until nothing new comes (as workers do)."""
+    for _ in range(10):
+        h.flush()
+        more = h.routed()
+        if not more:
+            return
+        h.run(more)
+    raise AssertionError("the internal topics did not settle")
+
+
+def sentinels(h: Harness, at: int) -> list[Any]:
+    """One answered call per calls partition far later: every partition's watermark
+    passes the calls before it."""
+    out, n, i = [], h.settings.partitions, 0
+    todo = set(range(n))
+    while todo:
+        key = f"sentinel-{i}"
+        q = partition_for(key.encode(), n)
+        if q in todo:
+            todo.discard(q)
+            out.append(h.source.event("zz", 200, ts=at, call_key=key, attempt=1,
+                                      duration_ms=1000, call_id=key))
+        i += 1
+    return out
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_outcomes_and_failover_figures_equal_the_chains(restart: bool) -> None:
+    rng = random.Random(4)
+    h = Harness(Settings(clock="stream", call_settle_s=SETTLE / 1000))
+    made = make(rng, 600, CARRIERS, T0, 6 * HOUR)
+    fed = [h.source.event(c, **fields) for _, c, fields in events(made, rng)]
+    for i in range(0, len(fed), 150):
+        h.run(fed[i:i + 150])
+        drain(h)
+        if restart and i == 300:
+            again = Harness(h.settings, tables=h.tables, clock=h.clock, broker=h.broker)
+            again.source, again._route_read = h.source, h._route_read
+            h = again
+    h.run(sentinels(h, T0 + 7 * HOUR + 20 * SETTLE))
+    drain(h)
+
+    got = h.output(names.OUTCOMES)
+    for m in made:
+        rec = got[m.key.encode()]
+        assert [(a["carrier_id"], a["code"], a["ts_ms"]) for a in rec["attempts"]] == m.chain
+        assert rec["final_carrier"] == m.chain[-1][0]
+        assert rec["answered"] == (m.chain[-1][1] == 200)
+        assert rec["settled_by"] == ("answer" if m.chain[-1][1] == 200 else "timeout")
+    api = h.api()
+    want = per_carrier(made, HOUR)
+    want_pairs = pairs(made)
+    for c in CARRIERS:
+        hours = api.failover(c, {"window": "hour"}).body["failover"]
+        shown = {(c, _ms(r["start"])): {k: r[k] for k in ("calls", "answered_calls",
+                                                          "rescued_elsewhere", "rescued_here")}
+                 for r in hours if r["calls"]}
+        assert shown == {k: dict(v) for k, v in want.items() if k[0] == c}, c
+        [month] = api.failover(c, {"window": "month"}).body["failover"]
+        top = sorted(want_pairs[c].items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        assert [(p["answered_on"], p["calls"]) for p in month["pairs"]] == top, c
+        calls = sum(v["calls"] for k, v in want.items() if k[0] == c)
+        answered = sum(v["answered_calls"] for k, v in want.items() if k[0] == c)
+        assert month["asr_per_call"] == pytest.approx(answered / calls)
+        tried = [(code, ts) for m in made for cc, code, ts in m.chain if cc == c]
+        assert month["attempts"] == len(tried)
+        assert month["asr_per_attempt"] == pytest.approx(
+            sum(1 for code, _ in tried if code == 200) / len(tried))
+
+
+def _ms(text: str) -> int:
+    from tests.oracle import to_ms
+
+    return to_ms(text)
+
+
+def test_an_attempt_sent_twice_counts_once() -> None:
+    h = Harness(Settings(clock="stream", call_settle_s=SETTLE / 1000))
+    a = h.source.event("k1", 503, ts=T0, call_key="x", attempt=1, call_id="x1")
+    b = h.source.event("k2", 200, ts=T0 + 5_000, call_key="x", attempt=2, call_id="x2",
+                       duration_ms=1_000)
+    h.run([a])
+    drain(h)
+    copy = h.routed  # the calls record of ``a`` is read again, as after a crash
+    h.run([b])
+    drain(h)
+    calls_topic = h.settings.calls_topic
+    again = [r for r in h.broker.records(calls_topic)]
+    assert len(again) == 2
+    from tests.harness import Msg
+
+    h.run([Msg(r.topic(), r.partition() or 0, r.offset(), key=r.key, value=r.value,
+               ts=h.clock()) for r in again])
+    drain(h)
+    del copy
+    [rec] = [orjson.loads(r.value) for r in h.broker.records(h.settings.topic(names.OUTCOMES))]
+    assert rec["final_carrier"] == "k2"
+    k1 = h.api().failover("k1", {"window": "month"}).body["failover"][0]
+    assert (k1["calls"], k1["rescued_elsewhere"]) == (1, 1)
