@@ -21,6 +21,7 @@ TOPIC_SCHEMA = {
     "sip.responses.dlq": "dlq-record",
     "carrier.alerts": "alert",
     "carrier.anomalies": "anomalies",
+    "call.outcomes": "call-outcome",
 }
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from processor.domain import outcomes
-from processor.engine.intake import FACT, AttemptIn
+from processor.engine.intake import FACT, AttemptIn, ProgressIn
 from processor.engine.ports import Sink
 from processor.engine.sender import DELETE_STAGE
 from processor.engine.state import Store
@@ -73,46 +73,58 @@ class CallGrouping:
     def _due(self, call: outcomes.Call) -> int:
         return call.last_ts + (self.keep_ms if call.settled else self.settle_ms)
 
-    def __call__(self, partition: int, items: Sequence[AttemptIn]) -> None:
+    def __call__(self, partition: int, items: Sequence[AttemptIn | ProgressIn]) -> None:
         store, p = self.store, partition
         meta = store.load(p, meta_key(p)) or {"src": {}, "late": 0}
-        newest: dict[str, int] = dict(meta["src"])
+        progress: dict[str, list[Any]] = {k: list(v) for k, v in meta["src"].items()}
         late = int(meta["late"])
-        wm = self._watermark(newest)
         for item in items:
-            ended: list[tuple[outcomes.Call, str]] = []
-            key = call_key(item.call_key)
-            doc = store.load(p, key)
-            call = outcomes.Call.from_json(doc) if doc else outcomes.Call(item.call_key)
-            before = self._due(call) if doc else None
-            if call.settled:
-                if all(a.identity != item.attempt.identity for a in call.attempts):
-                    late += 1
-                    self.late += 1
-            elif outcomes.add(call, item.attempt):
-                origin = str(item.origin)
-                if item.attempt.ts_ms > newest.get(origin, -1):
-                    newest[origin] = item.attempt.ts_ms
-                    wm = self._watermark(newest)
-                how = outcomes.settles(call, wm, self.settle_ms)
-                if how == "answer":
-                    ended.append((call, how))
-                self._store(p, call, before)
-            ended += self._due_calls(p, wm, exclude={c.call_key for c, _ in ended})
-            for rank, (c, how) in enumerate(ended):
-                self._end(p, c, how, item, rank)
-        if newest != meta["src"] or late != meta["late"]:
-            store.save(p, meta_key(p), {"src": newest, "late": late}, stage=DELETE_STAGE)
+            ended: list[tuple[outcomes.Call, str, int | None]] = []
+            if isinstance(item, ProgressIn):
+                progress[str(item.origin)] = [item.newest_ms, item.behind]
+                wm = self.watermark(progress)
+                if wm is not None:
+                    ended = [(c, "timeout", self._due(c)) for c in self._due_calls(p, wm)]
+            else:
+                key = call_key(item.call_key)
+                doc = store.load(p, key)
+                call = outcomes.Call.from_json(doc) if doc else outcomes.Call(item.call_key)
+                if call.settled:
+                    if all(a.identity != item.attempt.identity for a in call.attempts):
+                        late += 1
+                        self.late += 1
+                else:
+                    before = self._due(call) if doc else None  # its index entry, if any
+                    if not outcomes.add(call, item.attempt):
+                        continue  # sent again: nothing new
+                    if outcomes.complete(call):
+                        ended.append((call, "answer", before))
+                    else:
+                        self._store(p, call, before)
+            for rank, (c, how, before) in enumerate(ended):
+                self._end(p, c, how, item, rank=rank, before=before)
+        if progress != meta["src"] or late != meta["late"]:
+            store.save(p, meta_key(p), {"src": progress, "late": late}, stage=DELETE_STAGE)
 
-    def _watermark(self, newest: dict[str, int]) -> int:
-        """The oldest of the input partitions' newest ``ts``, those that sent within
-        ``keep_ms`` of the newest of all."""
-        if not newest:
-            return 0
-        top = max(newest.values())
-        return min(t for t in newest.values() if t >= top - self.keep_ms)
+    def watermark(self, progress: dict[str, list[Any]]) -> int | None:
+        """The event time every input partition has reached (None: not known yet): the
+        oldest of their newest ``ts``. A partition still reading its backlog holds it back;
+        one without traffic (nothing read, not behind) or ``keep_ms`` behind the newest
+        while caught up (its traffic stopped) is left out; one never heard of holds it."""
+        if len(progress) < self.partitions:
+            return None
+        times = [t for t, _ in progress.values() if t is not None]
+        if not times:
+            return None
+        top = max(times)
+        held = [t for t, behind in progress.values()
+                if behind or (t is not None and t >= top - self.keep_ms)]
+        if any(t is None for t in held):
+            return None  # behind, with nothing read yet
+        return int(min(t for t in held if t is not None))
 
     def _store(self, p: int, call: outcomes.Call, before: int | None) -> None:
+        """Save the call and move its index entry from ``before`` (None: none yet)."""
         due = self._due(call)
         if before is not None and before != due:
             self.store.delete(p, due_key(before, call.call_key))
@@ -120,8 +132,7 @@ class CallGrouping:
             self.store.put(p, due_key(due, call.call_key), b"1")
         self.store.save(p, call_key(call.call_key), call.to_json())
 
-    def _due_calls(self, p: int, wm: int,
-                   exclude: set[str]) -> list[tuple[outcomes.Call, str]]:
+    def _due_calls(self, p: int, wm: int) -> list[outcomes.Call]:
         """The open calls the watermark ends, in index order; settled calls past their
         keeping are forgotten on the way."""
         out = []
@@ -137,13 +148,14 @@ class CallGrouping:
             if call.settled:
                 self.store.delete(p, key, stored=True)
                 self.store.delete(p, call_key(cid))
-            elif cid not in exclude and outcomes.settles(call, wm, self.settle_ms):
-                out.append((call, "timeout"))
+            elif outcomes.settles(call, wm, self.settle_ms):
+                out.append(call)
         return out
 
-    def _end(self, p: int, call: outcomes.Call, how: str, at: AttemptIn, rank: int) -> None:
-        """Send the call's outcome and facts, then store it as settled."""
-        before = self._due(call)
+    def _end(self, p: int, call: outcomes.Call, how: str, at: AttemptIn | ProgressIn, *,
+             rank: int, before: int | None) -> None:
+        """Send the call's outcome and facts, then store it as settled (``before``: its
+        index entry's due, if it has one)."""
         call.settled = True
         self.settled += 1
         key = call.call_key.encode()

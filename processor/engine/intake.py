@@ -35,6 +35,8 @@ ROUTED_V1 = b"R1|"
 FACT = b"F1|"
 # An attempt on the calls topic: ``A1|`` + [call_key, input partition, *Attempt.to_json()]
 ATTEMPT = b"A1|"
+# An input partition's progress on the calls topic: ``P1|`` + [partition, newest ts, behind]
+PROGRESS = b"P1|"
 
 
 @dataclass
@@ -57,12 +59,24 @@ class AttemptIn:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class ProgressIn:
+    """How far an input partition has read (``origin``): the newest ``ts`` of its events
+    (None: none yet) and whether it is still behind its log's end."""
+
+    origin: int
+    newest_ms: int | None
+    behind: bool
+    source: str
+    offset: int
+
+
 @dataclass
 class Intake:
     groups: dict[str, Group]  # by carrier
     invalid: dict[int, list[tuple[str, int]]]  # per partition: (source, offset) refused
     last: dict[tuple[str, int], int]  # the last offset read, per (topic, partition)
-    calls: dict[int, list[AttemptIn]] = field(default_factory=dict)  # calls topic, by partition
+    calls: dict[int, list[AttemptIn | ProgressIn]] = field(default_factory=dict)  # calls topic
 
 
 class Router:
@@ -85,7 +99,7 @@ class Router:
         arrival_wall = wall if check_future else None
         groups: dict[str, Group] = {}
         invalid: dict[int, list[tuple[str, int]]] = {}
-        calls: dict[int, list[AttemptIn]] = {}
+        calls: dict[int, list[AttemptIn | ProgressIn]] = {}
         n = self.settings.partitions
         input_name = self.input_name
         last: dict[tuple[str, int], int] = {}
@@ -102,7 +116,7 @@ class Router:
             source = sources.get((topic, partition))
             if source is None:
                 source = sources[topic, partition] = f"{topic}:{partition}"
-            if not is_input and raw is not None and raw[:3] in (FACT, ATTEMPT):
+            if not is_input and raw is not None and raw[:3] in (FACT, ATTEMPT, PROGRESS):
                 if not self._internal(raw, source, offset, partition, groups=groups,
                                       calls=calls):
                     log.warning("%s offset %d: not a fact or attempt record; skipped",
@@ -139,7 +153,8 @@ class Router:
 
     @staticmethod
     def _internal(raw: bytes, source: str, offset: int, partition: int, *,
-                  groups: dict[str, Group], calls: dict[int, list[AttemptIn]]) -> bool:
+                  groups: dict[str, Group],
+                  calls: dict[int, list[AttemptIn | ProgressIn]]) -> bool:
         """A fact (route topic) or attempt (calls topic) record: our own, so a malformed
         one is a bug to log, not input to dead-letter."""
         try:
@@ -150,6 +165,10 @@ class Router:
                 if grp is None:
                     grp = groups[fact.carrier_id] = Group(partition)
                 grp.facts.append(outcomes.FactIn(fact, src.decode(), int(off)))
+            elif raw.startswith(PROGRESS):
+                origin, newest, behind = orjson.loads(raw[len(PROGRESS):])
+                calls.setdefault(partition, []).append(
+                    ProgressIn(int(origin), newest, bool(behind), source, offset))
             else:
                 key, origin, *rest = orjson.loads(raw[len(ATTEMPT):])
                 calls.setdefault(partition, []).append(

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 
+import orjson
 from confluent_kafka import Message
 
 from processor.engine.clock import Clock
 from processor.engine.grouping import CallGrouping
-from processor.engine.intake import Router
+from processor.engine.intake import PROGRESS, Router
 from processor.engine.ports import AlertObserver, Registry
 from processor.engine.profiles import call_log_limits
 from processor.engine.sender import Sender, Tracker
@@ -56,6 +57,9 @@ class Pipeline:
         self.view = self.step.view
         self.processed = 0  # events processed since the start
         self.unflushed = 0  # of those, since the last flush
+        self.calls_topic, self.partitions = settings.calls_topic, settings.partitions
+        self._newest: dict[int, int] = {}  # input partition -> newest event ts processed
+        self._progress_sent: dict[int, tuple[int | None, bool]] = {}
 
     # -- the cache ----------------------------------------------------------------------
     @property
@@ -79,8 +83,24 @@ class Pipeline:
         self.step.attempts = []
         self.unflushed = 0
 
+    def send_progress(self, partitions: set[int], behind: set[int]) -> None:
+        """Tell every calls partition how far each of ``partitions`` has read (the newest
+        event ``ts``, and whether it is ``behind`` its log's end), when that changed: the
+        calls partitions' event time is the oldest of them (grouping.py)."""
+        for p in sorted(partitions):
+            now = (self._newest.get(p), p in behind)
+            if self._progress_sent.get(p) == now:
+                continue
+            self._progress_sent[p] = now
+            value = PROGRESS + orjson.dumps([p, *now])
+            for q in range(self.partitions):
+                self.sender.send(self.calls_topic, b"%d" % p, value, q)
+
     def forget(self, partitions: set[int]) -> None:
         """The partitions changed hands (after a flush made durable)."""
+        for p in partitions:
+            self._newest.pop(p, None)
+            self._progress_sent.pop(p, None)
         self.publisher.forget()
         for store in self.stores.all():
             store.drop(partitions)
@@ -107,7 +127,12 @@ class Pipeline:
         wall = self.clock.wall_ms()
         intake = self.router.split(batch, wall)
         slicer = Slicer()
+        newest = self._newest
         for cid, grp in intake.groups.items():
+            if grp.items:
+                top = max(s.event.ts_ms for s in grp.items)
+                if top > newest.get(grp.partition, -1):
+                    newest[grp.partition] = top
             self.step(grp.partition, cid, grp.items, wall, facts=grp.facts)
             if slicer.due():
                 yield

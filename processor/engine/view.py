@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
-from processor.domain import fas, live
+from processor.domain import fas, live, outcomes
 from processor.domain.model import CarrierState, WindowState
 from processor.domain.windows import KINDS, window_start
 
@@ -22,7 +22,7 @@ _VERSIONS = count(1)
 @dataclass(slots=True)
 class WindowRow:
     start: int
-    figures: tuple[int, ...]  # in the order of live.ATTEMPTS ... live.REDIRECTS
+    figures: tuple[int, ...]  # in the order of live.ATTEMPTS ... live.RESCUED_HERE
 
 
 @dataclass(slots=True)
@@ -71,10 +71,11 @@ class CarrierView:
         for (kind, start), w in windows.items():
             current = row.windows.get(kind)
             if current is None or start >= current.start:
-                s = w.stats
+                s, fo = w.stats, w.fo or (0,) * outcomes.WIDTH
                 row.windows[kind] = WindowRow(start, (
                     s.attempts, s.answered, s.short_calls, s.duration_ms, s.duration_n,
-                    s.seer_hits, s.redirects))
+                    s.seer_hits, s.redirects, fo[outcomes.RESCUED_ELSEWHERE],
+                    fo[outcomes.RESCUED_HERE]))
 
     def set_groups(self, carrier_id: str, groups: tuple[tuple[str, int, int], ...]) -> None:
         row = self.rows.get(carrier_id)

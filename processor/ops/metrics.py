@@ -59,6 +59,11 @@ WINDOW_GAUGES: dict[str, tuple[str, Callable[[list[int]], float | None]]] = {
     "acd_seconds": ("Average duration of answered calls in the current window",
                     lambda f: None if not f[live.DURATION_N]
                     else f[live.DURATION_MS] / f[live.DURATION_N] / 1000),
+    "rescued_elsewhere": ("Calls that failed here and were then answered on another carrier "
+                          "(call outcomes), current window",
+                          lambda f: f[live.RESCUED_ELSEWHERE]),
+    "rescued_here": ("Calls that failed on another carrier and were then answered here, "
+                     "current window", lambda f: f[live.RESCUED_HERE]),
 }
 
 

@@ -234,7 +234,7 @@ function initList() {
 }
 
 // ---- one carrier ------------------------------------------------------------------------
-const page = { id: "", window: "live", destWindow: "live", calls: [], callsNext: null,
+const page = { id: "", window: "live", destWindow: "live", foWindow: "live", calls: [], callsNext: null,
                callWindow: "live", callsMore: false, asOf: null };
 
 const VERDICTS = {
@@ -397,6 +397,24 @@ function renderDestinations(doc) {
     { barName: "ASR in % by group (left axis)" });
 }
 
+// Where this carrier's failed calls went: the chosen window's (newest) figures and pairs.
+function renderFailover(doc) {
+  const rows = doc.failover.slice().sort((a, b) => a.start < b.start ? -1 : 1);
+  const f = rows[rows.length - 1] || { calls: 0, asr_per_call: null, asr_per_attempt: null,
+                                        rescued_elsewhere: 0, rescued_here: 0, pairs: [] };
+  fill($("#failover"), f);
+  $("#fo-text").textContent = !f.calls ? "No call that tried this carrier has ended in this window."
+    : `${f.rescued_elsewhere.toLocaleString("en")} of ${f.calls.toLocaleString("en")} calls that tried this carrier failed here and were then answered on another carrier; ` +
+      `${f.rescued_here.toLocaleString("en")} failed elsewhere and were answered here.`;
+  $("#fo-pairs tbody").replaceChildren(...f.pairs.map(p => {
+    const tr = document.createElement("tr");
+    tr.append(cell("td", p.answered_on), cell("td", p.calls, "calls", "num"));
+    tr.dataset.carrier = p.answered_on;
+    tr.dataset.calls = p.calls;
+    return tr;
+  }));
+}
+
 // ---- the call log -------------------------------------------------------------------------
 // Window buttons ask the API for a range of the carrier's clock (``as_of`` of its last
 // answer: the wall clock, or a replay's newest ts); "Load more" follows the ``next``
@@ -498,15 +516,17 @@ function initCalls() {
 async function refreshCarrier() {
   const base = "/carriers/" + encodeURIComponent(page.id);
   try {
-    const [status, summary, hours, dests] = await Promise.all([
+    const [status, summary, hours, dests, failover] = await Promise.all([
       api(base), api(`${base}/summary?window=${page.window}`),
       api(`${base}/summary?window=hour`),
-      api(`${base}/destinations?window=${page.destWindow}`)]);
+      api(`${base}/destinations?window=${page.destWindow}`),
+      api(`${base}/failover?window=${page.foWindow}`)]);
     $("#content").hidden = false;
     renderStatus(status);
     renderSummaries(summary);
     renderHours(hours, status.live);
     renderDestinations(dests);
+    renderFailover(failover);
     // The log follows the traffic until a range is fixed or more pages were loaded.
     if (page.callWindow !== "custom" && !page.callsMore) await loadCalls();
     document.title = `carrierwatch · ${status.name || status.carrier_id}`;
@@ -516,7 +536,8 @@ async function refreshCarrier() {
 
 function initCarrier() {
   page.id = decodeURIComponent(location.pathname.replace(/^\/ui\/carriers\//, "").replace(/\/$/, ""));
-  for (const [tabs, key] of [["#summary [role=tab]", "window"], ["#dest-card [role=tab]", "destWindow"]]) {
+  for (const [tabs, key] of [["#summary [role=tab]", "window"], ["#dest-card [role=tab]", "destWindow"],
+                             ["#fo-card [role=tab]", "foWindow"]]) {
     for (const tab of $$(tabs)) {
       tab.addEventListener("click", () => {
         page[key] = tab.dataset.window;
