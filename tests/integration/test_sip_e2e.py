@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +59,25 @@ def api(settings: Settings, path: str) -> Any:
         return json.loads(resp.read())
 
 
-def test_kamailio_calls_through_hep_equal_sipps_statistics(isolated: Settings,
-                                                             tmp_path: Path) -> None:
+@contextmanager
+def platform(isolated: Settings, tmp_path: Path, carriers: dict[str, tuple[str, str]],
+             calls: int) -> Iterator[tuple[Settings, dict[str, int]]]:
+    """Kamailio routing ``calls`` sipp calls over sipp ``carriers`` (id -> (ip, scenario))
+    with dispatcher (round robin, failing over on 503), mirrored over HEP to a collector,
+    and a worker; yields the settings and what each carrier's sipp counted as successful,
+    once every call ended. Everything stops at the end."""
     hep_port, sip_port = free_port(), free_port()
     settings = isolated.replace(hep_listen=f"127.0.0.1:{hep_port}",
                                 hep_metrics_port=free_port(), web_port=free_port())
-    ports = {cid: free_port() for cid in CARRIERS}
+    ports = {cid: free_port() for cid in carriers}
     assert cli(settings, "topics", "create").returncode == 0
     registry = tmp_path / "registry.yaml"
     registry.write_text(yaml.safe_dump({"carriers": {
-        cid: {"signalling": [f"{ip}:{ports[cid]}"]} for cid, (ip, _) in CARRIERS.items()}}))
+        cid: {"signalling": [f"{ip}:{ports[cid]}"]} for cid, (ip, _) in carriers.items()}}))
     assert cli(settings, "registry", "import", str(registry)).returncode == 0
     dispatcher = tmp_path / "dispatcher.list"
     dispatcher.write_text("".join(f"1 sip:{ip}:{ports[cid]}\n"
-                                  for cid, (ip, _) in CARRIERS.items()))
+                                  for cid, (ip, _) in carriers.items()))
     config = tmp_path / "kamailio.cfg"
     config.write_text(KAMAILIO_CFG.read_text().replace("@SIP_PORT@", str(sip_port))
                       .replace("@DISPATCHER_LIST@", str(dispatcher))
@@ -81,29 +88,42 @@ def test_kamailio_calls_through_hep_equal_sipps_statistics(isolated: Settings,
     kamailio = Proc([_need("kamailio"), "-f", str(config), "-L", str(MODULES), "-DD", "-E",
                      "-Y", str(tmp_path / "run")], {"PATH": "/usr/sbin:/usr/bin:/bin"},
                     tmp_path / "kamailio.log")
-    carriers: list[subprocess.Popen[bytes]] = []
+    running: list[subprocess.Popen[bytes]] = []
     try:
         collector.wait_log("HEP collector listening")
         kamailio.wait_log("main(): processes")
-        for cid, (ip, scenario) in CARRIERS.items():
+        for cid, (ip, scenario) in carriers.items():
             with (tmp_path / f"{cid}.out").open("wb") as out:
-                carriers.append(subprocess.Popen(
+                running.append(subprocess.Popen(
                     sipp_args(scenario, ip, ports[cid], tmp_path / f"{cid}.csv"),
                     stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path))
         time.sleep(1.0)
         caller = subprocess.run(
             [*sipp_args("uac.xml", "127.0.0.10", free_port(), tmp_path / "caller.csv"),
-             f"127.0.0.1:{sip_port}", "-s", "4420794601234", "-m", str(CALLS), "-r", "3"],
+             f"127.0.0.1:{sip_port}", "-s", "4420794601234", "-m", str(calls), "-r", "3"],
             capture_output=True, timeout=120, cwd=tmp_path, check=False)
         assert caller.returncode == 0, caller.stdout.decode()[-3000:]
         time.sleep(2.0)  # the carriers' statistics files are written every second
         seen = {cid: sipp_count(tmp_path / f"{cid}.csv", "SuccessfulCall(C)")
-                for cid in CARRIERS}
-        assert sipp_count(tmp_path / "caller.csv", "SuccessfulCall(C)") == CALLS
+                for cid in carriers}
+        assert sipp_count(tmp_path / "caller.csv", "SuccessfulCall(C)") == calls
+        worker.wait_log("Worker ready")
+        yield settings, seen
+    finally:
+        for proc in running:
+            proc.terminate()
+            proc.wait(timeout=10)
+        kamailio.stop()
+        worker.stop()
+        collector.stop()
+
+
+def test_kamailio_calls_through_hep_equal_sipps_statistics(isolated: Settings,
+                                                             tmp_path: Path) -> None:
+    with platform(isolated, tmp_path, CARRIERS, CALLS) as (settings, seen):
         # the 503s failed over
         assert seen["acme-answers"] + seen["beta-404"] + seen["delta-noring"] == CALLS
         assert seen["gamma-503"] > 0
-        worker.wait_log("Worker ready")
         codes = {"acme-answers": 200, "beta-404": 404, "gamma-503": 503, "delta-noring": 200}
 
         def counted() -> bool:
@@ -142,10 +162,46 @@ def test_kamailio_calls_through_hep_equal_sipps_statistics(isolated: Settings,
         print(f"\n[sip e2e] calls={CALLS}, per carrier (sipp) {seen}, "
               f"acd_s={acme['live']['acd_s']:.3f}, "
               f"pdd_ms={sorted(c['pdd_ms'] for c in calls)}")
-    finally:
-        for proc in carriers:
-            proc.terminate()
-            proc.wait(timeout=10)
-        kamailio.stop()
-        worker.stop()
-        collector.stop()
+
+
+FAILOVER = {"alpha-503": ("127.0.0.31", "uas_503.xml"),
+            "bravo-answers": ("127.0.0.32", "uas_answer.xml")}
+
+
+def test_kamailio_failover_figures_equal_what_sipp_did(isolated: Settings,
+                                                        tmp_path: Path) -> None:
+    """Issue 32: a call routed to alpha (503) fails over to bravo (200), one routed to
+    bravo first is answered there; over HEP the attempts of one call share its Call-ID
+    (``call_key``), and each carrier's failover figures are what the two sipps did."""
+    calls = 10
+    with platform(isolated, tmp_path, FAILOVER, calls) as (settings, seen):
+        failed_over = seen["alpha-503"]  # every alpha call then went to bravo
+        assert seen["bravo-answers"] == calls
+        assert failed_over > 0
+        want = {"alpha-503": {"calls": failed_over, "answered_calls": failed_over,
+                              "rescued_elsewhere": failed_over, "rescued_here": 0},
+                "bravo-answers": {"calls": calls, "answered_calls": calls,
+                                  "rescued_elsewhere": 0, "rescued_here": failed_over}}
+
+        def shown() -> dict[str, dict[str, int]]:
+            out = {}
+            for cid in FAILOVER:
+                [live] = api(settings, f"/carriers/{cid}/failover")["failover"]
+                out[cid] = {k: live[k] for k in want[cid]}
+            return out
+
+        def equal() -> bool:
+            try:
+                return shown() == want
+            except (OSError, KeyError, ValueError):
+                return False
+
+        wait_for(equal, 120, "each carrier's failover figures")
+        [alpha] = api(settings, "/carriers/alpha-503/failover")["failover"]
+        assert alpha["pairs"] == [{"answered_on": "bravo-answers", "calls": failed_over}]
+        assert alpha["asr_per_call"] == 1.0
+        assert alpha["asr_per_attempt"] == 0.0
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{settings.hep_metrics_port}/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+        assert "carrierwatch_hep_timed_out_total 0.0" in metrics, metrics  # none dropped
