@@ -65,7 +65,8 @@ def create_app(settings: Settings, *, with_worker: bool = True) -> faust.App:
         producer_max_request_size=MAX_RECORD_BYTES,
         TableManager=faust_internals.TableManager,
     )
-    app.batch_topics = frozenset({settings.topic(settings.input_topic), settings.route_topic})
+    app.batch_topics = frozenset({settings.topic(settings.input_topic), settings.route_topic,
+                                  settings.calls_topic})
     if with_worker:
         register(app, settings)
     return app

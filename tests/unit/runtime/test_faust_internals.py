@@ -44,8 +44,9 @@ def test_faust_never_fetches_the_batch_topics(tmp_path: Path) -> None:
     app = create_app(settings, with_worker=False)
     consumer = app.consumer
     inp, route = TP("sip.responses", 0), TP(settings.route_topic, 0)
+    calls = TP(settings.calls_topic, 0)
     changelog = TP("carrierwatch-carriers-changelog", 0)
-    active = consumer._set_active_tps({inp, route, changelog})
+    active = consumer._set_active_tps({inp, route, calls, changelog})
     assert active == {changelog}
     consumer.pause_partitions({changelog})
     consumer.resume_partitions({inp, changelog})  # as table recovery does
