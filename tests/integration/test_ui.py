@@ -84,8 +84,47 @@ def running(broker: Settings, tmp_path_factory: pytest.TempPathFactory,
 
 
 def fed() -> list[Message]:
-    return list(generate(Traffic(seed=11, carriers=CARRIERS, events=4_000, start_ms=START,
-                                 end_ms=START + 2 * 86_400_000)))
+    return [*generate(Traffic(seed=11, carriers=CARRIERS, events=4_000, start_ms=START,
+                              end_ms=START + 2 * 86_400_000)), *failover_calls()]
+
+
+FAILOVER_PAIR = ("c-00000", "c-00004")
+
+
+def failover_chains() -> list[list[tuple[str, int, int]]]:
+    """Calls failed over between two carriers in their last hours: 503 on the first,
+    answered on the second (which ends them at once: issue 32)."""
+    end = START + 2 * 86_400_000 - 2 * HOUR
+    out = []
+    for i in range(30):
+        first, second = FAILOVER_PAIR if i % 3 else FAILOVER_PAIR[::-1]
+        t = end - i * 300_000
+        out.append([(first, 503, t), (second, 200, t + 2_000)])
+    return out
+
+
+def failover_calls() -> list[Message]:
+    return [Message(c.encode(), orjson.dumps({
+        "carrier_id": c, "call_id": f"fo-{i}-{j}", "code": code, "ts": ts,
+        "call_key": f"fo-{i}", "attempt": j + 1, **({"duration_ms": 20_000} if code == 200
+                                                     else {})}), True, c)
+        for i, chain in enumerate(failover_chains()) for j, (c, code, ts) in enumerate(chain)]
+
+
+def check_failover(browser: Any, cid: str) -> None:
+    """The Failover card (live) against the chains: calls, rescued both ways, the pair."""
+    chains = [ch for ch in failover_chains() if any(c == cid for c, _, _ in ch)]
+    want = {"calls": len(chains),
+            "rescued_elsewhere": sum(1 for ch in chains if ch[0][0] == cid),
+            "rescued_here": sum(1 for ch in chains if ch[1][0] == cid)}
+    shown = wait_for(lambda: (f := fields(browser, "#failover")) and f.get("calls") and f)
+    assert {k: shown[k] for k in want} == want, cid
+    other = next(c for c in FAILOVER_PAIR if c != cid)
+    pairs = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#fo-pairs tbody tr')).map("
+        "tr => [tr.dataset.carrier, Number(tr.dataset.calls)])")
+    assert pairs == ([[other, want["rescued_elsewhere"]]] if want["rescued_elsewhere"]
+                     else []), cid
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -232,6 +271,8 @@ def test_the_carrier_page_equals_the_oracle(running: tuple[Settings, Oracle, Pro
             k: at for k, at in firing.items() if at is not None}, cid
         check_hours_chart(browser, oracle, cid, live[cid]["start"])
         check_fas(browser, cid)
+        if cid in FAILOVER_PAIR:
+            check_failover(browser, cid)
         check_destinations(browser, oracle, cid, live[cid]["attempts"])
         calls = snapshot(browser, "#calls tbody tr")
         assert [(c["ts"], c["call_id"]) for c in calls] == plain_log(cid, 0)[:100]
