@@ -21,7 +21,7 @@ from processor.engine.grouping import CallGrouping
 from processor.engine.intake import PROGRESS, Router
 from processor.engine.ports import AlertObserver, Registry
 from processor.engine.profiles import call_log_limits
-from processor.engine.sender import Sender, Tracker
+from processor.engine.sender import CARRIER_STAGE, Sender, Tracker
 from processor.engine.slices import Slicer
 from processor.engine.step import CarrierStep
 from processor.engine.stores import Stores, count_invalid
@@ -94,7 +94,9 @@ class Pipeline:
             self._progress_sent[p] = now
             value = PROGRESS + orjson.dumps([p, *now])
             for q in range(self.partitions):
-                self.sender.send(self.calls_topic, b"%d" % p, value, q)
+                # After the attempts it covers are acknowledged (stage 0 of the same flush):
+                # progress never reaches a calls partition ahead of an attempt it covers.
+                self.sender.send(self.calls_topic, b"%d" % p, value, q, CARRIER_STAGE)
 
     def forget(self, partitions: set[int]) -> None:
         """The partitions changed hands (after a flush made durable)."""

@@ -103,6 +103,10 @@ class CarrierStep:
         state = s.carriers.load(partition, key)
         if state is None and not events and not facts:
             return None
+        # What the carrier had applied before: an event it had is not sent to the calls
+        # topic again (its attempt went out before the state recording it: stages).
+        applied = (dict(state.applied) if state is not None and self.calls is not None
+                   and any(e.event.call_key is not None for e in events) else {})
         policy = self.policies.policy_for(carrier_id)
         res = fold(carrier_id, state,
                    self._windows(partition, carrier_id, state, events, facts),
@@ -110,7 +114,7 @@ class CarrierStep:
                    now_ms=self.clock.now(), wall_ms=wall, owned=True, facts=facts)
         self._save(partition, carrier_id, res, wall)
         if self.calls is not None:
-            self._attempts_out(partition, res.accepted)
+            self._attempts_out(partition, res.accepted, applied)
         shown: Mapping[WindowId, WindowState] = res.windows
         if newest:
             shown = self.newest_windows(partition, res.carrier)
@@ -127,13 +131,17 @@ class CarrierStep:
                        log=self.call_log, now_ms=self.now_for(res.carrier))
         return res
 
-    def _attempts_out(self, partition: int, accepted: Sequence[Sourced]) -> None:
-        """Final responses with a ``call_key``, kept for the calls topic (``attempts``:
-        the pipeline sends them in time order after the batch). Also when re-delivered:
-        the first sending may not have gone out; grouping skips a repeat."""
+    def _attempts_out(self, partition: int, accepted: Sequence[Sourced],
+                      applied: dict[str, int]) -> None:
+        """Final responses with a ``call_key`` the carrier had not applied (``applied``:
+        its offsets before the fold), kept for the calls topic (``attempts``: the
+        pipeline sends them in time order after the batch). A re-delivered event the
+        carrier had applied is not sent again: its attempt was acknowledged before the
+        carrier record that applied it was written (sender stages), and sent again after
+        its call was forgotten it would make a call of its own."""
         for s in accepted:
             ev = s.event
-            if ev.call_key is None or ev.code < 200:
+            if ev.call_key is None or ev.code < 200 or s.offset <= applied.get(s.source, -1):
                 continue
             self.attempts.append((ev.ts_ms, partition, ev.call_key, outcomes.Attempt(
                 ev.identity, ev.carrier_id, ev.code, ev.ts_ms, ev.pdd_ms, ev.attempt,

@@ -104,7 +104,13 @@ def test_outcomes_hold_with_two_workers_and_a_kill(isolated: Settings,
                     return False
             return True
 
-        wait_for(equal, 120, "each carrier's failover figures equal to the chains")
+        try:
+            wait_for(equal, 120, "each carrier's failover figures equal to the chains")
+        except TimeoutError:
+            for c in CARRIERS:
+                shown = failover(b.web_url, c)
+                print(c, dict(month[(c, 0)]), {k: shown[k] for k in month[(c, 0)]})
+            raise
         for c in CARRIERS:  # the same answers from the other worker (routed)
             assert failover(a.web_url, c) == failover(b.web_url, c)
     finally:

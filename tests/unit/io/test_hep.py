@@ -8,6 +8,7 @@ import contextlib
 import ipaddress
 import struct
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -115,3 +116,29 @@ def test_cut_patched_or_huge_packets_are_refused_or_parsed(at: int, patch: bytes
             parse_sip(packet.payload)
         except Refused:
             pass
+
+
+def test_the_call_key_comes_from_the_correlation_id_else_a_header_else_the_call_id() -> None:
+    """Issue 32: HEP chunk 0x0011 first, then the configured headers (first present),
+    then the Call-ID (the tracker's fallback)."""
+    from processor.collector.hep import Collector
+    from processor.domain.signalling import AddressBook
+
+    with_header = INVITE.replace(b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nX-CID: orig-77\r\n")
+    reply_with_header = REPLY_503.replace(b"CSeq: 1 INVITE\r\n",
+                                          b"CSeq: 1 INVITE\r\nX-CID: orig-77\r\n")
+    assert parse_sip(with_header, ("x-other", "x-cid")).call_key == "orig-77"
+    assert parse_sip(INVITE, ("x-cid",)).call_key is None
+    assert parse_hep(hep(INVITE, extra=chunk(17, b" corr-9 "))).correlation == "corr-9"
+    assert parse_hep(hep(INVITE)).correlation is None
+    book = AddressBook.of({"gamma": ["127.0.0.21:5070"]})
+    for invite, reply, extra, want in (
+            (INVITE, REPLY_503, chunk(17, b"corr-9"), "corr-9"),
+            (with_header, reply_with_header, b"", "orig-77"),
+            (INVITE, REPLY_503, b"", "1-2345@127.0.0.10")):
+        out: list[bytes] = []
+        c = Collector(book, lambda _k, v, out=out: out.append(v))
+        c.packet(hep(invite, src="127.0.0.10", dst="127.0.0.1", extra=extra))
+        c.packet(hep(reply, src="127.0.0.21", sport=5070, ts_us=400_000, extra=extra))
+        [event] = [orjson.loads(v) for v in out]
+        assert (event["call_key"], event["attempt"], event["code"]) == (want, 1, 503)
