@@ -10,20 +10,11 @@ are forgotten), ``w<n>`` the newest attempt ``ts`` from each input partition and
 of late attempts.
 
 The event time a calls partition has reached (its watermark) is the oldest of the newest
-``ts`` each input partition sent, as in Kafka Streams: an input partition that is behind
-(its worker catching up) holds it back, so its attempts are not late for calls the others
-already sent. An input partition that sent nothing for ``KEEP_FACTOR`` settle times behind
-the newest is left out (it has no call traffic now). Each carrier step sends its batch's
-attempts oldest first.
-
-Counted once: an attempt sent again (a carrier's events re-delivered after a crash) is
-the same identity and adds nothing. A fact carries the calls record that ended its call
-as its source and position (offset x 1024 + its rank among the calls that record ended),
-so the carrier's windows skip one sent again like a re-delivered event. The decisions are
-made per record, from the state and the records before it, so a replay after a crash
-ends the same calls at the same records. The outcomes and facts are sent before the calls
-that record them (stage 0 before 1), and the watermark after both (stage 2): a recovered
-state is never ahead of what was sent, nor the watermark ahead of the calls.
+``ts`` each input partition has read, as in Kafka Streams: an input partition that is
+behind (its worker catching up) holds it back, so its attempts are not late for calls the
+others already sent. A partition without traffic is left out; on the wall clock an idle
+one reports the wall clock less an allowance (``Pipeline.send_progress``). Each carrier
+step sends its batch's attempts oldest first.
 """
 
 from __future__ import annotations
@@ -108,20 +99,16 @@ class CallGrouping:
 
     def watermark(self, progress: dict[str, list[Any]]) -> int | None:
         """The event time every input partition has reached (None: not known yet): the
-        oldest of their newest ``ts``. A partition still reading its backlog holds it back;
-        one without traffic (nothing read, not behind) or ``keep_ms`` behind the newest
-        while caught up (its traffic stopped) is left out; one never heard of holds it."""
+        oldest of their newest ``ts``. A partition still reading its backlog holds it back,
+        as does one never heard of; one that has read nothing and is not behind has no
+        traffic and is left out. (On the wall clock an idle partition reports the wall
+        clock less an allowance: ``Pipeline.send_progress``.)"""
         if len(progress) < self.partitions:
             return None
-        times = [t for t, _ in progress.values() if t is not None]
-        if not times:
-            return None
-        top = max(times)
-        held = [t for t, behind in progress.values()
-                if behind or (t is not None and t >= top - self.keep_ms)]
-        if any(t is None for t in held):
+        if any(t is None and behind for t, behind in progress.values()):
             return None  # behind, with nothing read yet
-        return int(min(t for t in held if t is not None))
+        times = [t for t, _ in progress.values() if t is not None]
+        return int(min(times)) if times else None
 
     def _store(self, p: int, call: outcomes.Call, before: int | None) -> None:
         """Save the call and move its index entry from ``before`` (None: none yet)."""

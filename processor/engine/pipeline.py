@@ -29,6 +29,8 @@ from processor.engine.ticks import Ticker
 from processor.io import names
 from processor.settings import Settings
 
+IDLE_ALLOWANCE_MS = 600_000  # a caught-up partition's progress on the wall clock: 10 min ago
+
 
 class Pipeline:
     """Folds batches into the record cache of one worker and flushes it."""
@@ -86,9 +88,16 @@ class Pipeline:
     def send_progress(self, partitions: set[int], behind: set[int]) -> None:
         """Tell every calls partition how far each of ``partitions`` has read (the newest
         event ``ts``, and whether it is ``behind`` its log's end), when that changed: the
-        calls partitions' event time is the oldest of them (grouping.py)."""
+        calls partitions' event time is the oldest of them (grouping.py). On the wall
+        clock, a partition that is not behind has read everything older than the wall
+        clock less ``IDLE_ALLOWANCE_MS`` (late events aside), so an idle one does not hold
+        the calls back."""
+        wall = self.clock.wall_ms() if self.clock.wall else None
         for p in sorted(partitions):
-            now = (self._newest.get(p), p in behind)
+            newest, late = self._newest.get(p), p in behind
+            if wall is not None and not late:
+                newest = max(newest or 0, wall - IDLE_ALLOWANCE_MS)
+            now = (newest, late)
             if self._progress_sent.get(p) == now:
                 continue
             self._progress_sent[p] = now

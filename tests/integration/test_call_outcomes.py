@@ -36,16 +36,16 @@ def messages(settings: Settings) -> tuple[list[Any], list[Message]]:
     made = make(rng, 2_000, CARRIERS, START, 3 * HOUR)
     msgs = [Message(c.encode(), orjson.dumps({"carrier_id": c, **fields}), True, c)
             for _, c, fields in events(made, rng)]
-    # One answered call per calls partition well after the rest: each partition's event
-    # time passes every call's settle time.
+    # An event on every input partition well after the rest: each partition's progress,
+    # and so every calls partition's event time, passes every call's settle time.
     n, i, todo = settings.partitions, 0, set(range(settings.partitions))
     while todo:
-        key = f"sentinel-{i}"
-        if partition_for(key.encode(), n) in todo:
-            todo.discard(partition_for(key.encode(), n))
-            msgs.append(Message(b"zz", orjson.dumps({
-                "carrier_id": "zz", "call_id": key, "code": 200, "call_key": key,
-                "attempt": 1, "ts": START + 4 * HOUR, "duration_ms": 1000}), True, "zz"))
+        carrier = f"zz{i}"
+        if partition_for(carrier.encode(), n) in todo:
+            todo.discard(partition_for(carrier.encode(), n))
+            msgs.append(Message(carrier.encode(), orjson.dumps({
+                "carrier_id": carrier, "call_id": carrier, "code": 486,
+                "ts": START + 4 * HOUR}), True, carrier))
         i += 1
     return made, msgs
 

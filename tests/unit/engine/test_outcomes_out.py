@@ -36,17 +36,16 @@ def drain(h: Harness) -> None:
 
 
 def sentinels(h: Harness, at: int) -> list[Any]:
-    """One answered call per calls partition far later: every partition's watermark
-    passes the calls before it."""
+    """An event on every input partition far later: each partition's progress, and so
+    every calls partition's event time, passes the calls before it."""
     out, n, i = [], h.settings.partitions, 0
     todo = set(range(n))
     while todo:
-        key = f"sentinel-{i}"
-        q = partition_for(key.encode(), n)
-        if q in todo:
-            todo.discard(q)
-            out.append(h.source.event("zz", 200, ts=at, call_key=key, attempt=1,
-                                      duration_ms=1000, call_id=key))
+        carrier = f"zz{i}"
+        p = partition_for(carrier.encode(), n)
+        if p in todo:
+            todo.discard(p)
+            out.append(h.source.event(carrier, 486, ts=at, call_id=carrier))
         i += 1
     return out
 
