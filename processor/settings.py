@@ -64,8 +64,9 @@ class Settings(BaseSettings):
 
     # -- Kafka connection ---------------------------------------------------------------
     broker: str = setting(
-        "kafka://127.0.0.1:9092", "Kafka bootstrap URL (`;` between several)",
-        group="kafka", flag="--broker")
+        "kafka://127.0.0.1:9092", "Kafka bootstrap servers: `host:port` or "
+        "`kafka://host:port`, several separated by `,` or `;` (e.g. the list `broker start "
+        "--nodes 3` prints)", group="kafka", flag="--broker")
     security_protocol: SecurityProtocol = setting(
         "PLAINTEXT", "how every Kafka client connects", group="kafka")
     sasl_mechanism: SaslMechanism = setting(
@@ -253,6 +254,16 @@ class Settings(BaseSettings):
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return cls(**values)
 
+    @field_validator("broker", mode="before")
+    @classmethod
+    def _broker_list(cls, value: Any) -> Any:
+        """One form for every way of writing the list: ``kafka://h:p`` joined by ``;``
+        (what Faust takes; ``bootstrap_servers`` is the plain comma list)."""
+        if not isinstance(value, str):
+            return value
+        parts = [p.strip() for p in re.split(r"[,;]", value) if p.strip()]
+        return ";".join(p if "://" in p else f"kafka://{p}" for p in parts)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -261,9 +272,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         """Settings that cannot work together are refused before anything starts."""
-        if "://" not in self.broker:
-            raise ValueError(f"{ENV_PREFIX}BROKER={self.broker!r}: expected a URL such as "
-                             "kafka://127.0.0.1:9092")
+        if not all(re.fullmatch(r"[^:/\s]+://[^\s;]*:\d+", part)
+                   for part in self.broker.split(";")):
+            raise ValueError(f"{ENV_PREFIX}BROKER={self.broker!r}: expected host:port, or a "
+                             "list such as 127.0.0.1:9092,127.0.0.1:9094")
         if not re.match(_PREFIX_RE, self.topic_prefix):
             raise ValueError(f"{ENV_PREFIX}TOPIC_PREFIX={self.topic_prefix!r}: use letters, "
                              "digits, '.', '_' or '-' (no leading dot)")

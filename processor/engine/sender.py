@@ -83,6 +83,10 @@ class Sender:
 
         self._producer = producer if producer is not None else Producer({
             **config,
+            # Every record waits for all in-sync replicas (min.insync.replicas on a
+            # cluster): a leader that dies after acking has not lost it. Idempotence
+            # needs acks=all anyway; said here so that no config can weaken it.
+            "acks": "all",
             "enable.idempotence": True,
             "message.timeout.ms": 0,  # never give a record up: an outage delays commits
             "linger.ms": 5,

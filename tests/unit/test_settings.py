@@ -81,7 +81,7 @@ def test_every_flag_comes_from_a_declaration() -> None:
     ({"CARRIERWATCH_PARTITIONS": "many"}, "CARRIERWATCH_PARTITIONS='many'"),
     ({"CARRIERWATCH_PARTITIONS": "0"}, "CARRIERWATCH_PARTITIONS='0': Input should be greater"),
     ({"CARRIERWATCH_TOPIC_PREFIX": ".bad"}, "CARRIERWATCH_TOPIC_PREFIX"),
-    ({"CARRIERWATCH_BROKER": "127.0.0.1:9092"}, "CARRIERWATCH_BROKER"),
+    ({"CARRIERWATCH_BROKER": "127.0.0.1"}, "CARRIERWATCH_BROKER"),
     ({"CARRIERWATCH_WEB_PORT": "70000"}, "CARRIERWATCH_WEB_PORT"),
     ({"CARRIERWATCH_CLOCK": "sundial"}, "CARRIERWATCH_CLOCK='sundial': Input should be 'wall'"),
     ({"CARRIERWATCH_COUNTED_ONCE": "maybe"}, "CARRIERWATCH_COUNTED_ONCE='maybe'"),
@@ -115,3 +115,16 @@ def test_the_settings_table_in_the_docs_is_the_declarations() -> None:
     assert text[start:end] == settings_doc.render()
     for d in declared():
         assert f"| `{d.env}` |" in text[start:end]
+
+
+@pytest.mark.parametrize("given", [
+    "127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103",
+    "kafka://127.0.0.1:9101;kafka://127.0.0.1:9102;kafka://127.0.0.1:9103",
+    "kafka://127.0.0.1:9101, 127.0.0.1:9102 ;127.0.0.1:9103",
+])
+def test_a_broker_list_is_read_in_any_of_its_forms(given: str) -> None:
+    """Issue 33: the bootstrap line ``broker start --nodes 3`` prints, with or without
+    ``kafka://``, through the environment as everywhere."""
+    s = Settings(broker=given)
+    assert s.bootstrap_servers == "127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103"
+    assert s.broker == ";".join(f"kafka://127.0.0.1:910{i}" for i in (1, 2, 3))
