@@ -77,25 +77,43 @@ class CallGrouping:
                 if wm is not None:
                     ended = [(c, "timeout", self._due(c)) for c in self._due_calls(p, wm)]
             else:
-                key = call_key(item.call_key)
-                doc = store.load(p, key)
-                call = outcomes.Call.from_json(doc) if doc else outcomes.Call(item.call_key)
-                if call.settled:
-                    if all(a.identity != item.attempt.identity for a in call.attempts):
-                        late += 1
-                        self.late += 1
-                else:
-                    before = self._due(call) if doc else None  # its index entry, if any
-                    if not outcomes.add(call, item.attempt):
-                        continue  # sent again: nothing new
-                    if outcomes.complete(call):
-                        ended.append((call, "answer", before))
-                    else:
-                        self._store(p, call, before)
+                answered, is_late = self._attempt(p, item, progress)
+                late += is_late
+                ended = answered
             for rank, (c, how, before) in enumerate(ended):
                 self._end(p, c, how, item, rank=rank, before=before)
         if progress != meta["src"] or late != meta["late"]:
             store.save(p, meta_key(p), {"src": progress, "late": late}, stage=DELETE_STAGE)
+
+    def _attempt(self, p: int, item: AttemptIn, progress: dict[str, list[Any]],
+                 ) -> tuple[list[tuple[outcomes.Call, str, int | None]], int]:
+        """An attempt into its call: the call if the attempt ended it (with its index
+        entry's due), and 1 if the attempt was late (0 if not)."""
+        key = call_key(item.call_key)
+        doc = self.store.load(p, key)
+        if doc is None and self._too_late(item, progress):
+            self.late += 1  # its call was settled and forgotten (a re-sent attempt)
+            return [], 1
+        call = outcomes.Call.from_json(doc) if doc else outcomes.Call(item.call_key)
+        if call.settled:
+            if all(a.identity != item.attempt.identity for a in call.attempts):
+                self.late += 1
+                return [], 1
+            return [], 0
+        before = self._due(call) if doc else None  # its index entry, if any
+        if not outcomes.add(call, item.attempt):
+            return [], 0  # sent again: nothing new
+        if outcomes.complete(call):
+            return [(call, "answer", before)], 0
+        self._store(p, call, before)
+        return [], 0
+
+    def _too_late(self, item: AttemptIn, progress: dict[str, list[Any]]) -> bool:
+        """An attempt of no call known, more than the keeping time behind the event time:
+        its call, if it had one, was settled and forgotten; a call of its own would count
+        it twice."""
+        wm = self.watermark(progress)
+        return wm is not None and item.attempt.ts_ms < wm - self.keep_ms
 
     def watermark(self, progress: dict[str, list[Any]]) -> int | None:
         """The event time every input partition has reached (None: not known yet): the

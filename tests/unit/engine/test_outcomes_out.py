@@ -128,3 +128,16 @@ def test_an_attempt_sent_twice_counts_once() -> None:
     assert rec["final_carrier"] == "k2"
     k1 = h.api().failover("k1", {"window": "month"}).body["failover"][0]
     assert (k1["calls"], k1["rescued_elsewhere"]) == (1, 1)
+    # Event time moves far on: the call is forgotten; its attempts sent again then are
+    # late, not a call of their own.
+    h.run(sentinels(h, T0 + 24 * HOUR))
+    drain(h)
+    h.run([Msg(r.topic(), r.partition() or 0, r.offset(), key=r.key, value=r.value,
+               ts=h.clock()) for r in again])
+    drain(h)
+    h.run(sentinels(h, T0 + 48 * HOUR))
+    drain(h)
+    assert len(h.broker.records(h.settings.topic(names.OUTCOMES))) == 1
+    k1 = h.api().failover("k1", {"window": "month"}).body["failover"][0]
+    assert (k1["calls"], k1["rescued_elsewhere"]) == (1, 1)
+    assert h.pipeline.grouping.late == 2
