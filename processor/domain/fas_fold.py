@@ -132,6 +132,7 @@ def _base_figures(base: list[int]) -> fas.Figures:
 
 
 def _sum(rows: list[list[int]], width: int) -> list[int]:
+    """Baseline rows summed (``fas.total`` sums the FAS rows)."""
     out = [0] * width
     for r in rows:
         for i, n in enumerate(r):
@@ -147,7 +148,7 @@ def check(cur: CarrierState, res: FoldResult, rule: fas.FasRule, at_ms: int) -> 
     if sums is None or (not was and sums[live.ANSWERED] < rule.min_answered):
         return  # the common case of a small carrier: no verdict to change
     if cur.fas_live is None:
-        cur.fas_live = _sum(list(cur.fas_hours.values()), fas.WIDTH)
+        cur.fas_live = fas.total(cur.fas_hours.values())
     if cur.fas_base is None:
         cur.fas_base = _sum(list(cur.fas_days.values()), B_WIDTH)
     now_live, base = _live_figures(sums, cur.fas_live), _base_figures(cur.fas_base)
@@ -168,7 +169,7 @@ def figures(cur: CarrierState, now_ms: int) -> tuple[fas.Figures, fas.Figures]:
     first, oldest = live.first_hour(now_ms), base_start(now_ms)
     ring = [r for h, r in cur.hours.items() if h >= first]
     sums = live.total(ring)
-    row = _sum([r for h, r in cur.fas_hours.items() if h >= first], fas.WIDTH)
+    row = fas.total(r for h, r in cur.fas_hours.items() if h >= first)
     base_rows = [r for d, r in cur.fas_days.items() if d >= oldest]
     base_rows += [_base_row(r, cur.fas_hours.get(h)) for h, r in cur.hours.items()
                   if oldest <= h < first]

@@ -6,8 +6,8 @@ carrier it tried, back to each carrier's partition on the route topic.
 Keys, in the ``partitions`` table of the calls partition (the worker that owns input
 partition ``n`` owns calls partition ``n``): ``g|<call_key>`` a call, ``q|<due>|<call_key>``
 the index of calls by when they are next due (open: their settle time; settled: when they
-are forgotten), ``w<n>`` the newest attempt ``ts`` from each input partition and the count
-of late attempts.
+are forgotten), ``w<n>`` the progress each input partition reported (newest ``ts`` read,
+whether behind) and the count of late attempts.
 
 The event time a calls partition has reached (its watermark) is the oldest of the newest
 ``ts`` each input partition has read, as in Kafka Streams: an input partition that is
