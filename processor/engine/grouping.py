@@ -7,14 +7,17 @@ Keys, in the ``partitions`` table of the calls partition (the worker that owns i
 partition ``n`` owns calls partition ``n``): ``g|<call_key>`` a call, ``q|<due>|<call_key>``
 the index of calls by when they are next due (open: their settle time; settled: when they
 are forgotten), ``w<n>`` the progress each input partition reported (newest ``ts`` read,
-whether behind) and the count of late attempts.
+whether behind), the event time reached and the count of late attempts.
 
 The event time a calls partition has reached (its watermark) is the oldest of the newest
 ``ts`` each input partition has read, as in Kafka Streams: an input partition that is
 behind (its worker catching up) holds it back, so its attempts are not late for calls the
-others already sent. A partition without traffic is left out; on the wall clock an idle
-one reports the wall clock less an allowance (``Pipeline.send_progress``). Each carrier
-step sends its batch's attempts oldest first.
+others already sent. Like Kafka Streams' stream time it never goes back: a worker that
+restarts reports its partitions from where it reads again, and a watermark taken back
+with them would no longer know the calls it forgot, whose attempts that worker may send
+again. A partition without traffic is left out; on the wall clock an idle one reports
+the wall clock less an allowance (``Pipeline.send_progress``). Each carrier step sends its
+batch's attempts oldest first.
 """
 
 from __future__ import annotations
@@ -68,31 +71,36 @@ class CallGrouping:
         store, p = self.store, partition
         meta = store.load(p, meta_key(p)) or {"src": {}, "late": 0}
         progress: dict[str, list[Any]] = {k: list(v) for k, v in meta["src"].items()}
-        late = int(meta["late"])
+        late, reached = int(meta["late"]), meta.get("wm")
         for item in items:
             ended: list[tuple[outcomes.Call, str, int | None]] = []
             if isinstance(item, ProgressIn):
                 progress[str(item.origin)] = [item.newest_ms, item.behind]
                 wm = self.watermark(progress)
-                if wm is not None:
+                if wm is not None and (reached is None or wm > reached):
+                    reached = wm
                     ended = [(c, "timeout", self._due(c)) for c in self._due_calls(p, wm)]
             else:
-                answered, is_late = self._attempt(p, item, progress)
+                answered, is_late = self._attempt(p, item, reached)
                 late += is_late
                 ended = answered
             for rank, (c, how, before) in enumerate(ended):
                 self._end(p, c, how, item, rank=rank, before=before)
-        if progress != meta["src"] or late != meta["late"]:
-            store.save(p, meta_key(p), {"src": progress, "late": late}, stage=DELETE_STAGE)
+        if progress != meta["src"] or late != meta["late"] or reached != meta.get("wm"):
+            store.save(p, meta_key(p), {"src": progress, "late": late, "wm": reached},
+                       stage=DELETE_STAGE)
 
-    def _attempt(self, p: int, item: AttemptIn, progress: dict[str, list[Any]],
+    def _attempt(self, p: int, item: AttemptIn, reached: int | None,
                  ) -> tuple[list[tuple[outcomes.Call, str, int | None]], int]:
         """An attempt into its call: the call if the attempt ended it (with its index
-        entry's due), and 1 if the attempt was late (0 if not)."""
+        entry's due), and 1 if the attempt was late (0 if not). ``reached``: the event time
+        the partition has reached."""
         key = call_key(item.call_key)
         doc = self.store.load(p, key)
-        if doc is None and self._too_late(item, progress):
-            self.late += 1  # its call was settled and forgotten (a re-sent attempt)
+        if doc is None and reached is not None and item.attempt.ts_ms < reached - self.keep_ms:
+            # Its call, if it had one, was settled and forgotten (a forgotten call's last
+            # attempt is that far behind): a call of its own would count it twice.
+            self.late += 1
             return [], 1
         call = outcomes.Call.from_json(doc) if doc else outcomes.Call(item.call_key)
         if call.settled:
@@ -107,13 +115,6 @@ class CallGrouping:
             return [(call, "answer", before)], 0
         self._store(p, call, before)
         return [], 0
-
-    def _too_late(self, item: AttemptIn, progress: dict[str, list[Any]]) -> bool:
-        """An attempt of no call known, more than the keeping time behind the event time:
-        its call, if it had one, was settled and forgotten; a call of its own would count
-        it twice."""
-        wm = self.watermark(progress)
-        return wm is not None and item.attempt.ts_ms < wm - self.keep_ms
 
     def watermark(self, progress: dict[str, list[Any]]) -> int | None:
         """The event time every input partition has reached (None: not known yet): the

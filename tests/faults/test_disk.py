@@ -28,7 +28,8 @@ def test_data_dir_deleted_while_down(isolated: Settings, tmp_path: Path) -> None
     feeder = Feeder(settings, first, rate=2_000)
     worker = start_worker(settings, tmp_path / "w1.log")
     try:
-        time.sleep(6.0)  # mid-run: the worker dies with input still arriving
+        worker.wait_log("Worker ready")  # its data dir exists (a loaded machine is slow)
+        time.sleep(3.0)  # mid-run: the worker dies with input still arriving
     finally:
         worker.kill()
     feeder.join()

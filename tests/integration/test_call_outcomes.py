@@ -57,12 +57,6 @@ def failover(url: str, carrier: str) -> dict[str, Any]:
         return dict(month)
 
 
-# Known bug, issue 32 open: in CI's `make test` (xdist, a loaded machine) the carriers of the
-# killed worker's partitions end with about half of their calls counted twice (the same
-# figures on three runs; every call's outcome record is still right); it has not failed in
-# 10 runs alone or beside test_processing. Kept running, so the fix shows as XPASS.
-@pytest.mark.xfail(reason="issue 32: facts counted twice on the killed worker's carriers "
-                          "under CI load (known, being fixed)", strict=False)
 def test_outcomes_hold_with_two_workers_and_a_kill(isolated: Settings,
                                                     tmp_path: Path) -> None:
     base = isolated.replace(clock="stream", tick_interval_s=2.0)

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from processor.engine.intake import PROGRESS
 from processor.io import names
 from processor.io.partitioning import partition_for
 from processor.ops.exposition import Exposition
@@ -128,10 +129,16 @@ def test_an_attempt_sent_twice_counts_once() -> None:
     assert rec["final_carrier"] == "k2"
     k1 = h.api().failover("k1", {"window": "month"}).body["failover"][0]
     assert (k1["calls"], k1["rescued_elsewhere"]) == (1, 1)
-    # Event time moves far on: the call is forgotten; its attempts sent again then are
-    # late, not a call of their own.
+    # Event time moves far on: the call is forgotten. Then the worker of input partition 0
+    # restarts (it reports "behind, nothing read yet", which holds event time where it is
+    # and must not take it back) and sends the attempts again: they are late, not a call
+    # of their own.
     h.run(sentinels(h, T0 + 24 * HOUR))
     drain(h)
+    calls = h.settings.calls_topic
+    restarted = PROGRESS + orjson.dumps([0, None, True])
+    h.run([Msg(calls, q, 10_000 + q, key=b"0", value=restarted, ts=h.clock())
+           for q in range(h.settings.partitions)])
     h.run([Msg(r.topic(), r.partition() or 0, r.offset(), key=r.key, value=r.value,
                ts=h.clock()) for r in again])
     drain(h)
