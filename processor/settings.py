@@ -86,8 +86,10 @@ class Settings(BaseSettings):
     partitions: int = setting(
         4, "partitions of the topics `topics create` makes: the most workers that can help",
         group="topics", flag="--partitions", ge=1)
-    replication: int = setting(1, "replication factor of those topics", group="topics",
-                               ge=1)
+    replication: int = setting(
+        0, "replication factor of those topics; 0: from the cluster, 3 (with "
+        "min.insync.replicas 2) on 3 or more brokers, else 1", group="topics",
+        shown="`0` (from the cluster)", ge=0)
     input_topic: str = setting("sip.responses", "input topic (before the prefix)",
                                group="topics")
 
@@ -107,6 +109,10 @@ class Settings(BaseSettings):
         "", "static group membership: a worker restarted under the same id resumes its "
         "partitions without a rebalance (k8s: the pod name)", group="worker",
         shown="(none: dynamic)")
+    session_timeout_s: float = setting(
+        60.0, "how long the group waits for a silent worker before its partitions move "
+        "(a killed worker's, or a worker cut off from the cluster); shorter moves sooner, "
+        "but a long GC or I/O stall then costs a rebalance", group="worker", ge=6, le=1800)
     log_level: LogLevel = setting("info", "the worker's log level", group="worker",
                                   flag="--log-level")
     api_token: str = setting(
@@ -221,6 +227,10 @@ class Settings(BaseSettings):
         0, "also a SASL_SSL listener on this port (SCRAM user = the SASL settings, "
         "self-signed certificate in `<broker dir>/tls/ca.pem`); 0: off", group="broker",
         shown="`0` (off)", ge=0, le=65535)
+    broker_nodes: int = setting(
+        1, "KRaft nodes `broker start` runs, each controller and broker; node n listens on "
+        "the ports above plus 10·(n-1); 3 or more: topics get 3 replicas, 2 in sync",
+        group="broker", flag="--nodes", command="broker", ge=1, le=9)
     broker_dir: Path = setting(Path(".local/broker"), "jars, config, data and log",
                                group="broker", flag="--dir", command="broker")
     broker_heap: str = setting("512m", "JVM heap", group="broker", flag="--heap",

@@ -73,10 +73,13 @@ def isolated(broker: Settings, tmp_path: Path) -> Settings:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``-n 2 --dist loadgroup`` (``make test``) the fault tests run one after the
-    other in one process (each loads the machine) and the long end-to-end test is a group
-    of its own, so the two biggest pieces can run side by side; xdist spreads the rest."""
+    other in one process (each loads the machine), as do the cluster tests (one 3-node
+    cluster for them all), and the long end-to-end test is a group of its own, so the
+    biggest pieces can run side by side; xdist spreads the rest."""
     for item in items:
-        if item.get_closest_marker("faults"):
+        if item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.xdist_group("cluster"))  # one 3-node cluster
+        elif item.get_closest_marker("faults"):
             item.add_marker(pytest.mark.xdist_group("faults"))
         elif item.nodeid.endswith("test_outputs_equal_the_oracle_through_restarts_and_rebuilds"):
             item.add_marker(pytest.mark.xdist_group("processing"))

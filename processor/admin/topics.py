@@ -7,6 +7,7 @@ different partition count than the processor's changelogs, loses data later.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from processor.errors import BrokerUnreachable, CarrierwatchError
 from processor.io.connection import client_config
 from processor.settings import Settings
 
+log = logging.getLogger(__name__)
 TOPICS_FILE = Path(__file__).resolve().parents[2] / "topics" / "topics.toml"
 
 
@@ -43,6 +45,18 @@ class ObservedTopic:
     name: str
     partitions: int
     config: Mapping[str, str]
+    replication: int = 1  # replicas of its first partition
+
+
+FULL_REPLICATION = 3  # from this many brokers on: 3 replicas, 2 in sync
+
+
+def replication_for(brokers: int, asked: int = 0) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas): ``asked`` if given, else 3 on a cluster
+    of 3 or more ``brokers`` (with 2 in sync, one broker may die without losing an
+    acknowledged write under acks=all), else 1; in sync: 2 from 3 replicas on, else 1."""
+    rf = asked or (FULL_REPLICATION if brokers >= FULL_REPLICATION else 1)
+    return rf, (2 if rf >= FULL_REPLICATION else 1)
 
 
 def load_specs(settings: Settings, path: Path = TOPICS_FILE) -> list[TopicSpec]:
@@ -110,55 +124,138 @@ def _admin(settings: Settings, errors: list[str] | None = None) -> Any:
     return AdminClient(conf)
 
 
-def observe(settings: Settings, names: Iterable[str], timeout_s: float = 15.0) -> dict[
-    str, ObservedTopic
-]:
-    """Partition counts and the declared config keys of the named topics that exist."""
+def brokers(settings: Settings, timeout_s: float = 15.0) -> int:
+    """How many brokers the cluster has (its metadata lists)."""
+    return len(_metadata(settings, timeout_s).brokers)
+
+
+def _metadata(settings: Settings, timeout_s: float) -> Any:
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
 
     seen: list[str] = []
     admin = _admin(settings, seen)
     try:
-        md = admin.list_topics(timeout=timeout_s)
+        return admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         admin.poll(0)  # serves the error callbacks: the real reason (TLS, SASL, refused)
         why = seen[-1] if seen else str(exc)
         raise BrokerUnreachable(f"cannot read topic metadata from {settings.bootstrap_servers} "
                                 f"({settings.security_protocol}): {why}") from None
+
+
+def observe(settings: Settings, names: Iterable[str], timeout_s: float = 30.0) -> dict[
+    str, ObservedTopic
+]:
+    """Partition counts, replicas and the declared config keys of the named topics that
+    exist. A cluster that is electing a controller or moving leaders (a node just died)
+    is asked again, with a fresh client, until ``timeout_s``."""
+    import time
+
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout_s
+    md = _metadata(settings, timeout_s)
     wanted = [n for n in names if n in md.topics]
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in wanted]
     configs: dict[str, dict[str, str]] = {}
-    if resources:
-        for res, fut in admin.describe_configs(resources, request_timeout=timeout_s).items():
-            try:
-                entries = fut.result(timeout=timeout_s)
-            except KafkaException as exc:
-                if "UNKNOWN_TOPIC" not in str(exc):
-                    raise TopicsError(f"cannot describe topic {res.name}: {exc}") from None
+    todo = list(wanted)
+    while todo:
+        left = max(1.0, deadline - time.monotonic())
+        retry, last = [], ""
+        for name, result in _describe(settings, todo, min(left, 10.0)):
+            if isinstance(result, dict):
+                configs[name] = result
+            elif "UNKNOWN_TOPIC" in str(result):
                 continue  # listed, not yet known to the broker answering: not there yet
-            configs[res.name] = {k: str(v.value) for k, v in entries.items()}
+            elif isinstance(result, KafkaException) and _transient(result) \
+                    and time.monotonic() < deadline:
+                retry.append(name)
+                last = str(result)
+            else:
+                raise TopicsError(f"cannot describe topic {name}: {result}")
+        if retry:
+            log.info("describing topics again (%s)", last)
+            time.sleep(0.5)
+        todo = retry
     return {
-        n: ObservedTopic(n, len(md.topics[n].partitions), configs[n]) for n in wanted
-        if n in configs
+        n: ObservedTopic(n, len(md.topics[n].partitions), configs[n],
+                         len(md.topics[n].partitions[0].replicas)
+                         if 0 in md.topics[n].partitions else 1)
+        for n in wanted if n in configs
     }
 
 
-def create(settings: Settings, timeout_s: float = 30.0) -> list[str]:
-    """Create the declared topics that are missing; returns the names created."""
+def _describe(settings: Settings, names: list[str], timeout_s: float,
+              ) -> list[tuple[str, dict[str, str] | Exception]]:
+    """Each topic's config, or the error describing it gave."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
+    admin = _admin(settings)  # fresh: a dead node's metadata is not reused
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names]
+    out: list[tuple[str, dict[str, str] | Exception]] = []
+    for res, fut in admin.describe_configs(resources, request_timeout=timeout_s).items():
+        try:
+            entries = fut.result(timeout=timeout_s + 1)
+        except KafkaException as exc:
+            out.append((res.name, exc))
+            continue
+        out.append((res.name, {k: str(v.value) for k, v in entries.items()}))
+    return out
+
+
+def _transient(exc: Any) -> bool:
+    """A timeout, a lost connection or a node that is not the leader (yet): asking again
+    helps."""
+    err = exc.args[0] if exc.args else None
+    if err is None or not hasattr(err, "retriable"):
+        return False
+    from confluent_kafka import KafkaError
+
+    return bool(err.retriable()) or err.code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT,
+                                                   KafkaError._ALL_BROKERS_DOWN)
+
+
+def replication_of_input(settings: Settings) -> int:
+    """The input topic's replication factor: what the worker's changelogs copy when
+    ``replication`` is 0 (from the cluster)."""
+    name = settings.topic(settings.input_topic)
+    seen = observe(settings, [name]).get(name)
+    return seen.replication if seen is not None else 1
+
+
+@dataclass(frozen=True)
+class Created:
+    """What ``create`` made, and the replication it chose (and why)."""
+
+    names: list[str]
+    replication: int
+    min_insync: int
+    brokers: int
+
+    @property
+    def choice(self) -> str:
+        return (f"replication factor {self.replication}, min.insync.replicas "
+                f"{self.min_insync} ({self.brokers} broker{'s' * (self.brokers != 1)})")
+
+
+def create(settings: Settings, timeout_s: float = 30.0) -> Created:
+    """Create the declared topics that are missing, with the replication of
+    ``replication_for`` (a topic's own ``replication`` in topics.toml wins)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
     specs = load_specs(settings)
     existing = observe(settings, [s.name for s in specs], timeout_s)
     missing = [s for s in specs if s.name not in existing]
+    n_brokers = brokers(settings, timeout_s)
+    rf, min_isr = replication_for(n_brokers, settings.replication)
     if not missing:
-        return []
-    new = [
-        NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication,
-                 config=dict(s.config))
-        for s in missing
-    ]
+        return Created([], rf, min_isr, n_brokers)
+    new = []
+    for s in missing:
+        replicas, in_sync = replication_for(n_brokers, s.replication or rf)
+        new.append(NewTopic(s.name, num_partitions=s.partitions, replication_factor=replicas,
+                            config={**s.config, "min.insync.replicas": str(in_sync)}))
     errors = []
     admin = _admin(settings)  # keep a reference: a collected client cancels its futures
     # operation_timeout: the broker answers once the topics are created, not merely
@@ -173,7 +270,7 @@ def create(settings: Settings, timeout_s: float = 30.0) -> list[str]:
                 errors.append(f"{name}: {exc}")
     if errors:
         raise TopicsError("could not create topics:\n  " + "\n  ".join(errors))
-    return [s.name for s in missing]
+    return Created([s.name for s in missing], rf, min_isr, n_brokers)
 
 
 def check_settled(settings: Settings, wait_s: float = 30.0) -> list[str]:
@@ -191,7 +288,7 @@ def check_settled(settings: Settings, wait_s: float = 30.0) -> list[str]:
         time.sleep(0.5)
 
 
-def check(settings: Settings, timeout_s: float = 15.0) -> list[str]:
+def check(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """The list of mismatches between declarations and broker (empty when all is well)."""
     specs = load_specs(settings)
     return compare(specs, observe(settings, [s.name for s in specs], timeout_s))

@@ -37,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     broker = sub.add_parser("broker", parents=[common],
-                            help="the local single-node Kafka for development/tests")
-    broker.add_argument("action", choices=["start", "stop", "status"])
+                            help="the local Kafka (one node, or --nodes N) for development/tests")
+    broker.add_argument("action", choices=["start", "stop", "status", "kill"])
+    broker.add_argument("node", nargs="?", type=int,
+                        help="stop/kill: just this node (its KRaft node.id, as status shows)")
     setting_flags(broker, "broker")
 
     topics = sub.add_parser("topics", parents=[common], help="create or verify the declared topics")

@@ -23,13 +23,21 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     from processor.dev import localbroker
 
+    node = getattr(args, "node", None)
+    if node is not None and args.action not in ("stop", "kill"):
+        raise UsageError(f"broker {args.action} acts on every node; a node is for stop or kill")
     if args.action == "start":
         st = localbroker.start(settings)
         print(st.detail, file=sys.stderr)
-        print(st.bootstrap)
+        print(f"bootstrap: {st.bootstrap}")
         return EXIT_OK
     if args.action == "stop":
-        print(localbroker.stop(settings).detail)
+        print(localbroker.stop(settings, node=node).detail)
+        return EXIT_OK
+    if args.action == "kill":
+        if node is None:
+            raise UsageError("broker kill needs a node: its node.id, as `broker status` shows")
+        print(localbroker.kill(settings, node).detail)
         return EXIT_OK
     st = localbroker.status(settings)
     print(st.detail)
@@ -40,9 +48,12 @@ def _cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
     from processor.admin import topics
 
     if args.action == "create":
-        created = topics.create(settings)
+        made = topics.create(settings)
+        created = made.names
         for name in created:
             print(f"created {name}")
+        if created:
+            print(f"with {made.choice}")
         # A topic just created may reach the broker's metadata a moment later.
         problems = topics.check_settled(settings) if created else topics.check(settings)
         if not created and not problems:
@@ -69,6 +80,8 @@ def _cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
     from processor.runtime.app import create_app
     from processor.runtime.process import run
 
+    if not settings.replication:  # the changelogs replicate like the input topic
+        settings = settings.replace(replication=topics.replication_of_input(settings))
     run(create_app(settings), settings)
     return EXIT_OK
 

@@ -55,9 +55,11 @@ def create_app(settings: Settings, *, with_worker: bool = True) -> faust.App:
         web_host=settings.web_bind,
         canonical_url=settings.web_url,
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication,
+        # 0 (from the cluster) is resolved by the worker command from the input topic.
+        topic_replication_factor=settings.replication or 1,
         consumer_auto_offset_reset="earliest",
         consumer_group_instance_id=settings.group_instance_id or None,
+        broker_session_timeout=settings.session_timeout_s,
         # Tables are recovered from our own RocksDB files; standbys double the load on a
         # 2-core machine and buy nothing with one worker.
         table_standby_replicas=0,
@@ -65,6 +67,7 @@ def create_app(settings: Settings, *, with_worker: bool = True) -> faust.App:
         producer_max_request_size=MAX_RECORD_BYTES,
         TableManager=faust_internals.TableManager,
     )
+    faust_internals.retry_topic_creation(app.transport)
     app.batch_topics = frozenset({settings.topic(settings.input_topic), settings.route_topic,
                                   settings.calls_topic})
     if with_worker:

@@ -23,10 +23,15 @@ can commit their offsets), but never fetches them.
 | ``table.data.set_persisted_offset`` | recovery starts after what the worker wrote |
 | ``table.data.get`` (``rocksdb.Store._get``) | a key of any partition, one lookup |
 | ``rocksdb.Store._dbs_for_actives`` | key ranges of the partitions this worker owns |
+| ``Transport._create_topic`` (the aiokafka driver's) | asked again while a node is down |
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,6 +39,9 @@ from faust.tables import TableManager as FaustTableManager
 from faust.types import TP
 
 PINNED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+TOPIC_RETRY_S = 90.0  # how long a topic declaration is asked again while a node is down
+
+log = logging.getLogger(__name__)
 
 
 def own_batch_topics(consumer: Any, topics: Iterable[str]) -> Any:
@@ -108,6 +116,40 @@ def is_ready(app: Any) -> bool:
     """Tables recovered and not in a rebalance: the assignment may be processed."""
     recovery = app.tables.recovery
     return bool(recovery.completed.is_set() and not app.rebalancing)
+
+
+def retry_topic_creation(transport: Any) -> None:
+    """Faust declares its topics (changelogs, the assignor's) at every start by asking the
+    first broker it knows for the controller and sending that node the request; with a
+    node of the cluster down (killed, not yet fenced) either can be the dead one, and the
+    worker failed to start. Ask again, with fresh metadata, for ``TOPIC_RETRY_S``."""
+    from aiokafka.errors import (
+        KafkaConnectionError,
+        KafkaTimeoutError,
+        NodeNotReadyError,
+        NotControllerError,
+        RequestTimedOutError,
+    )
+
+    transient = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError,
+                 NotControllerError, RequestTimedOutError)
+    base = type(transport)._create_topic
+
+    async def _create_topic(self: Any, owner: Any, client: Any, topic: str,
+                            *args: Any, **kwargs: Any) -> None:
+        deadline = time.monotonic() + TOPIC_RETRY_S
+        while True:
+            try:
+                await base(self, owner, client, topic, *args, **kwargs)
+                return
+            except transient as exc:
+                if owner.should_stop or time.monotonic() > deadline:
+                    raise
+                log.warning("declaring topic %s: %r; asking the cluster again", topic, exc)
+                await asyncio.sleep(1.0)
+                await client.force_metadata_update()
+
+    transport._create_topic = types.MethodType(_create_topic, transport)
 
 
 def name_changelog(table: Any, topic: str) -> None:

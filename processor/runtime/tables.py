@@ -33,7 +33,10 @@ ROCKSDICT = {"driver": "rocksdict", "write_buffer_size": 8 * 2**20,
 
 
 def declare(app: faust.App, name: str, help_text: str) -> Any:
-    """A RocksDB-backed table of raw bytes; we encode values ourselves with orjson."""
+    """A RocksDB-backed table of raw bytes; we encode values ourselves with orjson. Its
+    changelog has the app's replication and, from 3 replicas on, 2 in sync (as ``topics
+    create`` gives the declared topics)."""
+    in_sync = 2 if app.conf.topic_replication_factor >= 3 else 1
     return app.Table(
         name,
         default=None,
@@ -42,6 +45,7 @@ def declare(app: faust.App, name: str, help_text: str) -> Any:
         key_type=bytes,
         value_type=bytes,
         options=ROCKSDICT,
+        extra_topic_configs={"min.insync.replicas": str(in_sync)},
         help=help_text,
     )
 

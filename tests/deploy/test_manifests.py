@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from processor.settings import declared
+from processor.settings import Settings, declared
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -118,14 +118,27 @@ def compose() -> dict[str, Any]:
 
 def test_compose_runs_kafka_topics_worker_collector_prometheus_grafana() -> None:
     services = compose()["services"]
-    assert set(services) == {"kafka", "topics", "worker", "hep-collector", "prometheus",
+    nodes = ("kafka-1", "kafka-2", "kafka-3")
+    assert set(services) == {*nodes, "topics", "worker", "hep-collector", "prometheus",
                              "grafana"}
     assert services["topics"]["command"] == ["topics", "create"]
+    assert set(services["topics"]["depends_on"]) == set(nodes)
     assert services["worker"]["depends_on"]["topics"]["condition"] == \
         "service_completed_successfully"
     env = services["worker"]["environment"]
-    assert env["CARRIERWATCH_BROKER"] == "kafka://kafka:9092"
-    assert "kafka:9092" in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    # Issue 33: a 3-broker cluster, every node in the bootstrap list, 3 replicas, 2 in sync.
+    assert Settings(broker=env["CARRIERWATCH_BROKER"]).bootstrap_servers == \
+        "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+    assert env["CARRIERWATCH_REPLICATION"] == "3"
+    kafka = [services[n]["environment"] for n in nodes]
+    assert [k["KAFKA_NODE_ID"] for k in kafka] == ["1", "2", "3"]
+    assert [k["KAFKA_ADVERTISED_LISTENERS"] for k in kafka] == [
+        f"PLAINTEXT://{n}:9092" for n in nodes]
+    assert {k["KAFKA_CONTROLLER_QUORUM_VOTERS"] for k in kafka} == {
+        "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert len({k["CLUSTER_ID"] for k in kafka}) == 1
+    assert all((k["KAFKA_MIN_INSYNC_REPLICAS"], k["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"])
+               == ("2", "3") for k in kafka)
     for name, svc in services.items():
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0]
@@ -177,3 +190,13 @@ def test_the_hep_collector_receives_udp_and_tcp_and_is_scraped() -> None:
     collector = compose()["services"]["hep-collector"]
     assert collector["command"] == ["ingest", "hep"]
     assert f"{port}:{port}/udp" in collector["ports"]
+
+
+def test_the_workers_point_at_a_three_broker_cluster() -> None:
+    """Issue 33: the configmap lists three brokers (a worker starts with any one down) and
+    asks for 3 replicas."""
+    config = k8s()[("ConfigMap", "carrierwatch")]["data"]
+    brokers = Settings(broker=config["CARRIERWATCH_BROKER"]).bootstrap_servers.split(",")
+    assert len(brokers) == 3
+    assert len(set(brokers)) == 3
+    assert config["CARRIERWATCH_REPLICATION"] == "3"

@@ -131,7 +131,7 @@ def test_broker_start_twice_is_harmless_and_stop_leaves_nothing(tmp_path: Path) 
                         broker_heap="256m")
     first = cli(settings, "broker", "start", timeout=300)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == f"127.0.0.1:{port}"
+    assert first.stdout.strip() == f"bootstrap: 127.0.0.1:{port}"
     pid = int((tmp_path / "broker" / "broker.pid").read_text())
     try:
         second = cli(settings, "broker", "start")

@@ -46,7 +46,7 @@ def test_environment_is_read_and_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     })
     assert (s.app_id, s.data_dir, s.web_port, s.partitions) == ("cw-a", Path("/var/lib/cw"),
                                                                 7000, 12)
-    assert (s.counted_once, s.log_level, s.replication) == (False, "warning", 1)
+    assert (s.counted_once, s.log_level, s.replication) == (False, "warning", 0)
     assert s.bootstrap_servers == "10.0.0.1:9000"
     assert s.topic("carrier.alerts") == "replay-1.carrier.alerts"
 

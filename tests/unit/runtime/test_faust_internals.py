@@ -14,6 +14,7 @@ from faust.tables import GlobalTable
 from faust.tables import TableManager as FaustTableManager
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Consumer as AIOConsumer
+from faust.transport.drivers.aiokafka import Transport as AIOTransport
 from faust.types import TP
 
 from processor.runtime import faust_internals
@@ -33,7 +34,7 @@ def test_the_pinned_versions_are_installed(package: str, version: str) -> None:
     (RocksStore, "set_persisted_offset"), (RocksStore, "_get"),
     (RocksStore, "_dbs_for_actives"),
     (GlobalTable, "_changelog_topic_name"), (FaustTableManager, "_update_channels"),
-    (faust.App, "_new_consumer"),
+    (faust.App, "_new_consumer"), (AIOTransport, "_create_topic"),
 ])
 def test_every_private_name_used_exists(owner: type, name: str) -> None:
     assert callable(getattr(owner, name))

@@ -39,3 +39,13 @@ def test_compare_reports_missing_partitions_and_policy() -> None:
         "carrier.summary.daily: has 2 partitions, declared 4",
         "carrier.alerts: cleanup.policy=compact, declared delete",
     ]
+
+
+def test_replication_follows_the_cluster_unless_asked() -> None:
+    """Issue 33: 3 replicas with 2 in sync on 3 or more brokers, else 1; an explicit factor
+    wins, with 2 in sync from 3 replicas on."""
+    from processor.admin.topics import replication_for
+
+    assert [replication_for(n) for n in (1, 2, 3, 5)] == [(1, 1), (1, 1), (3, 2), (3, 2)]
+    assert replication_for(5, asked=2) == (2, 1)
+    assert replication_for(1, asked=3) == (3, 2)
