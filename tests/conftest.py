@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,13 @@ def broker() -> Iterator[Settings]:
     localbroker.stop(settings)  # a broker left by an aborted session
     shutil.rmtree(broker_dir / "kraft-data", ignore_errors=True)
     (broker_dir / "broker.log").unlink(missing_ok=True)
+    with running(settings):
+        yield settings
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[Settings]:
+    """The local broker of ``settings`` (one node or a cluster), stopped on the way out."""
     localbroker.start(settings)
     try:
         yield settings
@@ -60,14 +68,19 @@ def broker() -> Iterator[Settings]:
         localbroker.stop(settings)
 
 
-@pytest.fixture
-def isolated(broker: Settings, tmp_path: Path) -> Settings:
+def isolate(settings: Settings, tmp_path: Path, name: str = "test") -> Settings:
     """Settings for one test: its own topic prefix, app id, data dir and web port."""
     tag = uuid.uuid4().hex[:8]
-    return broker.replace(
-        topic_prefix=f"t{tag}", app_id=f"cw-test-{tag}", data_dir=tmp_path / "data",
+    return settings.replace(
+        topic_prefix=f"{name[0]}{tag}", app_id=f"cw-{name}-{tag}", data_dir=tmp_path / "data",
         web_port=free_port(),
     )
+
+
+@pytest.fixture
+def isolated(broker: Settings, tmp_path: Path) -> Settings:
+    """Settings for one test on the session's broker (``isolate``)."""
+    return isolate(broker, tmp_path)
 
 
 @pytest.hookimpl(tryfirst=True)

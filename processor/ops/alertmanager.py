@@ -116,7 +116,9 @@ class AlertDelivery:
     # -- what the carrier step says ----------------------------------------------------
     def observe(self, partition: int, rec: Mapping[str, Any]) -> None:
         """An alert record was sent to ``carrier.alerts``."""
-        labels = labels_of(rec)
+        self._observe(partition, rec, labels_of(rec))
+
+    def _observe(self, partition: int, rec: Mapping[str, Any], labels: dict[str, str]) -> None:
         key = tuple(sorted(labels.items()))
         with self._lock:
             self._versions += 1
@@ -131,11 +133,11 @@ class AlertDelivery:
     def restore(self, partition: int, firing: Iterable[Mapping[str, Any]]) -> None:
         """Alerts a carrier's state says are firing (its partition was assigned)."""
         for rec in firing:
-            key = tuple(sorted(labels_of(rec).items()))
+            labels = labels_of(rec)
             with self._lock:
-                known = key in self._entries
+                known = tuple(sorted(labels.items())) in self._entries
             if not known:
-                self.observe(partition, rec)
+                self._observe(partition, rec, labels)
 
     def drop(self, partitions: Iterable[int]) -> None:
         """These partitions left this worker: their alerts are its next owner's."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pytest
 
 from processor.dev import localbroker
 from processor.settings import Settings
-from tests.conftest import TEST_BROKER_DIR, _broker_dir
-from tests.integration.procs import REPO, free_port
+from tests.conftest import TEST_BROKER_DIR, _broker_dir, isolate, running
+from tests.integration.procs import REPO
 
 NODES = 3
 
@@ -46,16 +45,11 @@ def cluster() -> Iterator[Settings]:
         shutil.rmtree(root)
     root.mkdir(parents=True)
     (root / "libs").symlink_to(TEST_BROKER_DIR / "libs")
-    localbroker.start(settings)
-    try:
+    with running(settings):
         yield settings
-    finally:
-        localbroker.stop(settings)
 
 
 @pytest.fixture
 def on_cluster(cluster: Settings, tmp_path: Path) -> Settings:
-    """Settings for one test on the cluster: own topic prefix, app id, data dir, web port."""
-    tag = uuid.uuid4().hex[:8]
-    return cluster.replace(topic_prefix=f"c{tag}", app_id=f"cw-cluster-{tag}",
-                           data_dir=tmp_path / "data", web_port=free_port())
+    """Settings for one test on the cluster (``isolate``)."""
+    return isolate(cluster, tmp_path, "cluster")
