@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CW := $(BIN)/carrierwatch
 
-.PHONY: help install run stop test unit integration faults faults-long bench lint typecheck clean
+.PHONY: help install run stop test unit integration faults faults-long cluster cluster-long bench \
+	lint typecheck clean
 
 help:
 	@echo "make run        install, start the local broker, create topics, feed synthetic"
@@ -12,6 +13,7 @@ help:
 	@echo "make test       install, lint, type-check and run the whole test suite"
 	@echo "make unit       fast pure tests only (no broker)"
 	@echo "make faults     the fault suite alone (short); faults-long: the long run"
+	@echo "make cluster    the faults on a local 3-node Kafka; cluster-long: 20 kills, 500k"
 	@echo "make bench      carrierwatch vs its peers, latency and scale figures (> 1 h;"
 	@echo "                BENCH_ARGS='--events 200000' ~1 h, '--only RUN...', '--profile')"
 	@echo "make stop       stop the local broker started by 'make run'"
@@ -51,6 +53,12 @@ faults: install
 
 faults-long: install
 	CARRIERWATCH_FAULTS=long $(BIN)/pytest -q -s -m faults tests/faults
+
+cluster: install
+	$(BIN)/pytest -q -s -m cluster tests/cluster
+
+cluster-long: install
+	CARRIERWATCH_FAULTS=long $(BIN)/pytest -q -s -m cluster -k kill_nine tests/cluster
 
 bench: install
 	$(BIN)/python -m tests.benchmarks.bench $(BENCH_ARGS)

@@ -35,7 +35,8 @@ def producer_config(target: str | Settings) -> dict[str, object]:
     conn = client_config(target) if isinstance(target, Settings) else {
         "bootstrap.servers": target}
     return {**conn, "partitioner": "murmur2_random",
-            "linger.ms": 20, "compression.type": "lz4", "enable.idempotence": True,
+            "linger.ms": 20, "compression.type": "lz4",
+            "acks": "all", "enable.idempotence": True,  # 2 replicas hold it on a cluster
             "queue.buffering.max.messages": 500_000,
             "message.max.bytes": 4 * 1024 * 1024}  # the broker's per-topic limit decides
 

@@ -7,9 +7,13 @@ the order in which records are handed to it (the staging bookkeeping), not about
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from processor.engine.sender import CARRIER_STAGE, DELETE_STAGE, Sender
+from processor.settings import Settings
 
 
 class _Msg:
@@ -140,3 +144,22 @@ def test_drain_sends_what_is_held_even_before_the_batch_is_sealed() -> None:
     asyncio.run(drained())
     assert _keys(producer) == [b"c1"]
     assert sender.pending() == 0
+
+
+def test_every_producer_waits_for_the_in_sync_replicas(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    """Issue 33: the worker's producer, the one the CLI and the HEP collector share, and
+    Faust's are acks=all with idempotence, so on a cluster (min.insync.replicas 2) an
+    acknowledged record survives its leader and a retried one is not written twice."""
+    import confluent_kafka
+
+    from processor.admin.produce import producer_config
+    from processor.runtime.app import create_app
+
+    made: list[dict[str, object]] = []
+    monkeypatch.setattr(confluent_kafka, "Producer", made.append)
+    Sender({"bootstrap.servers": "127.0.0.1:1", "acks": "1"})  # a weaker config loses
+    for conf in (made[0], producer_config("127.0.0.1:1")):
+        assert (conf["acks"], conf["enable.idempotence"]) == ("all", True)
+    app = create_app(Settings(data_dir=tmp_path), with_worker=False)
+    assert app.conf.producer_acks == -1
