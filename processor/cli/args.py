@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="the local Kafka (one node, or --nodes N) for development/tests")
     broker.add_argument("action", choices=["start", "stop", "status", "kill"])
     broker.add_argument("node", nargs="?", type=int,
-                        help="stop/kill: just this node (its KRaft node.id, as status shows)")
+                        help="status/stop/kill: just this node (its KRaft node.id)")
     setting_flags(broker, "broker")
 
     topics = sub.add_parser("topics", parents=[common], help="create or verify the declared topics")

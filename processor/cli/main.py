@@ -24,8 +24,9 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     from processor.dev import localbroker
 
     node = getattr(args, "node", None)
-    if node is not None and args.action not in ("stop", "kill"):
-        raise UsageError(f"broker {args.action} acts on every node; a node is for stop or kill")
+    if node is not None and args.action == "start":
+        raise UsageError("broker start acts on every node (it starts those that are down); "
+                         "a node is for status, stop or kill")
     if args.action == "start":
         st = localbroker.start(settings)
         print(st.detail, file=sys.stderr)
@@ -39,7 +40,7 @@ def _cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError("broker kill needs a node: its node.id, as `broker status` shows")
         print(localbroker.kill(settings, node).detail)
         return EXIT_OK
-    st = localbroker.status(settings)
+    st = localbroker.status(settings, node)
     print(st.detail)
     return EXIT_OK if st.running else EXIT_FAIL
 

@@ -245,8 +245,10 @@ def _node_status(node: Node, single: bool) -> NodeStatus:
     return NodeStatus(node, False, pid, f"{name}process {pid} is up but not answering yet")
 
 
-def _status_of(nodes: Sequence[Node]) -> BrokerStatus:
-    single = len(nodes) == 1  # a cluster has at least two
+def _status_of(nodes: Sequence[Node], single: bool | None = None) -> BrokerStatus:
+    """``single``: the broker is one node (default: ``nodes`` is one; a cluster has two or
+    more)."""
+    single = len(nodes) == 1 if single is None else single
     each = tuple(_node_status(n, single) for n in nodes)
     bootstrap = ",".join(n.bootstrap for n in nodes)
     detail = "\n".join(s.detail for s in each)
@@ -257,8 +259,9 @@ def _status_of(nodes: Sequence[Node]) -> BrokerStatus:
                         bootstrap, detail, each)
 
 
-def status(settings: Settings) -> BrokerStatus:
-    return _status_of(layout(settings))
+def status(settings: Settings, node: int | None = None) -> BrokerStatus:
+    """Every node's state, or ``node``'s."""
+    return _status_of(_pick(settings, node), single=len(layout(settings)) == 1)
 
 
 # -- start -------------------------------------------------------------------------------

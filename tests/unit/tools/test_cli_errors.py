@@ -76,3 +76,15 @@ def test_every_error_class_has_the_one_root() -> None:
     for cls in (Invalid, Refused, BadRequest, BrokerError, ApiError, ReplayError,
                 RegistryFileError, TopicsError, errors.SettingsError, errors.UnknownCarrier):
         assert issubclass(cls, errors.CarrierwatchError), cls
+
+
+def test_a_node_is_for_stop_or_kill_and_kill_needs_one(capsys: pytest.CaptureFixture[str],
+                                                       tmp_path: Path) -> None:
+    """Issue 33: ``broker kill <node>``; start acts on every node."""
+    d = str(tmp_path / "b")
+    code, err = run(capsys, "broker", "start", "2", "--dir", d)
+    assert code == errors.EXIT_USAGE
+    assert "broker start acts on every node" in err[0]
+    code, err = run(capsys, "broker", "kill", "--dir", d)
+    assert code == errors.EXIT_USAGE
+    assert "broker kill needs a node" in err[0]

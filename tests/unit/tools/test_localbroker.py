@@ -42,6 +42,9 @@ def test_a_cluster_has_a_directory_and_ports_per_node(tmp_path: Path) -> None:
     assert "node 2: down" in st.detail
     assert st.detail.splitlines()[-1] == ("bootstrap: 127.0.0.1:19092,127.0.0.1:19102,"
                                           "127.0.0.1:19112")
+    one = localbroker.status(s, 2)
+    assert [n.node.node_id for n in one.nodes] == [2]
+    assert "node 2: down" in one.detail
 
 
 def test_the_node_config_names_every_voter_and_replicates_on_three(tmp_path: Path) -> None:
