@@ -265,7 +265,8 @@ class Harness:
 
     def flush(self) -> Tracker:
         """The commit interval ends: flush the record cache; deliveries are served."""
-        self.pipeline.send_progress(set(range(self.settings.partitions)), set())
+        every = set(range(self.settings.partitions))
+        self.pipeline.send_progress(every, dict.fromkeys(every, 0))  # all read
         tracker = self.pipeline.flush()
         self.checkpoint.sealed(tracker)
         for _ in range(STAGES + 1):  # a held stage goes out once the one before is acked

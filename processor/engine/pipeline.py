@@ -11,7 +11,7 @@ and returns the tracker that says when all of it is acknowledged (checkpoint.py)
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 
 import orjson
 from confluent_kafka import Message
@@ -85,16 +85,19 @@ class Pipeline:
         self.step.attempts = []
         self.unflushed = 0
 
-    def send_progress(self, partitions: set[int], behind: set[int]) -> None:
+    def send_progress(self, partitions: set[int], lag: Mapping[int, int]) -> None:
         """Tell every calls partition how far each of ``partitions`` has read (the newest
-        event ``ts``, and whether it is ``behind`` its log's end), when that changed: the
-        calls partitions' event time is the oldest of them (grouping.py). On the wall
+        event ``ts``, and whether it is behind its log's end), when that changed: the
+        calls partitions' event time is the oldest of them (grouping.py). ``lag``: the
+        messages left to read, per partition; one not in it (not fetched yet, or nothing
+        processed since it was assigned) is behind, never idle: a worker that just took a
+        partition over must hold the event time back until it has read it. On the wall
         clock, a partition that is not behind has read everything older than the wall
         clock less ``IDLE_ALLOWANCE_MS`` (late events aside), so an idle one does not hold
         the calls back."""
         wall = self.clock.wall_ms() if self.clock.wall else None
         for p in sorted(partitions):
-            newest, late = self._newest.get(p), p in behind
+            newest, late = self._newest.get(p), lag.get(p, 1) > 0
             if wall is not None and not late:
                 newest = max(newest or 0, wall - IDLE_ALLOWANCE_MS)
             now = (newest, late)

@@ -143,8 +143,7 @@ class Worker:
             self._report_catch_up()
         if (now - self.committer.last_flush >= self.settings.commit_interval_s
                 or self.pipeline.dirty_keys >= self.settings.cache_max_keys):
-            self.pipeline.send_progress(self.partitions,
-                                        {p for p, n in self.lag().items() if n > 0})
+            self.pipeline.send_progress(self.partitions, self.lag())
             self.committer.seal_flush()
             self._last_publish = now
         elif (len(batch) < self.settings.batch_max

@@ -148,3 +148,31 @@ def test_an_attempt_sent_twice_counts_once() -> None:
     k1 = h.api().failover("k1", {"window": "month"}).body["failover"][0]
     assert (k1["calls"], k1["rescued_elsewhere"]) == (1, 1)
     assert h.pipeline.grouping.late == 2
+
+
+def test_a_partition_not_read_yet_holds_event_time_back() -> None:
+    """A worker that has just taken partition 0 over has neither fetched nor processed it:
+    its lag is unknown, and it must report the partition as behind, not as idle. As idle
+    it was left out of the watermark, which then jumped to the other partitions' time:
+    calls ended before partition 0's attempts came (the CI-only failure of the two-worker
+    kill test: split chains before event time was kept monotone, lost calls after)."""
+    from processor.engine.sender import STAGES
+
+    h = Harness(Settings(clock="stream", call_settle_s=SETTLE / 1000))
+    h.run(sentinels(h, T0))  # every partition has read something
+    drain(h)
+    h.pipeline.forget({0})  # partition 0 changed hands: the new owner read nothing yet
+    h.pipeline.send_progress({0, 1}, {1: 0})  # partition 0's lag is not known yet
+    h.pipeline.flush()
+    for _ in range(STAGES + 1):
+        h.sender.poll()
+    last: dict[tuple[int, int], list[Any]] = {}
+    for r in h.broker.records(h.settings.calls_topic):
+        if r.value and r.value.startswith(PROGRESS):
+            origin, newest, behind = orjson.loads(r.value[len(PROGRESS):])
+            last[r.partition() or 0, origin] = [newest, behind]
+    for q in range(h.settings.partitions):
+        assert last[q, 0] == [None, True]
+        assert last[q, 1] == [T0, False]
+    assert h.pipeline.grouping.watermark({str(o): last[0, o] for o in range(4)
+                                          if (0, o) in last}) is None
