@@ -59,6 +59,9 @@ class Run:
     workers: dict[str, Proc] = field(default_factory=dict)
     started: Counter[str] = field(default_factory=Counter)
     struck: float | None = None  # when the fault struck (None: when ``fault`` began)
+    ports: dict[str, int] = field(default_factory=dict)  # each worker's web port, kept
+    samples: list[tuple[float, int | None]] = field(default_factory=list)  # (when, lag)
+    watching: threading.Event = field(default_factory=threading.Event)  # set: stop
 
     def start(self, name: str, **over: Any) -> Proc:
         """Worker ``name`` on its own data dir and port (a restart reuses both)."""
@@ -68,9 +71,7 @@ class Run:
         return self.workers[name]
 
     def worker_settings(self, name: str, **over: Any) -> Settings:
-        if not hasattr(self, "_ports"):
-            self._ports: dict[str, int] = {}
-        port = self._ports.setdefault(name, free_port())
+        port = self.ports.setdefault(name, free_port())
         return self.settings.replace(data_dir=self.tmp / name, web_port=port, **over)
 
     def lag(self) -> int | None:
@@ -88,18 +89,15 @@ class Run:
 
     def watch(self) -> None:
         """Sample the input lag every half second until ``stop_watch`` (a thread)."""
-        self.samples: list[tuple[float, int | None]] = []
-        self._watching = threading.Event()
-
         def loop() -> None:
-            while not self._watching.wait(0.5):
+            while not self.watching.wait(0.5):
                 self.samples.append((time.monotonic(), self.lag()))
 
         self._watcher = threading.Thread(target=loop, daemon=True)
         self._watcher.start()
 
     def stop_watch(self) -> None:
-        self._watching.set()
+        self.watching.set()
         self._watcher.join(10)
 
     def back_to_live(self, since: float) -> float:
