@@ -54,9 +54,14 @@ FULL_REPLICATION = 3  # from this many brokers on: 3 replicas, 2 in sync
 def replication_for(brokers: int, asked: int = 0) -> tuple[int, int]:
     """(replication factor, min.insync.replicas): ``asked`` if given, else 3 on a cluster
     of 3 or more ``brokers`` (with 2 in sync, one broker may die without losing an
-    acknowledged write under acks=all), else 1; in sync: 2 from 3 replicas on, else 1."""
+    acknowledged write under acks=all), else 1."""
     rf = asked or (FULL_REPLICATION if brokers >= FULL_REPLICATION else 1)
-    return rf, (2 if rf >= FULL_REPLICATION else 1)
+    return rf, min_insync_for(rf)
+
+
+def min_insync_for(replicas: int) -> int:
+    """Replicas that must hold a write before it is acknowledged: 2 from 3 on, else 1."""
+    return 2 if replicas >= FULL_REPLICATION else 1
 
 
 def load_specs(settings: Settings, path: Path = TOPICS_FILE) -> list[TopicSpec]:

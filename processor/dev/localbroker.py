@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from processor.admin.topics import replication_for
 from processor.dev.broker_files import (
     KAFKA_DEPLOY_DIR,
     BrokerError,
@@ -41,7 +42,6 @@ from processor.settings import Settings
 
 STRIDE = 10  # node n's ports: the configured ones plus STRIDE·(n-1)
 CLUSTER_FILE = "cluster.json"
-FULL_REPLICATION = 3  # from this many nodes on: 3 replicas, 2 in sync
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,6 @@ class BrokerStatus:
 
 def bootstrap_address(settings: Settings) -> str:
     return ",".join(n.bootstrap for n in layout(settings))
-
-
-def replication_for(brokers: int) -> tuple[int, int]:
-    """(replication factor, min.insync.replicas) for a cluster of ``brokers``: 3 and 2 from
-    three nodes on (one node may die without losing an acknowledged write), else 1 and 1."""
-    return (FULL_REPLICATION, 2) if brokers >= FULL_REPLICATION else (1, 1)
 
 
 # -- layout ------------------------------------------------------------------------------
@@ -211,13 +205,14 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def brokers_seen(bootstrap: str, timeout_s: float = 3.0) -> int:
     """How many brokers the metadata of the first node of ``bootstrap`` lists (0: none
     answers)."""
-    host, _, port = bootstrap.split(",", maxsplit=1)[0].rpartition(":")
+    first = bootstrap.split(",", maxsplit=1)[0]
+    host, _, port = first.rpartition(":")
     if not port_open(int(port), host or "127.0.0.1"):
         return 0
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap.split(",", maxsplit=1)[0], "log_level": 0,
+    admin = AdminClient({"bootstrap.servers": first, "log_level": 0,
                          "socket.timeout.ms": int(timeout_s * 1000)})
     try:
         md = admin.list_topics(timeout=timeout_s)

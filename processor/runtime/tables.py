@@ -14,6 +14,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from processor.admin.topics import min_insync_for
 from processor.io.rocks import RocksTable, scan_back
 from processor.runtime.faust_internals import (
     active_partition_dbs,
@@ -36,7 +37,7 @@ def declare(app: faust.App, name: str, help_text: str) -> Any:
     """A RocksDB-backed table of raw bytes; we encode values ourselves with orjson. Its
     changelog has the app's replication and, from 3 replicas on, 2 in sync (as ``topics
     create`` gives the declared topics)."""
-    in_sync = 2 if app.conf.topic_replication_factor >= 3 else 1
+    in_sync = min_insync_for(app.conf.topic_replication_factor)
     return app.Table(
         name,
         default=None,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from processor.admin.topics import ObservedTopic, compare, load_specs
 from processor.settings import Settings
 
@@ -49,3 +53,18 @@ def test_replication_follows_the_cluster_unless_asked() -> None:
     assert [replication_for(n) for n in (1, 2, 3, 5)] == [(1, 1), (1, 1), (3, 2), (3, 2)]
     assert replication_for(5, asked=2) == (2, 1)
     assert replication_for(1, asked=3) == (3, 2)
+
+
+@pytest.mark.parametrize(("replication", "in_sync"), [(1, "1"), (3, "2")])
+def test_the_changelogs_replicate_like_the_topics(tmp_path: Path, replication: int,
+                                                  in_sync: str) -> None:
+    """Issue 33: the worker's changelog topics get the replication of the declared topics,
+    with the same min.insync.replicas rule."""
+    from processor.runtime.app import create_app
+    from processor.runtime.tables import declare_all
+
+    app = create_app(Settings(data_dir=tmp_path, replication=replication), with_worker=False)
+    assert app.conf.topic_replication_factor == replication
+    t = declare_all(app, "carrier.registry")
+    for table in (t.carriers, t.windows, t.dedup, t.partitions, t.latest):
+        assert table.extra_topic_configs == {"min.insync.replicas": in_sync}
